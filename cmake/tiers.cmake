@@ -1,0 +1,32 @@
+# One object library per ISA tier, all compiled from the same sources in csrc/kernels/.
+# Each gets its own namespace (FASTMLP_NS) so no ISA-specific symbol, inline helpers
+# included, can be merged by the linker into another tier (the SIGILL trap).
+file(GLOB FASTMLP_KERNEL_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/csrc/kernels/*.cpp)
+
+set(FASTMLP_TIERS generic)
+set(FASTMLP_TIER_DEFS "")
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  list(APPEND FASTMLP_TIERS avx2 avx512)
+  set(FASTMLP_FLAGS_generic "")
+  set(FASTMLP_FLAGS_avx2 -mavx2 -mfma -mf16c)
+  set(FASTMLP_FLAGS_avx512 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -mf16c)
+  list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AVX2=1 FASTMLP_HAVE_TIER_AVX512=1)
+elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+  list(APPEND FASTMLP_TIERS neon)
+  set(FASTMLP_FLAGS_generic "")
+  set(FASTMLP_FLAGS_neon "")
+  list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_NEON=1)
+endif()
+
+foreach(tier IN LISTS FASTMLP_TIERS)
+  add_library(fastmlp_tier_${tier} OBJECT ${FASTMLP_KERNEL_SOURCES})
+  target_include_directories(fastmlp_tier_${tier} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/csrc)
+  string(TOUPPER ${tier} TIER_UPPER)
+  target_compile_definitions(fastmlp_tier_${tier} PRIVATE
+    FASTMLP_NS=${tier} FASTMLP_TIER_${TIER_UPPER}=1)
+  target_compile_options(fastmlp_tier_${tier} PRIVATE ${FASTMLP_COMMON_FLAGS} ${FASTMLP_FLAGS_${tier}})
+  if(OpenMP_CXX_FOUND)
+    target_link_libraries(fastmlp_tier_${tier} PRIVATE OpenMP::OpenMP_CXX)
+    target_compile_definitions(fastmlp_tier_${tier} PRIVATE FASTMLP_HAVE_OPENMP=1)
+  endif()
+endforeach()

@@ -1,0 +1,104 @@
+#include "cpu/cpu_features.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#define FASTMLP_X86 1
+#endif
+
+namespace fastmlp {
+
+const char* tier_name(Tier t) {
+  switch (t) {
+    case Tier::generic: return "generic";
+    case Tier::avx2: return "avx2";
+    case Tier::avx512: return "avx512";
+    case Tier::neon: return "neon";
+  }
+  return "unknown";
+}
+
+bool parse_tier(const std::string& s, Tier* out) {
+  for (Tier t : {Tier::generic, Tier::avx2, Tier::avx512, Tier::neon}) {
+    if (s == tier_name(t)) { *out = t; return true; }
+  }
+  return false;
+}
+
+namespace {
+
+#ifdef FASTMLP_X86
+unsigned long long read_xcr0() {
+  unsigned int eax, edx;
+  // xgetbv with ecx = 0; encoded as bytes so no -mxsave flag is needed.
+  __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+#endif
+
+CpuFeatures detect() {
+  CpuFeatures f;
+#ifdef FASTMLP_X86
+  unsigned int a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = (c >> 27) & 1;
+  f.fma = (c >> 12) & 1;
+  f.f16c = (c >> 29) & 1;
+  if (osxsave) {
+    const unsigned long long xcr0 = read_xcr0();
+    f.os_avx = (xcr0 & 0x6) == 0x6;             // SSE + AVX state
+    f.os_avx512 = f.os_avx && (xcr0 & 0xe0) == 0xe0;  // opmask + ZMM_Hi256 + Hi16_ZMM
+  }
+  if (__get_cpuid_max(0, nullptr) >= 7) {
+    __cpuid_count(7, 0, a, b, c, d);
+    f.avx2 = (b >> 5) & 1;
+    f.avx512f = (b >> 16) & 1;
+    f.avx512dq = (b >> 17) & 1;
+    f.avx512bw = (b >> 30) & 1;
+    f.avx512vl = (b >> 31) & 1;
+    f.avx512_vnni = (c >> 11) & 1;
+    __cpuid_count(7, 1, a, b, c, d);
+    f.avx512_bf16 = (a >> 5) & 1;
+  }
+#elif defined(__aarch64__)
+  f.neon = true;  // Advanced SIMD is mandatory in armv8-a
+#endif
+  return f;
+}
+
+}  // namespace
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = detect();
+  return f;
+}
+
+std::vector<Tier> supported_tiers() {
+  const CpuFeatures& f = cpu_features();
+  std::vector<Tier> out{Tier::generic};
+#ifdef FASTMLP_X86
+  if (f.os_avx && f.avx2 && f.fma && f.f16c) {
+    out.push_back(Tier::avx2);
+    if (f.os_avx512 && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl)
+      out.push_back(Tier::avx512);
+  }
+#else
+  if (f.neon) out.push_back(Tier::neon);
+#endif
+  return out;
+}
+
+std::vector<Tier> compiled_tiers() {
+  std::vector<Tier> out{Tier::generic};
+#ifdef FASTMLP_HAVE_TIER_AVX2
+  out.push_back(Tier::avx2);
+#endif
+#ifdef FASTMLP_HAVE_TIER_AVX512
+  out.push_back(Tier::avx512);
+#endif
+#ifdef FASTMLP_HAVE_TIER_NEON
+  out.push_back(Tier::neon);
+#endif
+  return out;
+}
+
+}  // namespace fastmlp

@@ -1,0 +1,23 @@
+// Declarations of this tier's entry points (see kernel_table.h for their contracts).
+#pragma once
+#include "kernels/tier.h"
+
+FASTMLP_TIER_BEGIN
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+          int64_t ldc, const Epilogue* ep);
+void act_forward(Act act, float alpha, const float* x, float* y, int64_t n);
+void act_backward(Act act, float alpha, const float* y, const float* dy, float* dx,
+                  int64_t n);
+void softmax(const float* x, float* y, int64_t rows, int64_t cols, bool log);
+double softmax_xent(const float* logits, const int32_t* labels, float* dlogits,
+                    float* row_loss, int64_t rows, int64_t cols, float grad_scale);
+void colsum(const float* x, int64_t ldx, float* out, int64_t rows, int64_t cols);
+void sgd_update(float* p, const float* g, float* v, int64_t n, float lr, float momentum,
+                bool nesterov, float weight_decay);
+void adam_update(float* p, const float* g, float* m, float* v, int64_t n, float lr,
+                 float beta1, float beta2, float eps, float weight_decay, bool decoupled,
+                 int64_t step);
+
+FASTMLP_TIER_END

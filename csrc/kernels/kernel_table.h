@@ -1,0 +1,70 @@
+// The kernel contract: every ISA tier fills one KernelTable with these entry points.
+//
+// Conventions shared by all kernels (the contract callers rely on):
+//   * float32, row-major; `ld*` are row strides in elements (>= the row length).
+//   * Sizes are int64_t and may be 0 (then nothing is read or written).
+//   * Outputs are written, never read, unless the entry says so (gemm with beta != 0).
+//     With beta == 0 C is never read: it may hold NaN.
+//   * Outputs must not alias inputs unless the entry says so.
+//   * Kernels may start OpenMP threads, never split a reduction over K (or over rows
+//     for column sums) across threads: results are bitwise identical for any thread
+//     count on the same tier.
+//   * Tier code lives in namespace fastmlp::<tier>; this header holds only plain data.
+#pragma once
+#include <cstdint>
+
+namespace fastmlp {
+
+enum class Act : int32_t { linear = 0, relu = 1, leaky_relu = 2, sigmoid = 3, tanh = 4 };
+
+// Applied to each output element before the store, after alpha/beta:
+//   y = act(acc + bias[j]); `bias` may be null.
+struct Epilogue {
+  const float* bias = nullptr;
+  Act act = Act::linear;
+  float alpha = 0.01f;  // leaky_relu negative slope
+};
+
+struct KernelTable {
+  const char* name;
+
+  // C[M,N] = epilogue(alpha * op(A)[M,K] @ op(B)[K,N] + beta * C).
+  // op(A) = A (M x K, lda) or A^T (A stored K x M, lda); likewise B.
+  // The epilogue (bias, activation) is applied only when `ep` is non-null.
+  void (*gemm)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+               float* C, int64_t ldc, const Epilogue* ep);
+
+  // y[i] = act(x[i]) for n contiguous elements; y may equal x (in place).
+  void (*act_forward)(Act act, float alpha, const float* x, float* y, int64_t n);
+  // dx[i] = dy[i] * act'(from y[i]); y is the forward output. dx may equal dy.
+  void (*act_backward)(Act act, float alpha, const float* y, const float* dy, float* dx,
+                       int64_t n);
+
+  // Row-wise softmax (log_softmax when `log`) of x[rows, cols] (ld = cols) into y.
+  // y may equal x.
+  void (*softmax)(const float* x, float* y, int64_t rows, int64_t cols, bool log);
+
+  // Fused softmax cross-entropy. labels[r] in [0, cols) (checked by the caller).
+  // Writes dlogits = (softmax(x) - onehot) * grad_scale when dlogits != null, and
+  // row_loss[r] = -log softmax(x)[r, labels[r]] when row_loss != null. Returns the sum
+  // of the row losses, accumulated in double in row order. dlogits may equal logits.
+  double (*softmax_xent)(const float* logits, const int32_t* labels, float* dlogits,
+                         float* row_loss, int64_t rows, int64_t cols, float grad_scale);
+
+  // out[j] = sum_i x[i, j] (x is rows x cols with row stride ldx), summed in row order.
+  void (*colsum)(const float* x, int64_t ldx, float* out, int64_t rows, int64_t cols);
+
+  // In-place SGD: g' = g + wd * p; v = mom * v + g'; p -= lr * (nesterov ? g' + mom*v : v).
+  // With momentum == 0, v may be null and p -= lr * g'.
+  void (*sgd_update)(float* p, const float* g, float* v, int64_t n, float lr,
+                     float momentum, bool nesterov, float weight_decay);
+
+  // In-place Adam / AdamW at 1-based step `step` with bias correction.
+  // decoupled: p -= lr * wd * p (AdamW); else g += wd * p (L2, Adam).
+  void (*adam_update)(float* p, const float* g, float* m, float* v, int64_t n, float lr,
+                      float beta1, float beta2, float eps, float weight_decay,
+                      bool decoupled, int64_t step);
+};
+
+}  // namespace fastmlp

@@ -1,0 +1,22 @@
+// Fills this tier's KernelTable from the entry points defined in the other kernel sources.
+#include "kernels/tier.h"
+#include "kernels/entry_points.h"
+
+FASTMLP_TIER_BEGIN
+
+const KernelTable& kernel_table() {
+  static const KernelTable table = {
+      FASTMLP_STR(FASTMLP_NS),
+      gemm,
+      act_forward,
+      act_backward,
+      softmax,
+      softmax_xent,
+      colsum,
+      sgd_update,
+      adam_update,
+  };
+  return table;
+}
+
+FASTMLP_TIER_END

@@ -1,0 +1,1 @@
+"""fastmlp.ops: the NumPy-level backend API (placeholder, being written)."""
