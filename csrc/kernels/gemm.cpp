@@ -1,30 +1,220 @@
-// PLACEHOLDER naive GEMM (correct, slow); replaced by the blocked driver.
+// f32 GEMM driver (BLIS-style): C = epilogue(alpha * op(A) @ op(B) + beta * C).
+//
+//   for jc in N step NC:                 B block columns
+//     for pc in K step KC:               K blocks (equal split, never threaded)
+//       pack B[pc:, jc:] into NR panels  (threads split the panels)
+//       for ic in M step MC:             A blocks
+//         pack A[ic:, pc:] into MR panels (threads split the panels)
+//         for (jr, ir) tiles:            threads split the tiles, jr-major, so each
+//           micro-kernel MR x NR         thread reuses its B panel across ir
+//
+// Threads only ever split M and N, so every C element is summed in the same order
+// whatever the thread count: results are bitwise identical for 1..n threads.
+// M <= SMALL_M takes the unpacked GEMV-like path in gemm_small_m.h.
+#include <array>
+#include <utility>
+
 #include "kernels/entry_points.h"
+#include "kernels/gemm_pack.h"
+#include "kernels/gemm_small_m.h"
+#include "kernels/gemm_ukernel.h"
+#include "kernels/gemm_workspace.h"
 
 FASTMLP_TIER_BEGIN
+
+namespace {
+
+using gemm_cfg::MR;
+using gemm_cfg::NR;
+using gemm_cfg::NV;
+
+// Work below this many flops per thread stays on one thread (~10 us of FMAs).
+constexpr double kMinFlopsPerThread = 1.5e6;
+
+using UKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, float,
+                         float, bool, const Epilogue*);
+
+template <int R, int V>
+constexpr UKernel ukernel_entry() { return &gemm_ukernel<R, V>; }
+
+template <int R, size_t... Vs>
+constexpr std::array<UKernel, NV> ukernel_row(std::index_sequence<Vs...>) {
+  return {ukernel_entry<R, static_cast<int>(Vs) + 1>()...};
+}
+
+template <size_t... Rs>
+constexpr std::array<std::array<UKernel, NV>, MR> ukernel_grid(std::index_sequence<Rs...>) {
+  return {ukernel_row<static_cast<int>(Rs) + 1>(std::make_index_sequence<NV>{})...};
+}
+
+// ukernels[rows-1][nvec-1]: exact-size variants for M and N tails.
+constexpr auto ukernels = ukernel_grid(std::make_index_sequence<MR>{});
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+bool post_activation(const Epilogue* ep) {
+  return ep && (ep->act == Act::sigmoid || ep->act == Act::tanh);
+}
+
+// sigmoid / tanh on a freshly stored tile (still in L1).
+void apply_post_act(const Epilogue* ep, float* C, int64_t ldc, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) act_forward(ep->act, ep->alpha, C + r * ldc, C + r * ldc, cols);
+}
+
+// K == 0 or alpha == 0: C = epilogue(beta * C), never reading C when beta == 0.
+void gemm_scale_only(int64_t M, int64_t N, float beta, float* C, int64_t ldc,
+                     const Epilogue* ep) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    if (beta == 0.f) {
+      for (int64_t j = 0; j < N; ++j) c[j] = 0.f;
+    } else if (beta != 1.f) {
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+    }
+    if (ep) {
+      if (ep->bias)
+        for (int64_t j = 0; j < N; ++j) c[j] += ep->bias[j];
+      act_forward(ep->act, ep->alpha, c, c, N);
+    }
+  }
+}
+
+template <int ROWS>
+void small_m_rows(const float* a_rows, int64_t N, int64_t K, const float* B, int64_t ldb,
+                  bool trans_b, float alpha, float beta, float* C, int64_t ldc,
+                  const Epilogue* ep, int nthreads) {
+  if (!trans_b) {
+    constexpr int64_t W = small_m::NVEC * simd::VL;
+    const int64_t nchunks = ceil_div(N, W);
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      const int64_t j0 = c * W;
+      const int cols = static_cast<int>(min_of<int64_t>(W, N - j0));
+      gemm_small_m_chunk<ROWS>(a_rows, K, B, ldb, j0, cols, C, ldc, alpha, beta, ep);
+    }
+  } else {
+    const int64_t nchunks = ceil_div(N, 4);
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      const int64_t j0 = c * 4;
+      const int cols = static_cast<int>(min_of<int64_t>(4, N - j0));
+      float dots[ROWS][4];
+      gemm_small_m_dots<ROWS>(a_rows, K, B, ldb, j0, cols, dots);
+      for (int r = 0; r < ROWS; ++r) {
+        float* crow = C + r * ldc + j0;
+        for (int j = 0; j < cols; ++j) {
+          float x = alpha * dots[r][j];
+          if (beta != 0.f) x += beta * crow[j];
+          if (ep) {
+            if (ep->bias) x += ep->bias[j0 + j];
+            if (ep->act == Act::relu) x = x > 0.f ? x : 0.f;
+            else if (ep->act == Act::leaky_relu) x = x > 0.f ? x : ep->alpha * x;
+          }
+          crow[j] = x;
+        }
+      }
+    }
+  }
+}
+
+void gemm_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                  float* C, int64_t ldc, const Epilogue* ep) {
+  // op(A) rows, contiguous (a few KB at most for MLP widths).
+  static thread_local ScratchBuffer a_buf;
+  float* a_rows = a_buf.get(static_cast<size_t>(M * K));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t k = 0; k < K; ++k)
+      a_rows[i * K + k] = trans_a ? A[k * lda + i] : A[i * lda + k];
+  const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
+  switch (M) {
+    case 1: small_m_rows<1>(a_rows, N, K, B, ldb, trans_b, alpha, beta, C, ldc, ep, nthreads); break;
+    case 2: small_m_rows<2>(a_rows, N, K, B, ldb, trans_b, alpha, beta, C, ldc, ep, nthreads); break;
+    case 3: small_m_rows<3>(a_rows, N, K, B, ldb, trans_b, alpha, beta, C, ldc, ep, nthreads); break;
+    default: small_m_rows<4>(a_rows, N, K, B, ldb, trans_b, alpha, beta, C, ldc, ep, nthreads); break;
+  }
+  if (post_activation(ep)) apply_post_act(ep, C, ldc, M, N);
+}
+
+void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                  float* C, int64_t ldc, const Epilogue* ep) {
+  // Equal blocks no larger than the table's maxima.
+  const int64_t n_kb = ceil_div(K, gemm_cfg::KC);
+  const int64_t kc_max = ceil_div(K, n_kb);
+  const int64_t n_mb = ceil_div(M, gemm_cfg::MC);
+  const int64_t mc_max = round_up(ceil_div(M, n_mb), MR);
+  const int64_t n_nb = ceil_div(N, gemm_cfg::NC);
+  const int64_t nc_max = round_up(ceil_div(N, n_nb), NR);
+
+  static thread_local ScratchBuffer a_buf, b_buf;
+  float* Bp = b_buf.get(static_cast<size_t>(kc_max * nc_max));
+  float* Ap = a_buf.get(static_cast<size_t>(kc_max * mc_max));
+  const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
+  const bool post_act = post_activation(ep);
+
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+  for (int64_t jb = 0; jb < n_nb; ++jb) {
+    const int64_t jc = jb * nc_max;
+    const int64_t nc = min_of(nc_max, N - jc);
+    const int64_t n_jr = ceil_div(nc, NR);
+    for (int64_t kb = 0; kb < n_kb; ++kb) {
+      const int64_t pc = kb * kc_max;
+      const int64_t kc = min_of(kc_max, K - pc);
+      const bool first = kb == 0, last = kb == n_kb - 1;
+
+#pragma omp for schedule(static)
+      for (int64_t jr = 0; jr < n_jr; ++jr) {
+        const int cols = static_cast<int>(min_of<int64_t>(NR, nc - jr * NR));
+        pack_b_panel(trans_b, B, ldb, pc, kc, jc + jr * NR, cols, Bp + jr * NR * kc);
+      }
+
+      for (int64_t mb = 0; mb < n_mb; ++mb) {
+        const int64_t ic = mb * mc_max;
+        const int64_t mc = min_of(mc_max, M - ic);
+        const int64_t n_ir = ceil_div(mc, MR);
+
+#pragma omp for schedule(static)
+        for (int64_t ir = 0; ir < n_ir; ++ir) {
+          const int rows = static_cast<int>(min_of<int64_t>(MR, mc - ir * MR));
+          pack_a_panel(trans_a, A, lda, ic + ir * MR, rows, pc, kc, Ap + ir * MR * kc);
+        }
+
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < n_jr * n_ir; ++t) {
+          const int64_t jr = t / n_ir, ir = t % n_ir;
+          const int rows = static_cast<int>(min_of<int64_t>(MR, mc - ir * MR));
+          const int cols = static_cast<int>(min_of<int64_t>(NR, nc - jr * NR));
+          const int nvec = (cols + simd::VL - 1) / simd::VL;
+          const int64_t j = jc + jr * NR;
+          float* c = C + (ic + ir * MR) * ldc + j;
+          Epilogue tile_ep;
+          const Epilogue* pep = nullptr;
+          if (last && ep) {
+            tile_ep = *ep;
+            if (tile_ep.bias) tile_ep.bias += j;
+            pep = &tile_ep;
+          }
+          ukernels[rows - 1][nvec - 1](kc, Ap + ir * MR * kc, Bp + jr * NR * kc, c, ldc, cols,
+                                       alpha, beta, first, pep);
+          if (last && post_act) apply_post_act(ep, c, ldc, rows, cols);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
           int64_t ldc, const Epilogue* ep) {
-  for (int64_t i = 0; i < M; ++i) {
-    for (int64_t j = 0; j < N; ++j) {
-      float acc = 0.f;
-      for (int64_t k = 0; k < K; ++k) {
-        const float a = trans_a ? A[k * lda + i] : A[i * lda + k];
-        const float b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
-        acc += a * b;
-      }
-      float c = alpha * acc;
-      if (beta != 0.f) c += beta * C[i * ldc + j];
-      C[i * ldc + j] = c;
-    }
-    if (ep) {
-      float* row = C + i * ldc;
-      if (ep->bias)
-        for (int64_t j = 0; j < N; ++j) row[j] += ep->bias[j];
-      act_forward(ep->act, ep->alpha, row, row, N);
-    }
-  }
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.f) return gemm_scale_only(M, N, beta, C, ldc, ep);
+  if (M <= gemm_cfg::SMALL_M)
+    return gemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
 }
 
 FASTMLP_TIER_END

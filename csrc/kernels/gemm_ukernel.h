@@ -1,0 +1,85 @@
+// f32 GEMM micro-kernel: gemm_ukernel<ROWS, NVEC>, ROWS <= MR rows by NVEC vectors.
+//
+// Contract:
+//   Ap: packed A micro-panel, kc steps of MR floats (row i of step k at Ap[k*MR + i]);
+//       only the first ROWS of each step are read.
+//   Bp: packed B micro-panel, kc steps of NR floats (zero-padded past N).
+//   C:  ROWS x n_valid tile at C with row stride ldc; only those elements are touched.
+//   first: this is the first K block: C = alpha*acc + beta*C (C not read when beta == 0).
+//   otherwise C += alpha*acc.
+//   ep (non-null only on the last K block): C = act(C + bias[0..n_valid)) before the store,
+//       for linear/relu/leaky_relu; sigmoid/tanh are applied by the caller on the stored
+//       tile while it is still in L1.
+#pragma once
+#include "kernels/gemm_blocking.h"
+
+FASTMLP_TIER_BEGIN
+
+// Stores a ROWS x NVEC-vector accumulator tile into C (n_valid columns), applying
+// alpha/beta and the linear/relu/leaky_relu epilogue (see the contract above).
+template <int ROWS, int NVEC>
+inline void gemm_store_tile(simd::Vec (&acc)[ROWS][NVEC], float* __restrict C, int64_t ldc,
+                            int n_valid, float alpha, float beta, bool first,
+                            const Epilogue* ep) {
+  using namespace simd;
+  // Lanes at or past n_valid are never stored.
+  const int last_vec_lanes = n_valid - (NVEC - 1) * VL;  // in (0, VL]
+  const Mask tail = mask_first(last_vec_lanes);
+  const bool full = last_vec_lanes == VL;
+  const Vec valpha = set1(alpha), vbeta = set1(beta);
+  const bool scale = alpha != 1.f;
+  const bool read_c = !first || beta != 0.f;
+  const Vec vbeta_or_one = first ? vbeta : set1(1.f);
+  Vec bias[NVEC];
+  const bool has_bias = ep && ep->bias;
+  if (has_bias)
+    for (int v = 0; v < NVEC; ++v)
+      bias[v] = (v == NVEC - 1 && !full) ? load_mask(ep->bias + v * VL, tail)
+                                         : load(ep->bias + v * VL);
+  const Act act = ep ? ep->act : Act::linear;
+  const Vec leak = set1(ep ? ep->alpha : 0.f);
+
+  for (int r = 0; r < ROWS; ++r) {
+    float* c = C + r * ldc;
+    for (int v = 0; v < NVEC; ++v) {
+      const bool masked = v == NVEC - 1 && !full;
+      Vec x = scale ? mul(acc[r][v], valpha) : acc[r][v];
+      if (read_c) {
+        const Vec old = masked ? load_mask(c + v * VL, tail) : load(c + v * VL);
+        x = fmadd(old, vbeta_or_one, x);
+      }
+      if (has_bias) x = add(x, bias[v]);
+      if (act == Act::relu) x = max(x, zero());
+      else if (act == Act::leaky_relu) x = leaky(x, leak);
+      if (masked) store_mask(c + v * VL, x, tail);
+      else store(c + v * VL, x);
+    }
+  }
+}
+
+
+template <int ROWS, int NVEC>
+inline void gemm_ukernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp,
+                         float* __restrict C, int64_t ldc, int n_valid, float alpha,
+                         float beta, bool first, const Epilogue* ep) {
+  using namespace simd;
+  constexpr int MR = gemm_cfg::MR, NR = gemm_cfg::NR;
+  Vec acc[ROWS][NVEC];
+  for (int r = 0; r < ROWS; ++r)
+    for (int v = 0; v < NVEC; ++v) acc[r][v] = zero();
+
+  for (int64_t k = 0; k < kc; ++k) {
+    Vec b[NVEC];
+    for (int v = 0; v < NVEC; ++v) b[v] = load(Bp + v * VL);
+    for (int r = 0; r < ROWS; ++r) {
+      const Vec a = set1(Ap[r]);
+      for (int v = 0; v < NVEC; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
+    }
+    Ap += MR;
+    Bp += NR;
+  }
+
+  gemm_store_tile<ROWS, NVEC>(acc, C, ldc, n_valid, alpha, beta, first, ep);
+}
+
+FASTMLP_TIER_END
