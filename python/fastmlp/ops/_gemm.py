@@ -1,0 +1,77 @@
+"""General matrix multiply on NumPy arrays."""
+from __future__ import annotations
+
+from .. import _core
+from . import _validate as _v
+
+
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
+    """Matrix product ``alpha * op(a) @ op(b) + beta * out`` in float32.
+
+    ``op(a)`` is ``a.T`` when ``trans_a`` is true, else ``a`` (likewise ``b``); the
+    transposes are never materialised. With ``out=None`` a new ``(M, N)`` float32 array
+    is returned; otherwise the result is written into ``out`` (a writable float32
+    C-contiguous ``(M, N)`` array sharing no memory with ``a`` or ``b``) and ``out`` is
+    returned. ``beta != 0`` needs ``out`` (it holds the C that is scaled and added); with
+    ``beta == 0`` the old contents of ``out`` are never read (they may be NaN).
+
+    Parameters
+    ----------
+    a, b : array_like, 2-D
+        float32 C-contiguous arrays are used without copying; other float dtypes and
+        layouts are converted.
+    trans_a, trans_b : bool
+        Use the transpose of ``a`` / ``b``.
+    alpha, beta : float
+        Scale factors.
+    out : ndarray, optional
+        Destination (and C input when ``beta != 0``).
+
+    Returns
+    -------
+    ndarray of shape ``(M, N)``, float32.
+
+    Examples
+    --------
+    >>> import numpy as np, fastmlp.ops as ops
+    >>> a = np.ones((2, 3), np.float32); b = np.ones((3, 4), np.float32)
+    >>> ops.gemm(a, b).shape
+    (2, 4)
+    """
+    fn = "gemm"
+    a = _v.as_f32(fn, "a", a)
+    b = _v.as_f32(fn, "b", b)
+    if a.ndim != 2:
+        _v.check_ndim(fn, "a", a, "a 2-D matrix", False)
+    if b.ndim != 2:
+        _v.check_ndim(fn, "b", b, "a 2-D matrix", False)
+    ta = bool(trans_a)
+    tb = bool(trans_b)
+    if ta:
+        k, m = a.shape
+    else:
+        m, k = a.shape
+    if tb:
+        n, kb = b.shape
+    else:
+        kb, n = b.shape
+    if k != kb:
+        raise ValueError(
+            f"gemm: inner dimensions differ: op(a) has shape {(m, k)} (a.shape={a.shape}, "
+            f"trans_a={ta}) and op(b) has shape {(kb, n)} (b.shape={b.shape}, "
+            f"trans_b={tb}); expected op(b) to have {k} rows. Check the transpose flags."
+        )
+    alpha = alpha if type(alpha) is float else _v.to_float(fn, "alpha", alpha)
+    beta = beta if type(beta) is float else _v.to_float(fn, "beta", beta)
+    if out is None:
+        if beta != 0.0:
+            raise ValueError(
+                f"gemm: beta={beta!r} scales and adds the existing C, so it needs "
+                f"out= (a float32 array of shape {(m, n)} holding C); received out=None. "
+                f"Pass out=, or beta=0."
+            )
+        out = _v.alloc((m, n))
+    else:
+        _v.check_out(fn, out, (m, n), (("a", a), ("b", b)))
+    _core.gemm(a, b, out, ta, tb, alpha, beta, None, 0, 0.0)
+    return out
