@@ -147,10 +147,17 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   const int64_t mc_max = round_up(ceil_div(M, n_mb), MR);
   const int64_t n_nb = ceil_div(N, gemm_cfg::NC);
   const int64_t nc_max = round_up(ceil_div(N, n_nb), NR);
+  // A is packed for several MC blocks at once (up to kPackedARows rows) so that one
+  // barrier covers packing A and B: barriers, not flops, dominate the small shapes of
+  // an MLP step (e.g. 784x64x128).
+  constexpr int64_t kPackedAFloats = int64_t(2) << 20;  // 8 MiB
+  const int64_t mb_per_super = max_of<int64_t>(1, kPackedAFloats / (mc_max * kc_max));
+  const int64_t n_super = ceil_div(n_mb, mb_per_super);
+  const int64_t ma_max = min_of(M, mb_per_super * mc_max);
 
   static thread_local ScratchBuffer a_buf, b_buf;
   float* Bp = b_buf.get(static_cast<size_t>(kc_max * nc_max));
-  float* Ap = a_buf.get(static_cast<size_t>(kc_max * mc_max));
+  float* Ap = a_buf.get(static_cast<size_t>(kc_max * round_up(ma_max, MR)));
   const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
   const bool post_act = post_activation(ep);
 
@@ -163,32 +170,41 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
       const int64_t pc = kb * kc_max;
       const int64_t kc = min_of(kc_max, K - pc);
       const bool first = kb == 0, last = kb == n_kb - 1;
+      for (int64_t sb = 0; sb < n_super; ++sb) {
+        const int64_t ia = sb * mb_per_super * mc_max;  // first row of this super-block
+        const int64_t ma = min_of(ma_max, M - ia);
+        const int64_t n_ia = ceil_div(ma, MR);          // A panels in the super-block
+        const int64_t n_ic = ceil_div(ma, mc_max);      // MC blocks in the super-block
+        const int64_t ir_per_ic = mc_max / MR;
+        // B is packed once per (jc, pc), with the first super-block's A.
+        const int64_t n_pack_b = sb == 0 ? n_jr : 0;
 
 #pragma omp for schedule(static)
-      for (int64_t jr = 0; jr < n_jr; ++jr) {
-        const int cols = static_cast<int>(min_of<int64_t>(NR, nc - jr * NR));
-        pack_b_panel(trans_b, B, ldb, pc, kc, jc + jr * NR, cols, Bp + jr * NR * kc);
-      }
-
-      for (int64_t mb = 0; mb < n_mb; ++mb) {
-        const int64_t ic = mb * mc_max;
-        const int64_t mc = min_of(mc_max, M - ic);
-        const int64_t n_ir = ceil_div(mc, MR);
-
-#pragma omp for schedule(static)
-        for (int64_t ir = 0; ir < n_ir; ++ir) {
-          const int rows = static_cast<int>(min_of<int64_t>(MR, mc - ir * MR));
-          pack_a_panel(trans_a, A, lda, ic + ir * MR, rows, pc, kc, Ap + ir * MR * kc);
+        for (int64_t t = 0; t < n_pack_b + n_ia; ++t) {
+          if (t < n_pack_b) {
+            const int cols = static_cast<int>(min_of<int64_t>(NR, nc - t * NR));
+            pack_b_panel(trans_b, B, ldb, pc, kc, jc + t * NR, cols, Bp + t * NR * kc);
+          } else {
+            const int64_t p = t - n_pack_b;
+            const int rows = static_cast<int>(min_of<int64_t>(MR, ma - p * MR));
+            pack_a_panel(trans_a, A, lda, ia + p * MR, rows, pc, kc, Ap + p * MR * kc);
+          }
         }
 
+        // Tiles ordered (MC block, jr, ir): an MC block of A stays in L2 while a thread
+        // sweeps its B panels; consecutive tiles of a thread share a B panel.
 #pragma omp for schedule(static)
-        for (int64_t t = 0; t < n_jr * n_ir; ++t) {
-          const int64_t jr = t / n_ir, ir = t % n_ir;
-          const int rows = static_cast<int>(min_of<int64_t>(MR, mc - ir * MR));
+        for (int64_t t = 0; t < n_ic * n_jr * ir_per_ic; ++t) {
+          const int64_t ic = t / (n_jr * ir_per_ic);
+          const int64_t rem = t % (n_jr * ir_per_ic);
+          const int64_t jr = rem / ir_per_ic;
+          const int64_t p = ic * ir_per_ic + rem % ir_per_ic;  // A panel in super-block
+          if (p >= n_ia) continue;                           // past the last row
+          const int rows = static_cast<int>(min_of<int64_t>(MR, ma - p * MR));
           const int cols = static_cast<int>(min_of<int64_t>(NR, nc - jr * NR));
           const int nvec = (cols + simd::VL - 1) / simd::VL;
           const int64_t j = jc + jr * NR;
-          float* c = C + (ic + ir * MR) * ldc + j;
+          float* c = C + (ia + p * MR) * ldc + j;
           Epilogue tile_ep;
           const Epilogue* pep = nullptr;
           if (last && ep) {
@@ -196,7 +212,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
             if (tile_ep.bias) tile_ep.bias += j;
             pep = &tile_ep;
           }
-          ukernels[rows - 1][nvec - 1](kc, Ap + ir * MR * kc, Bp + jr * NR * kc, c, ldc, cols,
+          ukernels[rows - 1][nvec - 1](kc, Ap + p * MR * kc, Bp + jr * NR * kc, c, ldc, cols,
                                        alpha, beta, first, pep);
           if (last && post_act) apply_post_act(ep, c, ldc, rows, cols);
         }
