@@ -1,0 +1,191 @@
+"""fastmlp.ops.gemm against a float64 NumPy reference on every ISA tier.
+
+Shapes straddle the micro-kernel tiles (MR 12/6/4, NR 32/16/16), the small-M path
+(M <= 4), the K blocks (KC 512/384/256, split in equal parts), the M blocks (MC 240/120/128)
+and the N blocks (NC 4096/2048). Outputs are poisoned with NaN before every call.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+import fastmlp.ops as ops
+
+SIZES = [1, 5, 6, 7, 11, 12, 13, 15, 16, 17, 25, 31, 32, 33, 47, 48, 49, 64, 97, 257]
+K_SIZES = SIZES + [255, 256, 383, 384, 385, 511, 512, 513, 600, 1025]
+TRANS = list(itertools.product([False, True], repeat=2))
+TRANS_IDS = ["nn", "nt", "tn", "tt"]
+
+
+def _operands(rng, m, n, k, ta, tb):
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    return a, b
+
+
+def _run(ref, check, rng, m, n, k, ta, tb, alpha=1.0, beta=0.0):
+    a, b = _operands(rng, m, n, k, ta, tb)
+    if beta == 0.0:
+        out = np.full((m, n), np.nan, np.float32)  # beta == 0 must never read C
+        c0 = None
+    else:
+        c0 = rng.standard_normal((m, n)).astype(np.float32)
+        out = c0.copy()
+    res = ops.gemm(a, b, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, out=out)
+    assert res is out
+    expected, tol = ref.gemm(a, b, ta, tb, alpha, beta, c0)
+    check(res, expected, tol, f"gemm M={m} N={n} K={k} ta={ta} tb={tb} a={alpha} b={beta}")
+
+
+@pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
+@pytest.mark.parametrize("m", SIZES)
+def test_gemm_m_line(isa, ref, check, rng, m, ta, tb):
+    _run(ref, check, rng, m, 33, 19, ta, tb)
+
+
+@pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
+@pytest.mark.parametrize("n", SIZES)
+def test_gemm_n_line(isa, ref, check, rng, n, ta, tb):
+    _run(ref, check, rng, 13, n, 21, ta, tb)
+
+
+@pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
+@pytest.mark.parametrize("k", K_SIZES)
+def test_gemm_k_line(isa, ref, check, rng, k, ta, tb):
+    _run(ref, check, rng, 14, 35, k, ta, tb)
+
+
+def _combos(count, seed=1234):
+    """A fixed pseudo-random subset of the full (M, N, K, trans) grid."""
+    r = random.Random(seed)
+    out = set()
+    while len(out) < count:
+        out.add((r.choice(SIZES), r.choice(SIZES), r.choice(K_SIZES), r.random() < 0.5,
+                 r.random() < 0.5))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("m,n,k,ta,tb", _combos(60))
+def test_gemm_grid_subset(isa, ref, check, rng, m, n, k, ta, tb):
+    _run(ref, check, rng, m, n, k, ta, tb)
+
+
+@pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
+@pytest.mark.parametrize("beta", [0.0, 1.0, 0.5, -2.0])
+@pytest.mark.parametrize("alpha", [1.0, -0.75, 2.5])
+@pytest.mark.parametrize("m,n,k", [(1, 17, 9), (4, 40, 300), (13, 33, 17), (50, 70, 530)])
+def test_gemm_alpha_beta(isa, ref, check, rng, m, n, k, alpha, beta, ta, tb):
+    _run(ref, check, rng, m, n, k, ta, tb, alpha=alpha, beta=beta)
+
+
+@pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+@pytest.mark.parametrize("n,k", [(1, 1), (7, 600), (33, 100), (1000, 47), (129, 785)])
+def test_gemm_small_m(isa, ref, check, rng, m, n, k, ta, tb):
+    _run(ref, check, rng, m, n, k, ta, tb)
+    _run(ref, check, rng, m, n, k, ta, tb, alpha=0.5, beta=1.0)
+
+
+@pytest.mark.parametrize(
+    "m,n,k",
+    [(241, 40, 70), (250, 50, 1100), (7, 2049, 33), (5, 4097, 9), (13, 4100, 3)],
+    ids=["mc-avx512", "mc+kc", "nc-generic", "nc-avx512-smallish", "nc-k3"],
+)
+def test_gemm_block_edges(isa, ref, check, rng, m, n, k):
+    """M, N and K just past the cache blocks of each tier."""
+    for ta, tb in TRANS:
+        _run(ref, check, rng, m, n, k, ta, tb)
+
+
+def test_gemm_large(isa, ref, check, rng):
+    """The G1 shape 256x784x1024 once per tier."""
+    _run(ref, check, rng, 256, 1024, 784, False, False)
+
+
+@pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
+def test_gemm_beta_zero_ignores_nan_and_inf(isa, rng, ta, tb):
+    a, b = _operands(rng, 19, 37, 23, ta, tb)
+    for poison in (np.nan, np.inf, -np.inf):
+        out = np.full((19, 37), poison, np.float32)
+        ops.gemm(a, b, trans_a=ta, trans_b=tb, beta=0.0, out=out)
+        assert np.isfinite(out).all(), f"beta=0 read the old C ({poison})"
+
+
+@pytest.mark.parametrize("m,n,k", [(0, 5, 3), (4, 0, 3), (0, 0, 0), (3, 4, 0), (17, 40, 0)])
+def test_gemm_empty(isa, rng, m, n, k):
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    res = ops.gemm(a, b)
+    assert res.shape == (m, n) and res.dtype == np.float32
+    np.testing.assert_array_equal(res, np.zeros((m, n), np.float32))
+    # K == 0 with beta: C = beta * C.
+    c = rng.standard_normal((m, n)).astype(np.float32)
+    out = c.copy()
+    ops.gemm(a, b, alpha=2.0, beta=0.5, out=out)
+    if k == 0:
+        np.testing.assert_array_equal(out, 0.5 * c)
+
+
+def test_gemm_alpha_zero(isa, ref, check, rng):
+    a, b = _operands(rng, 9, 21, 30, False, False)
+    c = rng.standard_normal((9, 21)).astype(np.float32)
+    out = c.copy()
+    ops.gemm(a, b, alpha=0.0, beta=-1.5, out=out)
+    check(out, -1.5 * c.astype(np.float64), ref.U * np.abs(1.5 * c), "alpha=0")
+
+
+def test_gemm_returns_new_array_and_keeps_inputs(isa, rng):
+    a, b = _operands(rng, 12, 32, 40, False, False)
+    a0, b0 = a.copy(), b.copy()
+    res = ops.gemm(a, b)
+    assert res.shape == (12, 32) and res.dtype == np.float32 and res.flags.c_contiguous
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_gemm_converts_float_dtypes(ref, check, rng, dtype):
+    a = rng.standard_normal((13, 29)).astype(dtype)
+    b = rng.standard_normal((29, 7)).astype(dtype)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    expected, tol = ref.gemm(a32, b32)
+    check(ops.gemm(a, b), expected, tol, f"gemm {dtype}")
+
+
+def test_gemm_non_contiguous_inputs(isa, ref, check, rng):
+    big_a = rng.standard_normal((40, 60)).astype(np.float32)
+    big_b = rng.standard_normal((60, 80)).astype(np.float32)
+    a = big_a[::2, 1:30]          # (20, 29) strided
+    b = big_b[1:30, ::3]          # (29, 27) strided
+    at = np.asfortranarray(a).T   # F-ordered view used with trans_a
+    expected, tol = ref.gemm(a, b)
+    check(ops.gemm(a, b), expected, tol, "strided")
+    check(ops.gemm(at, b, trans_a=True), expected, tol, "F-order transposed")
+    check(ops.gemm(a.tolist(), b), expected, tol, "nested list")
+
+
+def test_gemm_byteswapped_input(ref, check, rng):
+    a = rng.standard_normal((6, 10)).astype(">f4")
+    b = rng.standard_normal((10, 5)).astype(np.float32)
+    expected, tol = ref.gemm(a.astype(np.float32), b)
+    check(ops.gemm(a, b), expected, tol, "big-endian a")
+
+
+@pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
+def test_gemm_special_values_propagate(isa, rng, ta, tb):
+    """NaN/Inf in the inputs reach exactly the outputs they feed (no crash, no leaks)."""
+    m, n, k = 14, 35, 20
+    a, b = _operands(rng, m, n, k, ta, tb)
+    A = a.T if ta else a
+    B = b.T if tb else b
+    A[3, 5] = np.nan  # row 3 of op(a) -> row 3 of C
+    B[7, 9] = np.inf  # col 9 of op(b) -> col 9 of C (inf or nan)
+    res = ops.gemm(a, b, trans_a=ta, trans_b=tb)
+    bad = ~np.isfinite(res)
+    expect = np.zeros((m, n), bool)
+    expect[3, :] = True
+    expect[:, 9] = True
+    np.testing.assert_array_equal(bad, expect)
