@@ -1,0 +1,503 @@
+#include "engine/network.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "cpu/dispatch.h"
+
+#ifdef FASTMLP_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace fastmlp {
+namespace engine {
+
+namespace {
+
+constexpr int64_t kTileRows = 256;
+
+int max_threads() {
+#ifdef FASTMLP_HAVE_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+int thread_id() {
+#ifdef FASTMLP_HAVE_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+int64_t argmax_row(const float* r, int64_t n) {
+  int64_t best = 0;
+  float bv = r[0];
+  for (int64_t j = 1; j < n; ++j)
+    if (r[j] > bv) { bv = r[j]; best = j; }
+  return best;
+}
+
+uint64_t splitmix64(uint64_t& s) {
+  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+struct Xoshiro256ss {
+  uint64_t s[4];
+  explicit Xoshiro256ss(uint64_t seed) {
+    uint64_t sm = seed;
+    for (auto& v : s) v = splitmix64(sm);
+  }
+  uint64_t next() {
+    const uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+  }
+};
+
+}  // namespace
+
+void AlignedBuf::resize(int64_t n) {
+  std::free(p_);
+  p_ = nullptr;
+  n_ = n;
+  if (n <= 0) return;
+  size_t bytes = static_cast<size_t>(n) * sizeof(float);
+  bytes = (bytes + 63) / 64 * 64;
+  p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p_) throw std::bad_alloc();
+  std::memset(p_, 0, bytes);
+}
+
+void shuffled_indices(int64_t n, uint64_t seed, int32_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>(i);
+  Xoshiro256ss rng(seed);
+  for (int64_t i = n - 1; i > 0; --i) {
+    const uint64_t j = rng.next() % static_cast<uint64_t>(i + 1);
+    const int32_t t = out[i];
+    out[i] = out[j];
+    out[j] = t;
+  }
+}
+
+Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scale,
+                 float in_offset)
+    : input_dim_(input_dim), in_scale_(in_scale), in_offset_(in_offset) {
+  if (layers.empty()) throw std::invalid_argument("a network needs at least one layer");
+  int64_t width = input_dim;
+  max_width_ = input_dim;
+  bool seen_dense = false;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    LayerSpec s = layers[l];
+    if (s.in != width)
+      throw std::invalid_argument("layer " + std::to_string(l) + " expects " +
+                                  std::to_string(s.in) + " inputs, gets " +
+                                  std::to_string(width));
+    if (s.kind != LayerKind::dense && s.out != s.in)
+      throw std::invalid_argument("layer " + std::to_string(l) + " must keep its width");
+    if (s.kind == LayerKind::softmax && l + 1 != layers.size())
+      throw std::invalid_argument("Softmax is only supported as the last layer");
+    LayerRt rt;
+    rt.spec = s;
+    rt.need_dx = seen_dense;
+    if (s.kind == LayerKind::dense) {
+      Param w;
+      w.buf = std::make_unique<AlignedBuf>(s.in * s.out);
+      w.rows = s.in; w.cols = s.out;
+      rt.w = static_cast<int>(params_.size());
+      params_.push_back(std::move(w));
+      if (s.use_bias) {
+        Param b;
+        b.buf = std::make_unique<AlignedBuf>(s.out);
+        b.rows = 1; b.cols = s.out;
+        rt.b = static_cast<int>(params_.size());
+        params_.push_back(std::move(b));
+      }
+      seen_dense = true;
+      max_w_ = std::max(max_w_, s.in * s.out);
+    }
+    width = s.out;
+    max_width_ = std::max(max_width_, width);
+    layers_.push_back(rt);
+  }
+  output_dim_ = width;
+  dW_.resize(max_w_);
+  db_.resize(max_width_);
+}
+
+bool Network::fused_top() const {
+  return layers_.back().spec.kind == LayerKind::softmax && loss_ != LossKind::mse &&
+         layers_.size() >= 2;
+}
+
+void Network::set_optimizer(const OptimizerConfig& c) {
+  const bool same_kind = (c.kind == opt_.kind);
+  opt_ = c;
+  for (Param& p : params_) {
+    const int64_t n = p.buf->size();
+    const bool need0 = (c.kind == 1) || (c.momentum != 0.f);
+    const bool need1 = (c.kind == 1);
+    if (need0 && (!p.s0 || !same_kind)) p.s0 = std::make_unique<AlignedBuf>(n);
+    if (!need0) p.s0.reset();
+    if (need1 && (!p.s1 || !same_kind)) p.s1 = std::make_unique<AlignedBuf>(n);
+    if (!need1) p.s1.reset();
+  }
+}
+
+void Network::reset_optimizer_state() {
+  for (Param& p : params_) {
+    if (p.s0) std::memset(p.s0->data(), 0, sizeof(float) * p.s0->size());
+    if (p.s1) std::memset(p.s1->data(), 0, sizeof(float) * p.s1->size());
+  }
+  step_ = 0;
+}
+
+void Network::ensure_ws(Workspace& ws, int64_t rows, bool training) {
+  const bool have_train = ws.g0.size() > 0;
+  if (ws.rows >= rows && (!training || have_train)) return;
+  rows = std::max(rows, ws.rows);
+  ws.rows = rows;
+  ws.input.resize(rows * input_dim_);
+  ws.acts.clear();
+  for (const LayerRt& L : layers_) ws.acts.emplace_back(rows * L.spec.out);
+  if (training || have_train) {
+    ws.g0.resize(rows * max_width_);
+    ws.g1.resize(rows * max_width_);
+  }
+  ws.targets.resize(rows * output_dim_);
+  ws.row_loss.resize(rows);
+  ws.labels.assign(static_cast<size_t>(rows), 0);
+}
+
+const float* Network::forward(Workspace& ws, const float* in, int64_t rows, bool fused,
+                              float* final_out) {
+  const KernelTable& k = kernels();
+  const int last = static_cast<int>(layers_.size()) - 1 - (fused ? 1 : 0);
+  const float* cur = in;
+  for (int l = 0; l <= last; ++l) {
+    const LayerSpec& s = layers_[l].spec;
+    float* y = (l == last && final_out) ? final_out : ws.acts[l].data();
+    switch (s.kind) {
+      case LayerKind::dense: {
+        Epilogue ep;
+        ep.bias = layers_[l].b >= 0 ? param(layers_[l].b) : nullptr;
+        ep.act = s.act;
+        ep.alpha = s.alpha;
+        k.gemm(false, false, rows, s.out, s.in, 1.f, cur, s.in, param(layers_[l].w), s.out,
+               0.f, y, s.out, &ep);
+        break;
+      }
+      case LayerKind::act:
+        k.act_forward(s.act, s.alpha, cur, y, rows * s.out);
+        break;
+      case LayerKind::affine: {
+        const int64_t n = rows * s.out;
+        const float sc = s.scale, off = s.offset;
+        for (int64_t i = 0; i < n; ++i) y[i] = cur[i] * sc + off;
+        break;
+      }
+      case LayerKind::softmax:
+        k.softmax(cur, y, rows, s.out, false);
+        break;
+    }
+    cur = y;
+  }
+  return cur;
+}
+
+void Network::gather_targets(Workspace& ws, const TargetView& y, const int32_t* idx,
+                             int64_t row0, int64_t rows) const {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t src = idx ? idx[row0 + r] : row0 + r;
+    if (y.labels) ws.labels[r] = y.labels[src];
+    if (y.values)
+      std::memcpy(const_cast<float*>(ws.targets.data()) + r * output_dim_,
+                  y.values + src * output_dim_, sizeof(float) * output_dim_);
+  }
+}
+
+double Network::loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
+                          float* row_loss, int64_t* correct) const {
+  const int64_t C = output_dim_;
+  const float inv_rows = 1.f / static_cast<float>(rows);
+  double sum = 0.0;
+  int64_t corr = 0;
+  switch (loss_) {
+    case LossKind::sparse_ce: {
+      // The top output is treated as logits (the final Softmax, if any, is fused here).
+      sum = kernels().softmax_xent(top, ws.labels.data(), dy, row_loss, rows, C, inv_rows);
+      for (int64_t r = 0; r < rows; ++r) corr += argmax_row(top + r * C, C) == ws.labels[r];
+      break;
+    }
+    case LossKind::categorical_ce: {
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* x = top + r * C;
+        const float* t = ws.targets.data() + r * C;
+        float m = x[0];
+        for (int64_t j = 1; j < C; ++j) m = x[j] > m ? x[j] : m;
+        double s = 0.0;
+        for (int64_t j = 0; j < C; ++j) s += std::exp(static_cast<double>(x[j] - m));
+        const double lse = static_cast<double>(m) + std::log(s);
+        double l = 0.0, tsum = 0.0;
+        for (int64_t j = 0; j < C; ++j) {
+          l += static_cast<double>(t[j]) * (lse - x[j]);
+          tsum += t[j];
+        }
+        if (row_loss) row_loss[r] = static_cast<float>(l);
+        sum += l;
+        if (dy) {
+          float* d = dy + r * C;
+          for (int64_t j = 0; j < C; ++j) {
+            const double p = std::exp(static_cast<double>(x[j]) - lse);
+            d[j] = static_cast<float>((p * tsum - t[j]) * inv_rows);
+          }
+        }
+        corr += argmax_row(x, C) == argmax_row(t, C);
+      }
+      break;
+    }
+    case LossKind::mse: {
+      const float gscale = 2.f / (static_cast<float>(rows) * static_cast<float>(C));
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* x = top + r * C;
+        const float* t = ws.targets.data() + r * C;
+        double l = 0.0;
+        for (int64_t j = 0; j < C; ++j) {
+          const float e = x[j] - t[j];
+          l += static_cast<double>(e) * e;
+          if (dy) dy[r * C + j] = gscale * e;
+        }
+        l /= static_cast<double>(C);
+        if (row_loss) row_loss[r] = static_cast<float>(l);
+        sum += l;
+        if (C == 1)
+          corr += (x[0] > 0.5f) == (t[0] > 0.5f);
+        else
+          corr += argmax_row(x, C) == argmax_row(t, C);
+      }
+      break;
+    }
+  }
+  if (correct) *correct = corr;
+  return sum;
+}
+
+void Network::update_dense(LayerRt& L, const float* x, float* dz, int64_t rows, float* dx,
+                           const std::vector<float*>* grads) {
+  const KernelTable& k = kernels();
+  const int64_t in = L.spec.in, out = L.spec.out;
+  float* W = param(L.w);
+  Param& pw = params_[L.w];
+  if (grads) {
+    if (dx) k.gemm(false, true, rows, in, out, 1.f, dz, out, W, out, 0.f, dx, in, nullptr);
+    k.gemm(true, false, in, out, rows, 1.f, x, in, dz, out, 0.f, (*grads)[L.w], out, nullptr);
+    if (L.b >= 0) k.colsum(dz, out, (*grads)[L.b], rows, out);
+    return;
+  }
+  auto apply = [&](Param& p, const float* g) {
+    const int64_t n = p.buf->size();
+    if (opt_.kind == 0)
+      k.sgd_update(p.buf->data(), g, p.s0 ? p.s0->data() : nullptr, n, opt_.lr,
+                   opt_.momentum, opt_.nesterov, opt_.weight_decay);
+    else
+      k.adam_update(p.buf->data(), g, p.s0->data(), p.s1->data(), n, opt_.lr, opt_.beta1,
+                    opt_.beta2, opt_.eps, opt_.weight_decay, opt_.decoupled, step_);
+  };
+  if (rows <= fused_max_rows) {
+    EngineOptStep o;
+    o.kind = opt_.kind; o.lr = opt_.lr; o.momentum = opt_.momentum;
+    o.beta1 = opt_.beta1; o.beta2 = opt_.beta2; o.eps = opt_.eps;
+    o.weight_decay = opt_.weight_decay; o.nesterov = opt_.nesterov;
+    o.decoupled = opt_.decoupled; o.step = step_;
+    k.dense_backward_update(x, dz, rows, in, out, W, pw.s0 ? pw.s0->data() : nullptr,
+                            pw.s1 ? pw.s1->data() : nullptr, &o, dx);
+  } else {
+    if (dx) k.gemm(false, true, rows, in, out, 1.f, dz, out, W, out, 0.f, dx, in, nullptr);
+    k.gemm(true, false, in, out, rows, 1.f, x, in, dz, out, 0.f, dW_.data(), out, nullptr);
+    apply(pw, dW_.data());
+  }
+  if (L.b >= 0) {
+    if (rows == 1) {
+      apply(params_[L.b], dz);
+    } else {
+      k.colsum(dz, out, db_.data(), rows, out);
+      apply(params_[L.b], db_.data());
+    }
+  }
+}
+
+void Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
+                       const std::vector<float*>* grads) {
+  const KernelTable& k = kernels();
+  const int top = static_cast<int>(layers_.size()) - 1 - (fused_top() ? 1 : 0);
+  float* cur = dy;
+  float* other = (dy == ws.g0.data()) ? ws.g1.data() : ws.g0.data();
+  for (int l = top; l >= 0; --l) {
+    LayerRt& L = layers_[l];
+    const LayerSpec& s = L.spec;
+    const float* x = l == 0 ? in : ws.acts[l - 1].data();
+    const float* y = ws.acts[l].data();
+    const int64_t n = rows * s.out;
+    float* dx = L.need_dx ? other : nullptr;
+    switch (s.kind) {
+      case LayerKind::dense:
+        if (s.act != Act::linear) k.act_backward(s.act, s.alpha, y, cur, cur, n);
+        update_dense(L, x, cur, rows, dx, grads);
+        break;
+      case LayerKind::act:
+        if (dx) k.act_backward(s.act, s.alpha, y, cur, dx, n);
+        break;
+      case LayerKind::affine:
+        if (dx)
+          for (int64_t i = 0; i < n; ++i) dx[i] = cur[i] * s.scale;
+        break;
+      case LayerKind::softmax:
+        if (dx) {
+          for (int64_t r = 0; r < rows; ++r) {
+            const float* yr = y + r * s.out;
+            const float* gr = cur + r * s.out;
+            float dot = 0.f;
+            for (int64_t j = 0; j < s.out; ++j) dot += yr[j] * gr[j];
+            for (int64_t j = 0; j < s.out; ++j) dx[r * s.out + j] = yr[j] * (gr[j] - dot);
+          }
+        }
+        break;
+    }
+    if (!dx) break;
+    float* t = cur; cur = other; other = t;
+  }
+}
+
+int64_t Network::train_batches(const InputView& x, const TargetView& y, const int32_t* idx,
+                               int64_t n_idx, int64_t batch_size, int64_t first_batch,
+                               int64_t n_batches, float* losses, float* accs) {
+  const KernelTable& k = kernels();
+  ensure_ws(train_ws_, batch_size, true);
+  Workspace& ws = train_ws_;
+  const bool fused = fused_top();
+  int64_t done = 0;
+  for (int64_t kb = 0; kb < n_batches; ++kb) {
+    const int64_t start = (first_batch + kb) * batch_size;
+    if (start >= n_idx) break;
+    const int64_t rows = std::min(batch_size, n_idx - start);
+    k.gather_rows(x.data, x.is_u8, x.ld, idx, start, rows, input_dim_, in_scale_, in_offset_,
+                  ws.input.data());
+    gather_targets(ws, y, idx, start, rows);
+    const float* top = forward(ws, ws.input.data(), rows, fused, nullptr);
+    int64_t corr = 0;
+    const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, &corr);
+    const double loss = sum / static_cast<double>(rows);
+    losses[kb] = static_cast<float>(loss);
+    accs[kb] = static_cast<float>(static_cast<double>(corr) / static_cast<double>(rows));
+    ++done;
+    if (!std::isfinite(loss)) break;
+    ++step_;
+    backward(ws, ws.input.data(), rows, ws.g0.data(), nullptr);
+  }
+  return done;
+}
+
+void Network::predict(const InputView& x, float* out) {
+  const KernelTable& k = kernels();
+  const int64_t N = x.rows;
+  if (N <= 0) return;
+  const bool convert = x.is_u8 || in_scale_ != 1.f || in_offset_ != 0.f || x.ld != input_dim_;
+  const int64_t ntiles = (N + kTileRows - 1) / kTileRows;
+  int nt = static_cast<int>(std::min<int64_t>(max_threads(), ntiles));
+  if (nt < 1) nt = 1;
+  if (tile_ws_.size() < static_cast<size_t>(nt)) tile_ws_.resize(nt);
+  const int64_t tile_rows = std::min(N, kTileRows);
+  for (int t = 0; t < nt; ++t) ensure_ws(tile_ws_[t], tile_rows, false);
+  auto run_tile = [&](int64_t t, Workspace& ws) {
+    const int64_t r0 = t * kTileRows;
+    const int64_t rows = std::min(kTileRows, N - r0);
+    const float* in;
+    if (convert) {
+      k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, rows, input_dim_, in_scale_,
+                    in_offset_, ws.input.data());
+      in = ws.input.data();
+    } else {
+      in = static_cast<const float*>(x.data) + r0 * x.ld;
+    }
+    forward(ws, in, rows, false, out + r0 * output_dim_);
+  };
+  if (nt <= 1) {
+    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, tile_ws_[0]);
+    return;
+  }
+#ifdef FASTMLP_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+  for (int64_t t = 0; t < ntiles; ++t) run_tile(t, tile_ws_[thread_id()]);
+}
+
+void Network::evaluate(const InputView& x, const TargetView& y, double* loss_sum,
+                       int64_t* correct) {
+  const KernelTable& k = kernels();
+  const int64_t N = x.rows;
+  *loss_sum = 0.0;
+  *correct = 0;
+  if (N <= 0) return;
+  const bool fused = fused_top();
+  const int64_t ntiles = (N + kTileRows - 1) / kTileRows;
+  int nt = static_cast<int>(std::min<int64_t>(max_threads(), ntiles));
+  if (nt < 1) nt = 1;
+  if (tile_ws_.size() < static_cast<size_t>(nt)) tile_ws_.resize(nt);
+  const int64_t tile_rows = std::min(N, kTileRows);
+  for (int t = 0; t < nt; ++t) ensure_ws(tile_ws_[t], tile_rows, false);
+  std::vector<double> sums(static_cast<size_t>(ntiles), 0.0);
+  std::vector<int64_t> corrs(static_cast<size_t>(ntiles), 0);
+  auto run_tile = [&](int64_t t, Workspace& ws) {
+    const int64_t r0 = t * kTileRows;
+    const int64_t rows = std::min(kTileRows, N - r0);
+    k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, rows, input_dim_, in_scale_,
+                  in_offset_, ws.input.data());
+    gather_targets(ws, y, nullptr, r0, rows);
+    const float* top = forward(ws, ws.input.data(), rows, fused, nullptr);
+    int64_t c = 0;
+    sums[t] = loss_rows(top, ws, rows, nullptr, nullptr, &c);
+    corrs[t] = c;
+  };
+  if (nt <= 1) {
+    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, tile_ws_[0]);
+  } else {
+#ifdef FASTMLP_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, tile_ws_[thread_id()]);
+  }
+  for (int64_t t = 0; t < ntiles; ++t) {
+    *loss_sum += sums[t];
+    *correct += corrs[t];
+  }
+}
+
+double Network::compute_gradients(const InputView& x, const TargetView& y,
+                                  const std::vector<float*>& grads) {
+  const KernelTable& k = kernels();
+  const int64_t rows = x.rows;
+  Workspace ws;
+  ensure_ws(ws, rows, true);
+  k.gather_rows(x.data, x.is_u8, x.ld, nullptr, 0, rows, input_dim_, in_scale_, in_offset_,
+                ws.input.data());
+  gather_targets(ws, y, nullptr, 0, rows);
+  const float* top = forward(ws, ws.input.data(), rows, fused_top(), nullptr);
+  const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, nullptr);
+  backward(ws, ws.input.data(), rows, ws.g0.data(), &grads);
+  return sum / static_cast<double>(rows);
+}
+
+}  // namespace engine
+}  // namespace fastmlp

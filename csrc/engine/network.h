@@ -1,0 +1,175 @@
+// The network engine: a Sequential MLP whose whole training steps, epochs and inference
+// passes run here, calling SIMD work only through the active KernelTable.
+//
+// Layout: a chain of layers (dense with a fused activation, stand-alone activation,
+// affine rescaling, softmax). A leading Rescaling is folded into the input gather. Weights
+// and optimizer state live in 64-byte aligned buffers owned by the Network; Python sees
+// the weights as zero-copy NumPy views.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kernels/engine_kernels.h"
+#include "kernels/kernel_table.h"
+
+namespace fastmlp {
+namespace engine {
+
+enum class LayerKind : int32_t { dense = 0, act = 1, affine = 2, softmax = 3 };
+enum class LossKind : int32_t { sparse_ce = 0, categorical_ce = 1, mse = 2 };
+
+struct LayerSpec {
+  LayerKind kind = LayerKind::dense;
+  int64_t in = 0, out = 0;
+  Act act = Act::linear;
+  float alpha = 0.01f;   // leaky_relu slope
+  bool use_bias = true;
+  float scale = 1.f, offset = 0.f;  // affine
+};
+
+struct OptimizerConfig {
+  int32_t kind = 0;  // 0 SGD, 1 Adam
+  float lr = 0.01f, momentum = 0.f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
+  float weight_decay = 0.f;
+  bool nesterov = false, decoupled = false;
+};
+
+// A float buffer aligned to 64 bytes (zero-initialised).
+class AlignedBuf {
+ public:
+  AlignedBuf() = default;
+  explicit AlignedBuf(int64_t n) { resize(n); }
+  AlignedBuf(const AlignedBuf&) = delete;
+  AlignedBuf& operator=(const AlignedBuf&) = delete;
+  AlignedBuf(AlignedBuf&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+  AlignedBuf& operator=(AlignedBuf&& o) noexcept {
+    if (this != &o) { std::free(p_); p_ = o.p_; n_ = o.n_; o.p_ = nullptr; o.n_ = 0; }
+    return *this;
+  }
+  ~AlignedBuf() { std::free(p_); }
+  void resize(int64_t n);  // discards contents, zero-fills
+  float* data() { return p_; }
+  const float* data() const { return p_; }
+  int64_t size() const { return n_; }
+
+ private:
+  float* p_ = nullptr;
+  int64_t n_ = 0;
+};
+
+// A 2-D input: uint8 or float32 rows with row stride `ld` (elements).
+struct InputView {
+  const void* data = nullptr;
+  bool is_u8 = false;
+  int64_t rows = 0, cols = 0, ld = 0;
+};
+
+// Targets: int32 labels (sparse CE) or float rows [rows, cols] (categorical CE, mse).
+struct TargetView {
+  const int32_t* labels = nullptr;
+  const float* values = nullptr;
+  int64_t cols = 0;
+};
+
+class Network {
+ public:
+  Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scale, float in_offset);
+
+  int64_t input_dim() const { return input_dim_; }
+  int64_t output_dim() const { return output_dim_; }
+  // Parameters in Keras order: W0 [in, out], b0, W1, b1, ... (bias only when used).
+  int num_params() const { return static_cast<int>(params_.size()); }
+  float* param(int i) { return params_[i].buf->data(); }
+  int64_t param_rows(int i) const { return params_[i].rows; }
+  int64_t param_cols(int i) const { return params_[i].cols; }
+
+  void set_optimizer(const OptimizerConfig& c);
+  void set_learning_rate(float lr) { opt_.lr = lr; }
+  void reset_optimizer_state();
+  int64_t step() const { return step_; }
+  void set_step(int64_t s) { step_ = s; }
+  void set_loss(LossKind k) { loss_ = k; }
+  LossKind loss() const { return loss_; }
+  // Batches with at most this many rows take the fused no-dW path.
+  int64_t fused_max_rows = 8;
+
+  // Trains batches [first_batch, first_batch + n_batches) of the index list idx[0..n_idx)
+  // (batch b covers idx[b*bs, min((b+1)*bs, n_idx))). Writes each batch's mean loss and
+  // accuracy into losses[k], accs[k] (k counts from 0 for first_batch). Stops before
+  // updating when a loss is not finite. Returns the number of batches completed (the
+  // non-finite batch included in the count, its weights untouched).
+  int64_t train_batches(const InputView& x, const TargetView& y, const int32_t* idx,
+                        int64_t n_idx, int64_t batch_size, int64_t first_batch,
+                        int64_t n_batches, float* losses, float* accs);
+
+  // out[rows, output_dim] = the layers applied to x (Keras semantics: softmax included).
+  void predict(const InputView& x, float* out);
+  // Sum of per-row losses and number of correct rows over all of x.
+  void evaluate(const InputView& x, const TargetView& y, double* loss_sum, int64_t* correct);
+  // Gradients of the mean loss over all rows of x (one batch), in parameter order, into
+  // grads[i] (each sized like param i). Returns the mean loss. No update.
+  double compute_gradients(const InputView& x, const TargetView& y,
+                           const std::vector<float*>& grads);
+
+ private:
+  struct Param {
+    std::unique_ptr<AlignedBuf> buf, s0, s1;
+    int64_t rows = 0, cols = 0;
+  };
+  struct LayerRt {
+    LayerSpec spec;
+    int w = -1, b = -1;  // indices into params_
+    bool need_dx = false;
+  };
+  // Buffers for `rows` rows: gathered input, every layer's output, two gradient buffers,
+  // labels / targets of the batch, per-row losses.
+  struct Workspace {
+    int64_t rows = 0;
+    AlignedBuf input;
+    std::vector<AlignedBuf> acts;
+    AlignedBuf g0, g1, targets, row_loss;
+    std::vector<int32_t> labels;
+  };
+
+  void ensure_ws(Workspace& ws, int64_t rows, bool training);
+  // Forward over `rows` rows from `in` (rows x input_dim). When `final_out` is set the
+  // last computed layer writes there. Skips the final softmax when `fused_top`.
+  const float* forward(Workspace& ws, const float* in, int64_t rows, bool fused_top,
+                       float* final_out);
+  // Loss of the batch from the top output; optional gradient into dy and per-row loss.
+  // Returns (sum of row losses, correct rows).
+  double loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
+                   float* row_loss, int64_t* correct) const;
+  void gather_targets(Workspace& ws, const TargetView& y, const int32_t* idx, int64_t row0,
+                      int64_t rows) const;
+  void backward(Workspace& ws, const float* in, int64_t rows, float* dy,
+                const std::vector<float*>* grads);
+  void update_dense(LayerRt& L, const float* x, float* dz, int64_t rows, float* dx,
+                    const std::vector<float*>* grads);
+  bool fused_top() const;
+
+  std::vector<LayerRt> layers_;
+  std::vector<Param> params_;
+  int64_t input_dim_ = 0, output_dim_ = 0, max_width_ = 0, max_w_ = 0;
+  float in_scale_ = 1.f, in_offset_ = 0.f;
+  OptimizerConfig opt_;
+  LossKind loss_ = LossKind::sparse_ce;
+  int64_t step_ = 0;
+  Workspace train_ws_;
+  std::vector<Workspace> tile_ws_;
+  AlignedBuf dW_, db_;
+  std::mutex mu_;  // one call at a time per network (workspaces are shared)
+
+ public:
+  std::mutex& mutex() { return mu_; }
+};
+
+// A permutation of [0, n) from a xoshiro256** stream seeded by splitmix64(seed)
+// (Fisher-Yates). Deterministic for a given (n, seed) on every platform.
+void shuffled_indices(int64_t n, uint64_t seed, int32_t* out);
+
+}  // namespace engine
+}  // namespace fastmlp

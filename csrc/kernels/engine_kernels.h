@@ -1,0 +1,27 @@
+// Plain data shared by the engine (csrc/engine, baseline code) and the engine kernels
+// (csrc/kernels/engine_*.cpp, compiled once per tier). No ISA-specific code here.
+#pragma once
+#include <cstdint>
+
+namespace fastmlp {
+
+// One optimizer step, as the fused engine kernels see it.
+//   kind 0 (SGD):  g' = g + wd * p; v = mom * v + g'; p -= lr * (nesterov ? g' + mom * v : v)
+//                  (with momentum == 0 there is no velocity: p -= lr * g').
+//   kind 1 (Adam): decoupled ? p -= lr * wd * p : g += wd * p; m, v moments with bias
+//                  correction at the 1-based `step`; p -= lr * m_hat / (sqrt(v_hat) + eps).
+// The same formulas as KernelTable::sgd_update / adam_update.
+struct EngineOptStep {
+  int32_t kind = 0;
+  float lr = 0.01f;
+  float momentum = 0.f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-7f;
+  float weight_decay = 0.f;
+  bool nesterov = false;
+  bool decoupled = false;
+  int64_t step = 1;
+};
+
+}  // namespace fastmlp
