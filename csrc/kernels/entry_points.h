@@ -21,3 +21,13 @@ void adam_update(float* p, const float* g, float* m, float* v, int64_t n, float 
                  int64_t step);
 
 FASTMLP_TIER_END
+
+// ---- engine kernels (csrc/kernels/engine_*.cpp; contracts in kernel_table.h) ----
+#include "kernels/engine_kernels.h"
+FASTMLP_TIER_BEGIN
+void gather_rows(const void* x, bool is_u8, int64_t ldx, const int32_t* idx, int64_t row0,
+                 int64_t rows, int64_t cols, float scale, float offset, float* out);
+void dense_backward_update(const float* x, const float* dz, int64_t rows, int64_t in,
+                           int64_t out, float* W, float* s0, float* s1,
+                           const EngineOptStep* opt, float* dx);
+FASTMLP_TIER_END

@@ -65,6 +65,22 @@ struct KernelTable {
   void (*adam_update)(float* p, const float* g, float* m, float* v, int64_t n, float lr,
                       float beta1, float beta2, float eps, float weight_decay,
                       bool decoupled, int64_t step);
+
+  // ---- engine kernels (models work; csrc/kernels/engine_*.cpp) ----
+  // out[r, :] = float(x[src, :]) * scale + offset for r in [0, rows), where
+  // src = idx ? idx[row0 + r] : row0 + r; x is uint8 (is_u8) or float32 with row stride ldx;
+  // out has row stride cols.
+  void (*gather_rows)(const void* x, bool is_u8, int64_t ldx, const int32_t* idx,
+                      int64_t row0, int64_t rows, int64_t cols, float scale, float offset,
+                      float* out);
+  // Fused dense backward + optimizer step for small batches (no dW matrix): with
+  // x[rows, in], dz[rows, out] (gradient after the activation) and W[in, out]:
+  // dx = dz @ W^T using W before the update (skipped when dx is null), then
+  // W -= step(x^T @ dz) row by row, with state s0 (SGD velocity, may be null when
+  // momentum == 0; Adam m) and s1 (Adam v), see EngineOptStep in engine_kernels.h.
+  void (*dense_backward_update)(const float* x, const float* dz, int64_t rows, int64_t in,
+                                int64_t out, float* W, float* s0, float* s1,
+                                const struct EngineOptStep* opt, float* dx);
 };
 
 }  // namespace fastmlp

@@ -15,6 +15,9 @@ const KernelTable& kernel_table() {
       colsum,
       sgd_update,
       adam_update,
+      // engine kernels
+      gather_rows,
+      dense_backward_update,
   };
   return table;
 }
