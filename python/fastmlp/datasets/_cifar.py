@@ -81,10 +81,14 @@ def read_cifar_binary_file(path) -> tuple:
 
 # --- Python (pickle) version -------------------------------------------------------------
 
+class RefusedPickle(pickle.UnpicklingError):
+    """The pickle asked for something a CIFAR-10 batch never contains."""
+
+
 def _safe_reconstruct(cls, shape, dtype_code):
     # What numpy.core.multiarray._reconstruct does for a plain ndarray, minus the generality.
     if cls is not np.ndarray:
-        raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r}: only numpy.ndarray")
+        raise RefusedPickle(f"refusing to reconstruct {cls!r}: only numpy.ndarray")
     return np.ndarray.__new__(np.ndarray, (0,), np.uint8)
 
 
@@ -92,7 +96,7 @@ def _safe_dtype(code, align=False, copy=True):
     if isinstance(code, bytes):
         code = code.decode("ascii", "replace")
     if code not in ("u1", "uint8", "|u1", "B"):
-        raise pickle.UnpicklingError(f"refusing dtype {code!r}: CIFAR-10 batches hold uint8 only")
+        raise RefusedPickle(f"refusing dtype {code!r}: CIFAR-10 batches hold uint8 only")
     # A fresh copy: the pickle's BUILD step calls __setstate__ on what we return, and
     # must never touch NumPy's shared uint8 singleton.
     return np.dtype("u1", align=False, copy=True)
@@ -117,19 +121,19 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return self._ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise RefusedPickle(
                 f"refusing to load global {module}.{name}: not part of a CIFAR-10 batch"
             ) from None
 
     def persistent_load(self, pid):
-        raise pickle.UnpicklingError("refusing persistent ids: not part of a CIFAR-10 batch")
+        raise RefusedPickle("refusing persistent ids: not part of a CIFAR-10 batch")
 
 
 def parse_cifar_python(data, name) -> tuple:
     """Parse one pickled Python-version batch into ``(images, labels)`` safely."""
     try:
         obj = RestrictedUnpickler(io.BytesIO(bytes(data)), encoding="bytes").load()
-    except pickle.UnpicklingError as exc:
+    except RefusedPickle as exc:
         raise ValueError(f"{name}: {exc}") from None
     except Exception as exc:  # malformed pickles raise a zoo of exception types
         raise ValueError(f"{name}: not a CIFAR-10 Python batch ({type(exc).__name__}: {exc})") from None

@@ -130,15 +130,11 @@ def read_idx(path, *, dtype=None, ndim=None) -> np.ndarray:
         claimed = count * file_dtype.itemsize  # a Python int: no overflow, no allocation
         data = read_bounded(src, claimed + 1)
         if len(data) != claimed:
-            if len(data) > claimed:
-                extra = "more than"
-                have = f"at least {claimed + 1}"
-            else:
-                extra = "only"
-                have = str(len(data))
+            have = (f"only {len(data)}" if len(data) < claimed
+                    else f"more: at least {claimed + 1}")
             raise ValueError(
                 f"{path}: IDX header says shape {shape} ({claimed} data bytes) but the file "
-                f"holds {extra} that: {have} bytes after the header"
+                f"holds {have} bytes after the header"
             )
     arr = np.frombuffer(data, dtype=file_dtype).reshape(shape)
     if file_dtype.itemsize > 1:

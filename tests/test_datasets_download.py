@@ -1,0 +1,258 @@
+"""Downloads against a local http.server on 127.0.0.1 serving synthetic files: mirror
+fail-over, checksum mismatch, truncated transfer, atomic rename, no partial file left.
+No outside network is touched."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import io
+import os
+import socket
+import struct
+import threading
+
+import numpy as np
+import pytest
+
+from fastmlp import datasets as fds
+from fastmlp.datasets import _download, _loaders
+from fastmlp.datasets._loaders import DatasetSpec, FileSpec
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    # routes: path -> (mode, payload); modes: ok, truncate, lie-length, slow, nolength
+    def do_GET(self):  # noqa: N802
+        srv = self.server
+        srv.log.append(self.path)
+        route = srv.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        mode, body = route
+        if mode == "error500":
+            self.send_error(500)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if mode != "nolength":
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if mode == "truncate":
+            # announce the whole body, send half, drop the connection
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if mode == "slow":
+            half = len(body) // 2
+            self.wfile.write(body[:half])
+            self.wfile.flush()
+            srv.observe()
+            self.wfile.write(body[half:])
+            return
+        self.wfile.write(body if mode != "nolength" else body[:-10])
+        if mode == "nolength":
+            self.close_connection = True
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+class Server:
+    def __init__(self):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.routes = {}
+        self.httpd.log = []
+        self.httpd.observe = lambda: None
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def route(self, path, body, mode="ok"):
+        self.httpd.routes[path] = (mode, body)
+
+    @property
+    def log(self):
+        return self.httpd.log
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def listing(d):
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def closed_port_url():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}/"
+
+
+PAYLOAD = os.urandom(200_000)
+
+
+def test_first_good_mirror_wins_after_failover(server, tmp_path):
+    server.route("/m1/f.bin", b"", mode="error500")
+    server.route("/m2/f.bin", b"tampered" + PAYLOAD[8:])          # checksum mismatch
+    server.route("/m3/f.bin", PAYLOAD, mode="truncate")           # truncated transfer
+    server.route("/m4/f.bin", PAYLOAD)
+    server.route("/m5/f.bin", PAYLOAD)
+    mirrors = [closed_port_url(), f"{server.base}/m0/", f"{server.base}/m1/", f"{server.base}/m2/",
+               f"{server.base}/m3", f"{server.base}/m4/", f"{server.base}/m5/"]
+    p = _download.fetch_file("f.bin", mirrors, str(tmp_path), sha256=sha(PAYLOAD),
+                             size=len(PAYLOAD), progress=False)
+    assert p == str(tmp_path / "f.bin")
+    assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
+    assert server.log == ["/m0/f.bin", "/m1/f.bin", "/m2/f.bin", "/m3/f.bin", "/m4/f.bin"]
+    assert listing(tmp_path) == ["f.bin"], "no temporary file may be left behind"
+
+
+def test_all_mirrors_fail_lists_each_and_leaves_nothing(server, tmp_path):
+    server.route("/bad/f.bin", b"x" + PAYLOAD[1:])
+    server.route("/cut/f.bin", PAYLOAD, mode="truncate")
+    server.route("/short/f.bin", PAYLOAD, mode="nolength")
+    dead = closed_port_url()
+    mirrors = [f"{server.base}/none/", f"{server.base}/bad/", f"{server.base}/cut/",
+               f"{server.base}/short/", dead]
+    with pytest.raises(fds.DownloadError) as ei:
+        _download.fetch_file("f.bin", mirrors, str(tmp_path), sha256=sha(PAYLOAD),
+                             size=len(PAYLOAD), progress=False)
+    msg = str(ei.value)
+    assert f"{server.base}/none/f.bin: HTTP 404" in msg
+    assert f"{server.base}/bad/f.bin: sha256 mismatch" in msg
+    assert f"{server.base}/cut/f.bin: truncated transfer: 100000 of 200000 bytes" in msg
+    assert f"{server.base}/short/f.bin: got 199990 bytes, expected 200000" in msg
+    assert dead + "f.bin" in msg
+    assert listing(tmp_path) == [], "a failed download must leave no file, partial or final"
+
+
+def test_oversized_body_is_rejected_without_reading_it_all(server, tmp_path):
+    big = PAYLOAD * 5
+    server.route("/big/f.bin", big, mode="nolength")
+    with pytest.raises(fds.DownloadError, match="got 200001 bytes, expected 200000"):
+        _download.fetch_file("f.bin", [f"{server.base}/big/"], str(tmp_path),
+                             sha256=sha(PAYLOAD), size=len(PAYLOAD), progress=False)
+    assert listing(tmp_path) == []
+
+
+def test_atomic_rename_final_name_appears_only_when_complete(server, tmp_path):
+    seen = {}
+
+    def observe():
+        seen["final_exists"] = (tmp_path / "f.bin").exists()
+        seen["files"] = listing(tmp_path)
+
+    server.httpd.observe = observe
+    server.route("/s/f.bin", PAYLOAD, mode="slow")
+    _download.fetch_file("f.bin", [f"{server.base}/s/"], str(tmp_path), sha256=sha(PAYLOAD),
+                         size=len(PAYLOAD), progress=False)
+    assert seen["final_exists"] is False
+    assert len(seen["files"]) == 1 and seen["files"][0].startswith(".f.bin.") \
+        and seen["files"][0].endswith(".part")
+    assert listing(tmp_path) == ["f.bin"]
+
+
+def test_existing_final_file_is_replaced_only_by_a_verified_one(server, tmp_path):
+    (tmp_path / "f.bin").write_bytes(b"old")
+    server.route("/bad/f.bin", b"y" * len(PAYLOAD))
+    with pytest.raises(fds.DownloadError):
+        _download.fetch_file("f.bin", [f"{server.base}/bad/"], str(tmp_path),
+                             sha256=sha(PAYLOAD), size=len(PAYLOAD), progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == b"old"
+
+
+def test_progress_bar_reports_on_stderr(server, tmp_path, capsys):
+    server.route("/p/f.bin", PAYLOAD)
+    _download.fetch_file("f.bin", [f"{server.base}/p/"], str(tmp_path), sha256=sha(PAYLOAD),
+                         size=len(PAYLOAD), progress=True)
+    err = capsys.readouterr().err
+    assert "Downloading f.bin (0.2 MB)" in err and "f.bin: 0.2 MB in" in err
+
+
+# --- whole loaders over the local server -----------------------------------------------------
+
+def _idx(arr):
+    arr = np.asarray(arr, np.uint8)
+    head = b"\x00\x00\x08" + bytes([arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    return gzip.compress(head + arr.tobytes(), mtime=0)
+
+
+@pytest.fixture
+def synthetic_mnist(server, tmp_path, monkeypatch):
+    rng = np.random.default_rng(7)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": (np.arange(20) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": (np.arange(6) % 10).astype(np.uint8),
+    }
+    blobs = {k: _idx(v) for k, v in arrays.items()}
+    for k, b in blobs.items():
+        server.route(f"/good/{k}", b)
+    spec = DatasetSpec(name="mnist",
+                       files=tuple(FileSpec(k, sha(b), len(b)) for k, b in blobs.items()),
+                       mirrors=(closed_port_url(), f"{server.base}/good/"))
+    monkeypatch.setitem(_loaders.DATASETS, "mnist", spec)
+    monkeypatch.delenv("FASTMLP_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(_loaders, "SYSTEM_DIR", str(tmp_path / "system"))
+    return arrays
+
+
+def test_load_mnist_downloads_into_cache_then_uses_it(server, tmp_path, synthetic_mnist):
+    (xtr, ytr), (xte, yte) = fds.load_mnist(progress=False)
+    np.testing.assert_array_equal(xtr, synthetic_mnist["train-images-idx3-ubyte.gz"])
+    np.testing.assert_array_equal(yte, synthetic_mnist["t10k-labels-idx1-ubyte.gz"])
+    cache = tmp_path / "cache" / "fastmlp" / "mnist"
+    assert listing(cache) == sorted(synthetic_mnist)
+    n = len(server.log)
+    assert n == 4
+    fds.load_mnist(progress=False)
+    assert len(server.log) == n, "the second load must come from the cache"
+
+
+def test_load_mnist_downloads_into_explicit_path(server, tmp_path, synthetic_mnist):
+    dest = tmp_path / "mine"
+    fds.load_mnist(path=dest, progress=False)
+    assert listing(dest) == sorted(synthetic_mnist)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_load_mnist_mirrors_override_and_offline_error(server, tmp_path, synthetic_mnist):
+    dead = closed_port_url()
+    with pytest.raises(fds.DatasetNotFoundError) as ei:
+        fds.load_mnist(mirrors=[dead], progress=False)
+    msg = str(ei.value)
+    assert str(tmp_path / "cache" / "fastmlp" / "mnist") in msg
+    assert str(tmp_path / "system" / "mnist") in msg
+    assert "Download failed" in msg and dead in msg
+    assert listing(tmp_path / "cache" / "fastmlp" / "mnist") == []
+
+
+def test_load_mnist_checksum_mismatch_is_an_error(server, tmp_path, synthetic_mnist):
+    good = _idx(synthetic_mnist["train-images-idx3-ubyte.gz"])
+    server.route("/evil/train-images-idx3-ubyte.gz", good[:-100] + bytes(100))  # same size
+    with pytest.raises(fds.DatasetNotFoundError, match="sha256 mismatch"):
+        fds.load_mnist(mirrors=[f"{server.base}/evil/"], progress=False)
+    assert not any(f.startswith("train-images") for f in listing(tmp_path / "cache" / "fastmlp" / "mnist"))
