@@ -1,0 +1,284 @@
+// Standalone kernel tests: every entry of every KernelTable this CPU supports, against
+// float64 references, on a grid of awkward shapes. Built with -DFASTMLP_BUILD_CPP_TESTS=ON;
+// .ci/run builds it with -DFASTMLP_SANITIZE=ON and runs it under ASan + UBSan. Every
+// buffer is its own exact-size heap allocation so any overrun is reported, and outputs are
+// poisoned with NaN to prove each element is written.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu/dispatch.h"
+#include "cpu/threads.h"
+
+using fastmlp::Act;
+using fastmlp::Epilogue;
+using fastmlp::KernelTable;
+
+namespace {
+
+int g_failures = 0;
+int g_checks = 0;
+std::mt19937 g_rng(1234);
+
+// An exact-size heap array (so ASan sees reads one past the end).
+struct Buf {
+  std::unique_ptr<float[]> p;
+  size_t n;
+  explicit Buf(size_t n_) : p(new float[n_ ? n_ : 1]), n(n_) {}
+  float* data() { return p.get(); }
+  float& operator[](size_t i) { return p[i]; }
+};
+
+Buf random_buf(size_t n, float scale = 1.f) {
+  Buf b(n);
+  std::normal_distribution<float> d(0.f, scale);
+  for (size_t i = 0; i < n; ++i) b[i] = d(g_rng);
+  return b;
+}
+
+void poison(Buf& b) {
+  for (size_t i = 0; i < b.n; ++i) b[i] = std::numeric_limits<float>::quiet_NaN();
+}
+
+void fail(const std::string& what) {
+  ++g_failures;
+  if (g_failures <= 30) std::fprintf(stderr, "FAIL %s\n", what.c_str());
+}
+
+double act_ref(Act a, double x, double alpha) {
+  switch (a) {
+    case Act::linear: return x;
+    case Act::relu: return x > 0 ? x : 0;
+    case Act::leaky_relu: return x > 0 ? x : alpha * x;
+    case Act::sigmoid: return 1 / (1 + std::exp(-x));
+    case Act::tanh: return std::tanh(x);
+  }
+  return x;
+}
+
+double act_grad_ref(Act a, double y, double alpha) {
+  switch (a) {
+    case Act::linear: return 1;
+    case Act::relu: return y > 0 ? 1 : 0;
+    case Act::leaky_relu: return y > 0 ? 1 : alpha;
+    case Act::sigmoid: return y * (1 - y);
+    case Act::tanh: return 1 - y * y;
+  }
+  return 1;
+}
+
+void test_gemm(const KernelTable& k, const char* tier) {
+  const int sizes[] = {1, 2, 3, 4, 5, 7, 11, 12, 13, 16, 17, 31, 32, 33, 47, 65};
+  const int ks[] = {1, 3, 16, 37, 130, 600};
+  const Act acts[] = {Act::linear, Act::relu, Act::leaky_relu, Act::sigmoid, Act::tanh};
+  int combo = 0;
+  for (int M : sizes)
+    for (int N : sizes)
+      for (int K : ks) {
+        ++combo;
+        if (combo % 3 != 0 && !(M <= 4 || N <= 4)) continue;  // thin the grid, keep small-M
+        const bool ta = combo & 1, tb = (combo >> 1) & 1;
+        const float alpha = (combo % 5 == 0) ? -0.5f : 1.f;
+        const float beta = (combo % 4 == 0) ? 0.7f : 0.f;
+        const Act act = acts[combo % 5];
+        const bool use_ep = combo % 7 != 0;
+        const bool use_bias = combo % 2 == 0;
+        Buf A = random_buf(size_t(M) * K), B = random_buf(size_t(K) * N);
+        Buf C0 = random_buf(size_t(M) * N), bias = random_buf(N);
+        Buf C(size_t(M) * N);
+        if (beta != 0.f) for (size_t i = 0; i < C.n; ++i) C[i] = C0[i];
+        else poison(C);
+        Epilogue ep;
+        ep.bias = use_bias ? bias.data() : nullptr;
+        ep.act = act;
+        ep.alpha = 0.1f;
+        const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+        k.gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), N,
+               use_ep ? &ep : nullptr);
+        for (int i = 0; i < M; ++i)
+          for (int j = 0; j < N; ++j) {
+            double acc = 0, mag = 0;
+            for (int p = 0; p < K; ++p) {
+              const double a = ta ? A[size_t(p) * M + i] : A[size_t(i) * K + p];
+              const double b = tb ? B[size_t(j) * K + p] : B[size_t(p) * N + j];
+              acc += a * b;
+              mag += std::fabs(a * b);
+            }
+            double ref = alpha * acc + beta * double(C0[size_t(i) * N + j]);
+            if (use_ep) {
+              if (use_bias) ref += bias[j];
+              ref = act_ref(act, ref, 0.1);
+            }
+            const double tol = 1e-5 * (mag + 1.0);
+            const double got = C[size_t(i) * N + j];
+            ++g_checks;
+            if (!(std::fabs(got - ref) <= tol)) {
+              fail(std::string(tier) + " gemm M=" + std::to_string(M) + " N=" +
+                   std::to_string(N) + " K=" + std::to_string(K) + " ta=" +
+                   std::to_string(ta) + " tb=" + std::to_string(tb) + " got " +
+                   std::to_string(got) + " want " + std::to_string(ref));
+              i = M;
+              break;
+            }
+          }
+      }
+}
+
+void test_elementwise(const KernelTable& k, const char* tier) {
+  const int ns[] = {0, 1, 3, 15, 16, 17, 33, 100, 1031};
+  const Act acts[] = {Act::linear, Act::relu, Act::leaky_relu, Act::sigmoid, Act::tanh};
+  for (int n : ns)
+    for (Act a : acts) {
+      Buf x = random_buf(n, 3.f), y(n), dy = random_buf(n), dx(n);
+      poison(y);
+      poison(dx);
+      k.act_forward(a, 0.2f, x.data(), y.data(), n);
+      k.act_backward(a, 0.2f, y.data(), dy.data(), dx.data(), n);
+      for (int i = 0; i < n; ++i) {
+        const double ry = act_ref(a, x[i], 0.2);
+        const double rdx = dy[i] * act_grad_ref(a, y[i], 0.2);
+        ++g_checks;
+        if (!(std::fabs(y[i] - ry) <= 2e-6 * (1 + std::fabs(ry))) ||
+            !(std::fabs(dx[i] - rdx) <= 2e-6 * (1 + std::fabs(rdx)))) {
+          fail(std::string(tier) + " activation " + std::to_string(int(a)) + " n=" +
+               std::to_string(n) + " i=" + std::to_string(i));
+          break;
+        }
+      }
+    }
+  const int shapes[][2] = {{1, 1}, {1, 10}, {3, 17}, {7, 16}, {5, 100}, {64, 10}, {2, 1025}};
+  for (auto& s : shapes) {
+    const int rows = s[0], cols = s[1];
+    Buf x = random_buf(size_t(rows) * cols, 5.f);
+    x[0] = 1e4f;  // stability
+    if (x.n > 1) x[1] = -1e4f;
+    std::vector<int32_t> labels(rows);
+    for (int r = 0; r < rows; ++r) labels[r] = (r * 7) % cols;
+    Buf y(x.n), ly(x.n), d(x.n), rl(rows);
+    poison(y); poison(ly); poison(d); poison(rl);
+    k.softmax(x.data(), y.data(), rows, cols, false);
+    k.softmax(x.data(), ly.data(), rows, cols, true);
+    const double total = k.softmax_xent(x.data(), labels.data(), d.data(), rl.data(), rows,
+                                        cols, 1.f / rows);
+    double ref_total = 0;
+    for (int r = 0; r < rows; ++r) {
+      double m = -1e300;
+      for (int j = 0; j < cols; ++j) m = std::max(m, double(x[size_t(r) * cols + j]));
+      double s2 = 0;
+      for (int j = 0; j < cols; ++j) s2 += std::exp(x[size_t(r) * cols + j] - m);
+      const double lse = m + std::log(s2);
+      for (int j = 0; j < cols; ++j) {
+        const size_t i = size_t(r) * cols + j;
+        const double p = std::exp(x[i] - lse);
+        const double g = (p - (j == labels[r])) / rows;
+        ++g_checks;
+        if (!(std::fabs(y[i] - p) <= 1e-6) || !(std::fabs(ly[i] - (x[i] - lse)) <= 1e-5 * (1 + std::fabs(x[i] - lse))) ||
+            !(std::fabs(d[i] - g) <= 1e-6)) {
+          fail(std::string(tier) + " softmax/xent rows=" + std::to_string(rows) + " cols=" +
+               std::to_string(cols));
+          r = rows;
+          break;
+        }
+      }
+      if (r < rows) {
+        const double l = lse - x[size_t(r) * cols + labels[r]];
+        ref_total += l;
+        if (!(std::fabs(rl[r] - l) <= 1e-5 * (1 + l))) fail(std::string(tier) + " xent row loss");
+      }
+    }
+    if (!(std::fabs(total - ref_total) <= 1e-5 * (1 + std::fabs(ref_total))))
+      fail(std::string(tier) + " xent total");
+  }
+  for (auto& s : shapes) {
+    const int rows = s[0], cols = s[1];
+    Buf x = random_buf(size_t(rows) * cols), out(cols);
+    poison(out);
+    k.colsum(x.data(), cols, out.data(), rows, cols);
+    for (int j = 0; j < cols; ++j) {
+      double ref = 0;
+      for (int r = 0; r < rows; ++r) ref += x[size_t(r) * cols + j];
+      ++g_checks;
+      if (!(std::fabs(out[j] - ref) <= 1e-5 * (1 + rows))) {
+        fail(std::string(tier) + " colsum");
+        break;
+      }
+    }
+  }
+}
+
+void test_optimizers(const KernelTable& k, const char* tier) {
+  for (int n : {1, 15, 16, 17, 1000}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      const float lr = 0.1f, mom = variant == 0 ? 0.f : 0.9f, wd = variant >= 2 ? 0.01f : 0.f;
+      const bool nesterov = variant == 3;
+      Buf p = random_buf(n), g = random_buf(n), v = random_buf(n);
+      std::vector<double> rp(p.p.get(), p.p.get() + n), rv(v.p.get(), v.p.get() + n);
+      k.sgd_update(p.data(), g.data(), mom != 0.f ? v.data() : nullptr, n, lr, mom, nesterov, wd);
+      for (int i = 0; i < n; ++i) {
+        const double gi = g[i] + wd * rp[i];
+        double step = gi;
+        if (mom != 0.f) {
+          rv[i] = mom * rv[i] + gi;
+          step = nesterov ? gi + mom * rv[i] : rv[i];
+        }
+        rp[i] -= lr * step;
+        ++g_checks;
+        if (!(std::fabs(p[i] - rp[i]) <= 1e-5 * (1 + std::fabs(rp[i])))) {
+          fail(std::string(tier) + " sgd variant " + std::to_string(variant));
+          break;
+        }
+      }
+    }
+    for (int decoupled = 0; decoupled < 2; ++decoupled) {
+      Buf p = random_buf(n), m(n), v(n);
+      for (int i = 0; i < n; ++i) m[i] = v[i] = 0.f;
+      std::vector<double> rp(p.p.get(), p.p.get() + n), rm(n, 0.0), rv(n, 0.0);
+      const double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-7, wd = 0.01;
+      for (int step = 1; step <= 3; ++step) {
+        Buf g = random_buf(n);
+        k.adam_update(p.data(), g.data(), m.data(), v.data(), n, float(lr), float(b1),
+                      float(b2), float(eps), float(wd), decoupled, step);
+        for (int i = 0; i < n; ++i) {
+          double gi = g[i];
+          if (!decoupled) gi += wd * rp[i];
+          rm[i] = b1 * rm[i] + (1 - b1) * gi;
+          rv[i] = b2 * rv[i] + (1 - b2) * gi * gi;
+          if (decoupled) rp[i] -= lr * wd * rp[i];
+          const double mh = rm[i] / (1 - std::pow(b1, step)), vh = rv[i] / (1 - std::pow(b2, step));
+          rp[i] -= lr * mh / (std::sqrt(vh) + eps);
+        }
+      }
+      for (int i = 0; i < n; ++i) {
+        ++g_checks;
+        if (!(std::fabs(p[i] - rp[i]) <= 1e-5 * (1 + std::fabs(rp[i])))) {
+          fail(std::string(tier) + " adam decoupled=" + std::to_string(decoupled));
+          break;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  for (int threads : {1, 2}) {
+    fastmlp::set_num_threads(threads);
+    for (fastmlp::Tier t : fastmlp::supported_tiers()) {
+      bool compiled = false;
+      for (fastmlp::Tier c : fastmlp::compiled_tiers()) compiled |= c == t;
+      if (!compiled) continue;
+      const KernelTable& k = fastmlp::table_for(t);
+      test_gemm(k, k.name);
+      test_elementwise(k, k.name);
+      test_optimizers(k, k.name);
+    }
+  }
+  std::fprintf(stderr, "kernel_tests: %d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
