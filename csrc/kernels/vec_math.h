@@ -1,0 +1,345 @@
+// A thin float SIMD layer and vectorized math (exp, sigmoid, tanh) for the kernel tiers.
+//
+// Every symbol here lives in the tier namespace fastmlp::<tier>::vm (FASTMLP_TIER_BEGIN),
+// so each tier gets its own copy compiled with its own ISA flags (never merged by the
+// linker into another tier: the SIGILL trap, see tier.h).
+//
+// One vector type per tier:
+//   avx512  __m512, 16 lanes, tails with __mmask16 masked loads/stores
+//   avx2    __m256,  8 lanes, tails with vmaskmovps (masked lanes are never touched)
+//   generic __m128,  4 lanes (SSE2, the x86-64 baseline), tails through a stack buffer
+//   other   float,   1 lane  (scalar: non-x86 builds)
+// The math functions are written once on top of these operations. Every element goes
+// through the same vector code whether it sits in the body or in the tail of a loop, so
+// results never depend on alignment, on the position in a row or on how work is split
+// across threads.
+//
+// Accuracy (measured against float64 by tests/test_kernel_accuracy.py):
+//   exp      <= 2 ulp over the whole float range (denormal results rounded once;
+//            overflow to +inf above ~88.72, 0 below ~-103.97; NaN propagates)
+//   sigmoid  <= 3 ulp relative; exact limits 0 / 1 for +-inf, never NaN for non-NaN x
+//   tanh     <= 3 ulp relative, including tiny |x| (odd polynomial, no cancellation),
+//            saturates to +-1 for large |x|, tanh(-0) = -0
+// The generic (SSE2) tier has no FMA: the same formulas evaluated with separate
+// multiply and add, about one ulp looser.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/tier.h"
+
+#if defined(FASTMLP_TIER_AVX512) || defined(FASTMLP_TIER_AVX2)
+#include <immintrin.h>
+#define FASTMLP_VM_X86 1
+#elif defined(__SSE2__) && !defined(FASTMLP_TIER_NEON)
+#include <emmintrin.h>
+#define FASTMLP_VM_SSE2 1
+#endif
+
+FASTMLP_TIER_BEGIN
+namespace vm {
+
+// ---------------------------------------------------------------------------------------
+// The vector layer.
+// ---------------------------------------------------------------------------------------
+#if defined(FASTMLP_TIER_AVX512)
+
+constexpr int W = 16;
+using vf = __m512;
+using vi = __m512i;
+using vmask = __mmask16;
+
+inline vmask tail_mask(int64_t n) {  // n in [0, 16]
+  return static_cast<vmask>((n >= 16) ? 0xFFFFu : ((1u << n) - 1u));
+}
+inline vf load(const float* p) { return _mm512_loadu_ps(p); }
+inline void store(float* p, vf v) { _mm512_storeu_ps(p, v); }
+inline vf load_n(const float* p, int64_t n, float fill) {
+  return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail_mask(n), p);
+}
+inline void store_n(float* p, vf v, int64_t n) { _mm512_mask_storeu_ps(p, tail_mask(n), v); }
+inline vf set1(float a) { return _mm512_set1_ps(a); }
+inline vf zero() { return _mm512_setzero_ps(); }
+inline vf add(vf a, vf b) { return _mm512_add_ps(a, b); }
+inline vf sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+inline vf mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+inline vf div(vf a, vf b) { return _mm512_div_ps(a, b); }
+inline vf sqrt(vf a) { return _mm512_sqrt_ps(a); }
+inline vf fmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }    // a*b + c
+inline vf fnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a*b
+// max(a, b) = a > b ? a : b  (b is returned when either is NaN)
+inline vf max(vf a, vf b) { return _mm512_max_ps(a, b); }
+inline vf min(vf a, vf b) { return _mm512_min_ps(a, b); }
+inline vf and_(vf a, vf b) { return _mm512_and_ps(a, b); }
+inline vf or_(vf a, vf b) { return _mm512_or_ps(a, b); }
+inline vf xor_(vf a, vf b) { return _mm512_xor_ps(a, b); }
+inline vmask gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+inline vmask lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+inline vf select(vmask m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }  // m ? a : b
+inline vi as_int(vf a) { return _mm512_castps_si512(a); }
+inline vf as_float(vi a) { return _mm512_castsi512_ps(a); }
+inline vi add_i(vi a, vi b) { return _mm512_add_epi32(a, b); }
+inline vi sub_i(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+inline vi set1_i(int32_t a) { return _mm512_set1_epi32(a); }
+template <int S> inline vi shl_i(vi a) { return _mm512_slli_epi32(a, S); }
+template <int S> inline vi sra_i(vi a) { return _mm512_srai_epi32(a, S); }
+inline float hsum(vf a) { return _mm512_reduce_add_ps(a); }
+inline float hmax(vf a) { return _mm512_reduce_max_ps(a); }
+
+#elif defined(FASTMLP_TIER_AVX2)
+
+constexpr int W = 8;
+using vf = __m256;
+using vi = __m256i;
+using vmask = __m256;
+
+inline __m256i tail_mask_i(int64_t n) {  // lanes < n all-ones
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(n < 8 ? n : 8)), idx);
+}
+inline vf load(const float* p) { return _mm256_loadu_ps(p); }
+inline void store(float* p, vf v) { _mm256_storeu_ps(p, v); }
+inline vf load_n(const float* p, int64_t n, float fill) {
+  const __m256i m = tail_mask_i(n);
+  return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m),
+                          _mm256_castsi256_ps(m));
+}
+inline void store_n(float* p, vf v, int64_t n) { _mm256_maskstore_ps(p, tail_mask_i(n), v); }
+inline vf set1(float a) { return _mm256_set1_ps(a); }
+inline vf zero() { return _mm256_setzero_ps(); }
+inline vf add(vf a, vf b) { return _mm256_add_ps(a, b); }
+inline vf sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+inline vf mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+inline vf div(vf a, vf b) { return _mm256_div_ps(a, b); }
+inline vf sqrt(vf a) { return _mm256_sqrt_ps(a); }
+inline vf fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+inline vf fnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+inline vf max(vf a, vf b) { return _mm256_max_ps(a, b); }
+inline vf min(vf a, vf b) { return _mm256_min_ps(a, b); }
+inline vf and_(vf a, vf b) { return _mm256_and_ps(a, b); }
+inline vf or_(vf a, vf b) { return _mm256_or_ps(a, b); }
+inline vf xor_(vf a, vf b) { return _mm256_xor_ps(a, b); }
+inline vmask gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+inline vmask lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+inline vf select(vmask m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
+inline vi as_int(vf a) { return _mm256_castps_si256(a); }
+inline vf as_float(vi a) { return _mm256_castsi256_ps(a); }
+inline vi add_i(vi a, vi b) { return _mm256_add_epi32(a, b); }
+inline vi sub_i(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+inline vi set1_i(int32_t a) { return _mm256_set1_epi32(a); }
+template <int S> inline vi shl_i(vi a) { return _mm256_slli_epi32(a, S); }
+template <int S> inline vi sra_i(vi a) { return _mm256_srai_epi32(a, S); }
+inline float hsum(vf a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+  return _mm_cvtss_f32(s);
+}
+inline float hmax(vf a) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 0x55));
+  return _mm_cvtss_f32(s);
+}
+
+#elif defined(FASTMLP_VM_SSE2)
+
+constexpr int W = 4;
+using vf = __m128;
+using vi = __m128i;
+using vmask = __m128;
+
+inline vf load(const float* p) { return _mm_loadu_ps(p); }
+inline void store(float* p, vf v) { _mm_storeu_ps(p, v); }
+inline vf load_n(const float* p, int64_t n, float fill) {
+  alignas(16) float buf[4] = {fill, fill, fill, fill};
+  for (int64_t i = 0; i < n && i < 4; ++i) buf[i] = p[i];
+  return _mm_load_ps(buf);
+}
+inline void store_n(float* p, vf v, int64_t n) {
+  alignas(16) float buf[4];
+  _mm_store_ps(buf, v);
+  for (int64_t i = 0; i < n && i < 4; ++i) p[i] = buf[i];
+}
+inline vf set1(float a) { return _mm_set1_ps(a); }
+inline vf zero() { return _mm_setzero_ps(); }
+inline vf add(vf a, vf b) { return _mm_add_ps(a, b); }
+inline vf sub(vf a, vf b) { return _mm_sub_ps(a, b); }
+inline vf mul(vf a, vf b) { return _mm_mul_ps(a, b); }
+inline vf div(vf a, vf b) { return _mm_div_ps(a, b); }
+inline vf sqrt(vf a) { return _mm_sqrt_ps(a); }
+inline vf fmadd(vf a, vf b, vf c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+inline vf fnmadd(vf a, vf b, vf c) { return _mm_sub_ps(c, _mm_mul_ps(a, b)); }
+inline vf max(vf a, vf b) { return _mm_max_ps(a, b); }
+inline vf min(vf a, vf b) { return _mm_min_ps(a, b); }
+inline vf and_(vf a, vf b) { return _mm_and_ps(a, b); }
+inline vf or_(vf a, vf b) { return _mm_or_ps(a, b); }
+inline vf xor_(vf a, vf b) { return _mm_xor_ps(a, b); }
+inline vmask gt(vf a, vf b) { return _mm_cmpgt_ps(a, b); }
+inline vmask lt(vf a, vf b) { return _mm_cmplt_ps(a, b); }
+inline vf select(vmask m, vf a, vf b) { return _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b)); }
+inline vi as_int(vf a) { return _mm_castps_si128(a); }
+inline vf as_float(vi a) { return _mm_castsi128_ps(a); }
+inline vi add_i(vi a, vi b) { return _mm_add_epi32(a, b); }
+inline vi sub_i(vi a, vi b) { return _mm_sub_epi32(a, b); }
+inline vi set1_i(int32_t a) { return _mm_set1_epi32(a); }
+template <int S> inline vi shl_i(vi a) { return _mm_slli_epi32(a, S); }
+template <int S> inline vi sra_i(vi a) { return _mm_srai_epi32(a, S); }
+inline float hsum(vf a) {
+  __m128 s = _mm_add_ps(a, _mm_movehl_ps(a, a));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+  return _mm_cvtss_f32(s);
+}
+inline float hmax(vf a) {
+  __m128 s = _mm_max_ps(a, _mm_movehl_ps(a, a));
+  s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 0x55));
+  return _mm_cvtss_f32(s);
+}
+
+#else  // scalar: one lane; plain code the compiler may still vectorize across a loop
+
+constexpr int W = 1;
+using vf = float;
+using vi = int32_t;
+using vmask = bool;
+
+inline vf load(const float* p) { return *p; }
+inline void store(float* p, vf v) { *p = v; }
+inline vf load_n(const float* p, int64_t n, float fill) { return n > 0 ? *p : fill; }
+inline void store_n(float* p, vf v, int64_t n) { if (n > 0) *p = v; }
+inline vf set1(float a) { return a; }
+inline vf zero() { return 0.f; }
+inline vf add(vf a, vf b) { return a + b; }
+inline vf sub(vf a, vf b) { return a - b; }
+inline vf mul(vf a, vf b) { return a * b; }
+inline vf div(vf a, vf b) { return a / b; }
+inline vf sqrt(vf a) { return std::sqrt(a); }
+inline vf fmadd(vf a, vf b, vf c) { return a * b + c; }
+inline vf fnmadd(vf a, vf b, vf c) { return c - a * b; }
+inline vf max(vf a, vf b) { return a > b ? a : b; }
+inline vf min(vf a, vf b) { return a < b ? a : b; }
+inline vi as_int(vf a) { vi r; std::memcpy(&r, &a, 4); return r; }
+inline vf as_float(vi a) { vf r; std::memcpy(&r, &a, 4); return r; }
+inline vf and_(vf a, vf b) { return as_float(as_int(a) & as_int(b)); }
+inline vf or_(vf a, vf b) { return as_float(as_int(a) | as_int(b)); }
+inline vf xor_(vf a, vf b) { return as_float(as_int(a) ^ as_int(b)); }
+inline vmask gt(vf a, vf b) { return a > b; }
+inline vmask lt(vf a, vf b) { return a < b; }
+inline vf select(vmask m, vf a, vf b) { return m ? a : b; }
+inline vi add_i(vi a, vi b) { return static_cast<vi>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b)); }
+inline vi sub_i(vi a, vi b) { return static_cast<vi>(static_cast<uint32_t>(a) - static_cast<uint32_t>(b)); }
+inline vi set1_i(int32_t a) { return a; }
+template <int S> inline vi shl_i(vi a) { return static_cast<vi>(static_cast<uint32_t>(a) << S); }
+template <int S> inline vi sra_i(vi a) { return a >> S; }  // arithmetic on every target GCC supports
+inline float hsum(vf a) { return a; }
+inline float hmax(vf a) { return a; }
+
+#endif
+
+// ---------------------------------------------------------------------------------------
+// Math on top of the layer. Constants as bit patterns where exactness matters.
+// ---------------------------------------------------------------------------------------
+
+inline vf abs(vf x) { return and_(x, as_float(set1_i(0x7FFFFFFF))); }
+inline vf sign_bit(vf x) { return and_(x, as_float(set1_i(static_cast<int32_t>(0x80000000u)))); }
+
+// exp(x) for every float x.
+// Range reduction x = n*ln2 + r, |r| <= ln2/2 (n = round(x/ln2) by the 1.5*2^23 shifter
+// trick), r computed with a two-part ln2 (the high part has 9 significant bits, so n*hi
+// is exact for |n| <= 2^15 even without FMA). exp(r) = 1 + r + r^2*P(r), P of degree 4:
+// our own near-minimax fit of relative error 4.4e-9 (coefficients rounded to float)
+// on [-ln2/2, ln2/2], far below float's 6e-8 half-ulp. The result p * 2^n is scaled in
+// two exact steps 2^(n>>1) * 2^(n - (n>>1)) so that n in [-150, 128] never builds an
+// out-of-range exponent: denormal results are rounded once, overflow gives +inf.
+inline vf exp(vf x) {
+  // Clamp: below -104 the result rounds to 0, above 89 it is +inf anyway. max(lo, x) /
+  // min(hi, x) return x when x is NaN, so NaN propagates through the polynomial.
+  x = min(set1(89.0f), max(set1(-104.0f), x));
+  const vf shifter = set1(12582912.0f);  // 1.5 * 2^23
+  const vf t = fmadd(x, set1(1.44269502f), shifter);
+  const vf n = sub(t, shifter);  // round(x / ln2) as a float
+  vf r = fnmadd(n, set1(0.693359375f), x);
+  r = fnmadd(n, set1(-2.12194440e-4f), r);
+  vf p = set1(1.38144463e-3f);
+  p = fmadd(p, r, set1(8.36877897e-3f));
+  p = fmadd(p, r, set1(4.16683927e-2f));
+  p = fmadd(p, r, set1(1.66665196e-1f));
+  p = fmadd(p, r, set1(4.99999940e-1f));
+  const vf r2 = mul(r, r);
+  p = fmadd(p, r2, add(r, set1(1.0f)));  // 1 + r + r^2 P(r)
+#if defined(FASTMLP_TIER_AVX512)
+  // vscalefps: p * 2^floor(n) with a single rounding, denormals and overflow included
+  // (n is already an integer). Bitwise equal to the two-step scaling below.
+  return _mm512_scalef_ps(p, n);
+#else
+  const vi ni = sub_i(as_int(t), as_int(shifter));  // n as an int32
+  const vi n1 = sra_i<1>(ni);
+  const vi n2 = sub_i(ni, n1);
+  const vf s1 = as_float(shl_i<23>(add_i(n1, set1_i(127))));
+  const vf s2 = as_float(shl_i<23>(add_i(n2, set1_i(127))));
+  return mul(mul(p, s1), s2);
+#endif
+}
+
+// sigmoid(x) = 1 / (1 + e^-x), evaluated with e = exp(-|x|) <= 1 (never overflows):
+// x >= 0: 1 / (1 + e);  x < 0: e / (1 + e).  Exact 0 / 1 at -inf / +inf.
+inline vf sigmoid(vf x) {
+  const vf e = exp(sub(zero(), abs(x)));
+  const vf num = select(lt(x, zero()), e, set1(1.0f));
+  return div(num, add(set1(1.0f), e));
+}
+
+// tanh(x): |x| < 0.625: x + x^3 * P(x^2), P of degree 4 (our own near-minimax fit,
+// relative error 8.6e-9), accurate for tiny and denormal x; otherwise
+// (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.287 (no cancellation), sign restored.
+// Saturates to exactly +-1 for |x| >= ~9.01.
+inline vf tanh(vf x) {
+  const vf ax = abs(x);
+  const vf t = mul(x, x);
+  vf p = set1(-5.70498873e-3f);
+  p = fmadd(p, t, set1(2.06390899e-2f));
+  p = fmadd(p, t, set1(-5.37397154e-2f));
+  p = fmadd(p, t, set1(1.33314416e-1f));
+  p = fmadd(p, t, set1(-3.33332807e-1f));
+  const vf small = fmadd(mul(p, t), ax, ax);  // |x| + |x|^3 P(x^2)
+  const vf e = exp(mul(set1(-2.0f), ax));
+  const vf big = div(sub(set1(1.0f), e), add(set1(1.0f), e));
+  // ax < 0.625 is false for NaN: `big` is then NaN too. Both branches are >= +0: the
+  // sign of x (of -0 too) is restored last.
+  return or_(select(lt(ax, set1(0.625f)), small, big), sign_bit(x));
+}
+
+}  // namespace vm
+FASTMLP_TIER_END
+
+// ---------------------------------------------------------------------------------------
+// Threading helper: split [0, n) into one contiguous chunk per thread, chunk starts
+// aligned to `align` elements. Elementwise kernels compute every element with the same
+// code wherever it falls, so the split never changes a result.
+// ---------------------------------------------------------------------------------------
+FASTMLP_TIER_BEGIN
+namespace vm {
+
+template <class Body>
+inline void parallel_chunks(int64_t n, int nthreads, int64_t align, const Body& body) {
+#ifdef FASTMLP_HAVE_OPENMP
+  if (nthreads > 1) {
+#pragma omp parallel num_threads(nthreads)
+    {
+      const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t blocks = (n + align - 1) / align;
+      const int64_t b0 = blocks * t / T, b1 = blocks * (t + 1) / T;
+      const int64_t i0 = b0 * align, i1 = b1 * align < n ? b1 * align : n;
+      if (i0 < i1) body(i0, i1);
+    }
+    return;
+  }
+#else
+  (void)nthreads; (void)align;
+#endif
+  body(int64_t(0), n);
+}
+
+}  // namespace vm
+FASTMLP_TIER_END
