@@ -117,8 +117,8 @@ class Ref:
             return z.copy()
         if name == "relu":
             return np.maximum(z, 0.0)
-        if name == "leaky_relu":
-            return np.where(z > 0, z, alpha * z)
+        if name == "leaky_relu":  # the kernels take alpha as float32
+            return np.where(z > 0, z, float(np.float32(alpha)) * z)
         if name == "sigmoid":
             with np.errstate(over="ignore"):
                 return 1.0 / (1.0 + np.exp(-z))
@@ -150,7 +150,7 @@ class Ref:
         if name == "relu":
             return (y > 0).astype(np.float64)
         if name == "leaky_relu":
-            return np.where(y > 0, 1.0, alpha)
+            return np.where(y > 0, 1.0, float(np.float32(alpha)))
         if name == "sigmoid":
             return y * (1.0 - y)
         if name == "tanh":
