@@ -1,0 +1,229 @@
+"""Layers of a :class:`fastmlp.Sequential` model.
+
+Layers only describe the network; ``compile`` (or the first ``predict``) turns the whole
+stack into one C++ network. A leading ``Rescaling`` is fused into the input gather, an
+activation layer right after a linear ``Dense`` is fused into that layer's GEMM epilogue,
+and a final ``Softmax`` is fused with cross-entropy during training.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+
+import numpy as np
+
+from . import initializers
+
+__all__ = ["Layer", "Dense", "Flatten", "Rescaling", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
+           "Softmax", "get"]
+
+# Activation name -> engine code (csrc/kernels/kernel_table.h, enum Act).
+ACT_CODES = {"linear": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
+DENSE_ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
+
+_name_counters: dict[str, itertools.count] = {}
+
+
+def _auto_name(base: str) -> str:
+    c = _name_counters.setdefault(base, itertools.count())
+    n = next(c)
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+class Layer:
+    """Base class. Subclasses define ``compute_output_shape`` and ``get_config``."""
+
+    def __init__(self, name: str | None = None):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        self.name = name or _auto_name(_snake(type(self).__name__))
+        self.input_shape: tuple | None = None
+        self.output_shape: tuple | None = None
+
+    # -- shapes and weights -------------------------------------------------------------
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def build(self, input_shape: tuple, rng: np.random.Generator) -> tuple:
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        return self.output_shape
+
+    @property
+    def weights(self) -> list:
+        return []
+
+    def get_weights(self) -> list:
+        return [np.array(w, dtype=np.float32, copy=True) for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        if len(weights) != 0:
+            raise ValueError(f"layer {self.name!r} has no weights, got {len(weights)} arrays")
+
+    def count_params(self) -> int:
+        return int(sum(w.size for w in self.weights))
+
+    # -- config -------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class Rescaling(Layer):
+    """``y = x * scale + offset``, e.g. ``Rescaling(1 / 255)`` to feed uint8 images."""
+
+    def __init__(self, scale: float, offset: float = 0.0, name: str | None = None):
+        super().__init__(name)
+        for nm, v in (("scale", scale), ("offset", offset)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"Rescaling {nm}: expected a finite number, got {v!r}")
+        self.scale = float(scale)
+        self.offset = float(offset)
+
+    def get_config(self):
+        return {"scale": self.scale, "offset": self.offset, "name": self.name}
+
+
+class Flatten(Layer):
+    """Flattens each example to one dimension (``(28, 28) -> (784,)``)."""
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = activation(x @ W + b)`` with ``W`` shaped ``[in, out]``."""
+
+    def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 name: str | None = None):
+        super().__init__(name)
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 1:
+            raise ValueError(f"Dense units: expected a positive int, got {units!r}")
+        self.units = int(units)
+        act = "linear" if activation is None else activation
+        if act not in DENSE_ACTIVATIONS:
+            raise ValueError(f"Dense activation: expected one of {list(DENSE_ACTIVATIONS)} "
+                             f"or None, got {activation!r}")
+        self.activation = act
+        self.use_bias = bool(use_bias)
+        initializers.get(kernel_initializer)
+        initializers.get(bias_initializer)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.kernel: np.ndarray | None = None
+        self.bias: np.ndarray | None = None
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(
+                f"Dense layer {self.name!r} expects flat examples of shape (features,), but "
+                f"its input has shape {tuple(input_shape)} per example. Add fm.Flatten() "
+                f"before it, e.g. fm.Sequential([fm.Flatten(), fm.Dense({self.units}), ...]).")
+        return (self.units,)
+
+    def build(self, input_shape, rng):
+        out = super().build(input_shape, rng)
+        fan_in = int(self.input_shape[0])
+        if self.kernel is None or self.kernel.shape != (fan_in, self.units):
+            self.kernel = np.ascontiguousarray(
+                initializers.get(self.kernel_initializer)((fan_in, self.units), rng),
+                dtype=np.float32)
+            if self.use_bias:
+                self.bias = np.ascontiguousarray(
+                    initializers.get(self.bias_initializer)((self.units,), rng),
+                    dtype=np.float32)
+        return out
+
+    @property
+    def weights(self):
+        if self.kernel is None:
+            return []
+        return [self.kernel, self.bias] if self.use_bias else [self.kernel]
+
+    def set_weights(self, weights):
+        mine = self.weights
+        if not mine:
+            raise ValueError(f"layer {self.name!r} is not built yet (its input size is "
+                             "unknown); give the model input_shape= first")
+        if len(weights) != len(mine):
+            raise ValueError(f"layer {self.name!r} expects {len(mine)} arrays, got {len(weights)}")
+        for dst, w in zip(mine, weights):
+            w = np.asarray(w)
+            if w.shape != dst.shape:
+                raise ValueError(f"layer {self.name!r}: expected a weight of shape "
+                                 f"{dst.shape}, got {w.shape}")
+            np.copyto(dst, w, casting="same_kind")
+
+    def get_config(self):
+        return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer
+                if isinstance(self.kernel_initializer, str) else "glorot_uniform",
+                "bias_initializer": self.bias_initializer
+                if isinstance(self.bias_initializer, str) else "zeros",
+                "name": self.name}
+
+
+class _Activation(Layer):
+    act_name = "linear"
+
+
+class ReLU(_Activation):
+    """``max(x, 0)``."""
+    act_name = "relu"
+
+
+class LeakyReLU(_Activation):
+    """``x if x > 0 else alpha * x`` (default ``alpha=0.3`` as in Keras)."""
+    act_name = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.3, name: str | None = None):
+        super().__init__(name)
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha):
+            raise ValueError(f"LeakyReLU alpha: expected a finite number, got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def get_config(self):
+        return {"alpha": self.alpha, "name": self.name}
+
+
+class Sigmoid(_Activation):
+    """``1 / (1 + exp(-x))``."""
+    act_name = "sigmoid"
+
+
+class Tanh(_Activation):
+    """``tanh(x)``."""
+    act_name = "tanh"
+
+
+class Softmax(Layer):
+    """Row-wise softmax; only as the last layer (fused with cross-entropy in training)."""
+
+
+_CLASSES = {c.__name__: c for c in (Dense, Flatten, Rescaling, ReLU, LeakyReLU, Sigmoid,
+                                    Tanh, Softmax)}
+
+
+def get(class_name: str, config: dict) -> Layer:
+    """Rebuild a layer from ``(class_name, get_config())`` (used by ``load_model``)."""
+    if class_name not in _CLASSES:
+        raise ValueError(f"unknown layer class {class_name!r}; known: {sorted(_CLASSES)}")
+    return _CLASSES[class_name].from_config(dict(config))

@@ -1,0 +1,655 @@
+"""``Sequential``: a Keras-like model whose training steps, epochs and inference passes run
+as whole loops in C++ (``fastmlp._core.Network``); Python never loops over layers or batches.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import time
+
+import numpy as np
+
+from . import _core
+from . import losses as _losses
+from . import optimizers as _optimizers
+from . import random as _random
+from ._progress import EpochProgress
+from .callbacks import Callback, History
+from .layers import (ACT_CODES, Dense, Flatten, Layer, Rescaling, Softmax, _Activation)
+
+__all__ = ["Sequential"]
+
+_perf = time.perf_counter
+_U8 = np.dtype(np.uint8)
+_CHUNK_SECONDS = 0.1  # progress updates and Ctrl-C checks happen between chunks
+
+
+def _check_int(name, v, lo, allow_none=False):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name}: expected an int >= {lo}, got {type(v).__name__} {v!r}")
+    if v < lo:
+        raise ValueError(f"{name}: expected an int >= {lo}, got {v}")
+    return int(v)
+
+
+def _check_shape(shape, name="input_shape"):
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        shape = tuple(int(d) for d in shape)
+    except TypeError:
+        raise TypeError(f"{name}: expected a tuple of positive ints, got {shape!r}") from None
+    if not shape or any(d < 1 for d in shape):
+        raise ValueError(f"{name}: expected a non-empty tuple of positive ints (the shape of "
+                         f"one example, without the batch dimension), got {shape!r}")
+    return shape
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    ``Sequential(layers=None, input_shape=None, seed=None)``: ``input_shape`` is the shape
+    of one example (no Input layer); ``seed`` seeds the weight initialisation (default:
+    drawn from :func:`fastmlp.set_random_seed`'s generator, else from the OS).
+    """
+
+    def __init__(self, layers=None, input_shape=None, seed=None, name=None):
+        self.name = name or "sequential"
+        self._layers: list[Layer] = []
+        self._input_shape = None if input_shape is None else _check_shape(input_shape)
+        self._seed = None if seed is None else _random._check_seed(seed)
+        self._rng = None
+        self._net = None
+        self.optimizer = None
+        self.loss = None
+        self.metrics: list[str] = []
+        self._compiled = False
+        self.stop_training = False
+        self.history = None
+        self._last_pred = (0, 0.0)
+        self._aranges: dict[int, np.ndarray] = {}
+        if layers is not None:
+            if isinstance(layers, Layer):
+                layers = [layers]
+            for layer in layers:
+                self.add(layer)
+
+    # ---------------------------------------------------------------- structure
+    @property
+    def layers(self) -> list:
+        return list(self._layers)
+
+    @property
+    def input_shape(self):
+        return self._input_shape
+
+    @property
+    def output_shape(self):
+        if not self._build():
+            return None
+        return self._layers[-1].output_shape if self._layers else self._input_shape
+
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"add: expected a fastmlp layer (e.g. fm.Dense(10)), got "
+                            f"{type(layer).__name__} {layer!r}")
+        if any(layer is l for l in self._layers):
+            raise ValueError(f"layer {layer.name!r} is already in this model")
+        self._layers.append(layer)
+        self._net = None
+        if self._input_shape is not None:
+            try:
+                self._build()
+            except Exception:
+                self._layers.pop()
+                raise
+
+    def pop(self) -> Layer:
+        if not self._layers:
+            raise IndexError("pop: the model has no layers")
+        self._net = None
+        return self._layers.pop()
+
+    def _init_rng(self):
+        if self._rng is None:
+            seed = self._seed if self._seed is not None else _random.draw_seed()
+            self._rng = np.random.default_rng(seed)
+        return self._rng
+
+    def _build(self) -> bool:
+        """Compute shapes and initialise missing weights; False if the input is unknown."""
+        if self._input_shape is None:
+            return False
+        shape = self._input_shape
+        for layer in self._layers:
+            if layer.input_shape != shape or layer.output_shape is None or (
+                    isinstance(layer, Dense) and layer.kernel is None):
+                layer.build(shape, self._init_rng())
+            shape = layer.output_shape
+        return True
+
+    def build(self, input_shape=None) -> None:
+        if input_shape is not None:
+            input_shape = _check_shape(input_shape)
+            if self._input_shape is not None and input_shape != self._input_shape:
+                raise ValueError(f"build: the model was built for input_shape="
+                                 f"{self._input_shape}, got {input_shape}")
+            self._input_shape = input_shape
+        if not self._build():
+            raise ValueError("build: the input shape is unknown; pass input_shape= to "
+                             "Sequential(...) or to build()")
+
+    def _require_built(self, what):
+        if not self._build():
+            raise ValueError(f"{what}: the model is not built yet (its input shape is unknown); "
+                             "pass input_shape= to Sequential(...), call build(input_shape), "
+                             "or fit it on data first")
+
+    def count_params(self) -> int:
+        self._require_built("count_params")
+        return int(sum(l.count_params() for l in self._layers))
+
+    def get_weights(self) -> list:
+        self._require_built("get_weights")
+        out = []
+        for l in self._layers:
+            out.extend(l.get_weights())
+        return out
+
+    def set_weights(self, weights) -> None:
+        self._require_built("set_weights")
+        weights = list(weights)
+        expected = sum(len(l.weights) for l in self._layers)
+        if len(weights) != expected:
+            raise ValueError(f"set_weights: the model has {expected} weight arrays "
+                             f"([W1 [in, out], b1, W2, b2, ...]), got {len(weights)}")
+        i = 0
+        for l in self._layers:
+            k = len(l.weights)
+            if k:
+                l.set_weights(weights[i:i + k])
+            i += k
+
+    def summary(self, print_fn=None) -> None:
+        print_fn = print_fn or print
+        built = self._build()
+        rows = []
+        for l in self._layers:
+            shape = f"(None, {', '.join(map(str, l.output_shape))})" if built else "?"
+            rows.append((f"{l.name} ({type(l).__name__})", shape,
+                         str(l.count_params()) if built else "?"))
+        w0 = max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 2
+        w1 = max([len("Output Shape")] + [len(r[1]) for r in rows]) + 2
+        line = "_" * (w0 + w1 + 12)
+        print_fn(f'Model: "{self.name}"')
+        print_fn(line)
+        print_fn(f"{'Layer (type)':<{w0}}{'Output Shape':<{w1}}Param #")
+        print_fn("=" * len(line))
+        for r in rows:
+            print_fn(f"{r[0]:<{w0}}{r[1]:<{w1}}{r[2]}")
+        print_fn("=" * len(line))
+        total = self.count_params() if built else "?"
+        print_fn(f"Total params: {total}")
+        print_fn(line)
+
+    # ---------------------------------------------------------------- engine
+    def _layer_specs(self):
+        """Fold the layers into engine specs (see csrc/engine/network.h)."""
+        L = self._layers
+        n = len(L)
+        if not any(isinstance(l, Dense) for l in L):
+            raise ValueError("the model needs at least one Dense layer")
+        scale, offset = 1.0, 0.0
+        i = 0
+        while i < n and isinstance(L[i], (Rescaling, Flatten)):
+            if isinstance(L[i], Rescaling):
+                scale, offset = scale * L[i].scale, offset * L[i].scale + L[i].offset
+            i += 1
+        width = int(np.prod(self._input_shape))
+        specs, dense = [], []
+
+        def softmax_last(j, what):
+            if j != n - 1:
+                raise ValueError(f"{what} is only supported as the last layer (layer "
+                                 f"{j} of {n}); remove the layers after it")
+
+        while i < n:
+            l = L[i]
+            if isinstance(l, Flatten):
+                pass
+            elif isinstance(l, Rescaling):
+                specs.append((2, width, width, 0, 0.0, False, l.scale, l.offset))
+            elif isinstance(l, Dense):
+                act, alpha = l.activation, 0.01
+                sm = act == "softmax"
+                if sm:
+                    act = "linear"
+                    softmax_last(i, f"Dense({l.units}, activation='softmax')")
+                elif act == "linear" and i + 1 < n and isinstance(L[i + 1], _Activation):
+                    i += 1  # fuse the activation layer into this layer's GEMM epilogue
+                    act, alpha = L[i].act_name, getattr(L[i], "alpha", 0.01)
+                specs.append((0, width, l.units, ACT_CODES[act], alpha, l.use_bias, 1.0, 0.0))
+                dense.append(l)
+                width = l.units
+                if sm:
+                    specs.append((3, width, width, 0, 0.0, False, 1.0, 0.0))
+            elif isinstance(l, _Activation):
+                specs.append((1, width, width, ACT_CODES[l.act_name],
+                              getattr(l, "alpha", 0.01), False, 1.0, 0.0))
+            elif isinstance(l, Softmax):
+                softmax_last(i, "Softmax")
+                specs.append((3, width, width, 0, 0.0, False, 1.0, 0.0))
+            else:
+                raise TypeError(f"layer {l.name!r} of type {type(l).__name__} is not supported")
+            i += 1
+        return specs, dense, scale, offset
+
+    def _ensure_net(self):
+        if self._net is not None:
+            return self._net
+        self._require_built("the model")
+        specs, dense, scale, offset = self._layer_specs()
+        net = _core.Network(specs, int(np.prod(self._input_shape)), scale, offset)
+        p = 0
+        for l in dense:  # weights move into the network's aligned buffers; layers keep views
+            view = net.param(p)
+            view[...] = l.kernel
+            l.kernel = view
+            p += 1
+            if l.use_bias:
+                view = net.param(p)
+                view[...] = l.bias
+                l.bias = view
+                p += 1
+        self._net = net
+        if self._compiled:
+            self._configure_net()
+        return net
+
+    def _configure_net(self):
+        self._check_loss_fits()
+        self._net.set_loss(self.loss.code)
+        self._net.set_optimizer(**self.optimizer._engine_args())
+        self._net.reset_optimizer_state()
+
+    def _check_loss_fits(self):
+        out = self._layers[-1].output_shape
+        if len(out) != 1:
+            raise ValueError(f"the model's output has shape {out} per example; end it with "
+                             "a Dense layer (after fm.Flatten())")
+        if self.loss.is_crossentropy and out[0] < 2:
+            raise ValueError(
+                f"loss={self.loss.name!r} needs at least 2 output units (one per class), but "
+                f"the model outputs {out[0]}. For two classes use Dense(2) (+ Softmax), "
+                f"or use loss='mse' for a single output.")
+
+    # ---------------------------------------------------------------- compile
+    def compile(self, optimizer="adam", loss=None, metrics=None) -> None:
+        opt = _optimizers.get(optimizer)
+        if loss is None:
+            raise ValueError("compile: loss is required, e.g. "
+                             "loss='sparse_categorical_crossentropy', "
+                             "'categorical_crossentropy' or 'mse'")
+        loss = _losses.get(loss)
+        names = []
+        for m in (metrics or []):
+            if m in ("accuracy", "acc"):
+                names.append("accuracy")
+            else:
+                raise ValueError(f"metrics: only 'accuracy' is supported, got {m!r}")
+        self.optimizer, self.loss, self.metrics = opt, loss, names
+        self._compiled = True
+        if self._input_shape is not None:
+            self._build()
+            if self._net is None:
+                self._ensure_net()  # configures it too
+            else:
+                self._configure_net()
+
+    def _require_compiled(self, what):
+        if not self._compiled:
+            raise RuntimeError(f"{what}: compile the model first, e.g. model.compile("
+                               "optimizer='adam', loss='sparse_categorical_crossentropy', "
+                               "metrics=['accuracy'])")
+
+    # ---------------------------------------------------------------- data checks
+    def _prep_x(self, x, name="x", check_finite=True):
+        if not isinstance(x, np.ndarray):
+            if x is None:
+                raise ValueError(f"{name}: expected an array of examples, got None")
+            try:
+                x = np.asarray(x)
+            except (ValueError, TypeError) as e:
+                raise TypeError(f"{name}: could not convert to a numeric array ({e})") from None
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected a numeric array (float, or uint8 images), got "
+                            f"dtype {x.dtype}")
+        if x.ndim < 2:
+            if x.ndim == 1 and self._input_shape == (x.shape[0],) and x.shape[0] > 0:
+                raise ValueError(f"{name}: got one example of shape {x.shape}; pass a batch "
+                                 f"of shape (N, {x.shape[0]}), e.g. {name}[None]")
+            raise ValueError(f"{name}: expected an array of shape (N, ...) with one example "
+                             f"per row, got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} is empty (0 examples)")
+        shape = tuple(x.shape[1:])
+        if self._input_shape is None:
+            self._input_shape = shape
+            self._build()
+        elif shape != self._input_shape:
+            hint = ""
+            if shape == self._input_shape[1:]:
+                hint = f" It looks like a single example; pass a batch, e.g. {name}[None]."
+            elif int(np.prod(shape)) == int(np.prod(self._input_shape)):
+                hint = (f" Reshape it with {name}.reshape(len({name}), "
+                        f"*{self._input_shape}).")
+            raise ValueError(f"{name}: each example has shape {shape}, but the model expects "
+                             f"input_shape={self._input_shape}.{hint}")
+        if x.dtype == _U8:
+            return np.ascontiguousarray(x)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if check_finite and not math.isfinite(float(x.sum(dtype=np.float64))):
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise ValueError(f"{name} contains NaN or inf (first at index {bad}: "
+                             f"{x[bad]}); clean the data first, e.g. np.nan_to_num({name})")
+        return x
+
+    def _prep_y(self, y, n, name="y"):
+        if y is None:
+            raise ValueError(f"{name}: targets are required")
+        if not isinstance(y, np.ndarray):
+            try:
+                y = np.asarray(y)
+            except (ValueError, TypeError) as e:
+                raise TypeError(f"{name}: could not convert to a numeric array ({e})") from None
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected numeric targets, got dtype {y.dtype}")
+        if y.ndim == 0 or len(y) != n:
+            got = len(y) if y.ndim else "a scalar"
+            raise ValueError(f"x and {name} have different lengths: {n} examples in x but "
+                             f"{got} in {name}")
+        C = self._layers[-1].output_shape[0]
+        code = self.loss.code
+        if code == 0:
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            if y.ndim != 1:
+                hint = ""
+                if y.ndim == 2 and y.shape[1] == C:
+                    hint = (" It looks one-hot: use loss='categorical_crossentropy', or pass "
+                            f"integer labels {name}.argmax(axis=1).")
+                raise ValueError(f"{name}: sparse_categorical_crossentropy expects integer "
+                                 f"labels of shape ({n},), got shape {y.shape}.{hint}")
+            if y.dtype.kind == "f":
+                if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+                    raise ValueError(f"{name}: class labels must be whole numbers")
+            lo, hi = y.min(), y.max()
+            if lo < 0 or hi >= C:
+                raise ValueError(
+                    f"{name}: labels must be in [0, {C - 1}] for a model with {C} output "
+                    f"units, got labels from {lo} to {hi}. Give the last Dense layer one "
+                    f"unit per class, or fix the labels.")
+            return np.ascontiguousarray(y, dtype=np.int32)
+        if y.ndim == 1:
+            if code == 1 and y.dtype.kind in "iub":
+                raise ValueError(f"{name}: categorical_crossentropy expects one-hot targets of "
+                                 f"shape ({n}, {C}); for integer labels use "
+                                 "loss='sparse_categorical_crossentropy'")
+            if C == 1:
+                y = y[:, None]
+        if y.shape[1:] != (C,):
+            raise ValueError(f"{name}: expected targets of shape ({n}, {C}) to match the "
+                             f"model's {C} outputs, got {y.shape}")
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        if not math.isfinite(float(y.sum(dtype=np.float64))):
+            raise ValueError(f"{name} contains NaN or inf")
+        return y
+
+    # ---------------------------------------------------------------- training
+    def fit(self, x=None, y=None, batch_size=32, epochs=1, steps_per_epoch=None,
+            validation_data=None, validation_split=0.0, shuffle=True, seed=None, verbose=1,
+            callbacks=None, initial_epoch=0) -> History:
+        """Train; returns a :class:`fastmlp.callbacks.History`. See the issue-3 API."""
+        self._require_compiled("fit")
+        batch_size = 32 if batch_size is None else _check_int("batch_size", batch_size, 1)
+        epochs = _check_int("epochs", epochs, 0)
+        initial_epoch = _check_int("initial_epoch", initial_epoch, 0)
+        steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1, allow_none=True)
+        if verbose == "auto":
+            verbose = 1
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
+        if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real) \
+                or not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"validation_split: expected a fraction in [0, 1), got "
+                             f"{validation_split!r}")
+        seed = _random.draw_seed() if seed is None else _random._check_seed(seed)
+        x = self._prep_x(x)
+        net = self._ensure_net()
+        y = self._prep_y(y, len(x))
+        xv = yv = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
+            xv = self._prep_x(validation_data[0], "validation x")
+            yv = self._prep_y(validation_data[1], len(xv), "validation y")
+        elif validation_split > 0.0:
+            split_at = int(len(x) * (1.0 - validation_split))
+            if split_at < 1 or split_at >= len(x):
+                raise ValueError(f"validation_split={validation_split} leaves no training or "
+                                 f"no validation examples out of {len(x)}")
+            # like Keras: the last fraction, taken before shuffling
+            x, xv, y, yv = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
+        n = len(x)
+        if steps_per_epoch is None:
+            batch_size = min(batch_size, n)
+            nb = (n + batch_size - 1) // batch_size
+        else:
+            nb = steps_per_epoch
+        stream = _IndexStream(n, seed, bool(shuffle))
+
+        history = History()
+        cbs = [history] + list(callbacks or [])
+        for cb in cbs:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks: expected fastmlp.callbacks.Callback instances, "
+                                f"got {type(cb).__name__}")
+            cb.set_model(self)
+            cb.set_params({"epochs": epochs, "steps": nb, "verbose": verbose,
+                           "batch_size": batch_size})
+        batch_hooks = [cb for cb in cbs
+                       if type(cb).on_train_batch_end is not Callback.on_train_batch_end
+                       or "on_train_batch_end" in vars(cb)]
+        self.history = history
+        self.stop_training = False
+        params = sum(l.count_params() for l in self._layers)
+        # first chunk: a guess from the arithmetic (6 flops per weight per example)
+        t_batch = 6.0 * params * batch_size / 2e10 + 5e-6
+        rows = np.full(nb, batch_size, dtype=np.float64)
+        if steps_per_epoch is None:
+            rows[-1] = n - (nb - 1) * batch_size
+        for cb in cbs:
+            cb.on_train_begin()
+        progress = None
+        try:
+            for epoch in range(initial_epoch, epochs):
+                for cb in cbs:
+                    cb.on_epoch_begin(epoch)
+                net.set_learning_rate(float(self.optimizer.learning_rate))
+                idx = stream.epoch(epoch) if steps_per_epoch is None else \
+                    stream.take(nb * batch_size)
+                losses = np.zeros(nb, dtype=np.float32)
+                accs = np.zeros(nb, dtype=np.float32)
+                progress = EpochProgress(epoch, epochs, nb, verbose)
+                done, t_train = 0, 0.0
+                while done < nb:
+                    k = min(nb - done, max(1, int(_CHUNK_SECONDS / t_batch)))
+                    t0 = _perf()
+                    got = net.train_batches(x, y, idx, batch_size, done, k, losses[done:],
+                                            accs[done:])
+                    dt = _perf() - t0
+                    t_train += dt
+                    t_batch = max(dt / max(got, 1), 1e-7)
+                    last = done + got - 1
+                    if got < k or (got and not math.isfinite(float(losses[last]))):
+                        raise FloatingPointError(
+                            f"training diverged: the loss became {float(losses[last])} at "
+                            f"epoch {epoch + 1}, batch {last + 1} (of {nb}). The weights are "
+                            f"those from before that batch. Lower the learning rate (now "
+                            f"{self.optimizer.learning_rate:g}), e.g. to "
+                            f"{self.optimizer.learning_rate / 10:g}.")
+                    for cb in batch_hooks:
+                        for b in range(done, done + got):
+                            cb.on_train_batch_end(b, {"loss": float(losses[b]),
+                                                      "accuracy": float(accs[b])})
+                    done += got
+                    if verbose == 1:
+                        w = rows[:done]
+                        progress.update(done, {
+                            "loss": float(np.dot(losses[:done], w) / w.sum()),
+                            "accuracy": float(np.dot(accs[:done], w) / w.sum())})
+                total = rows.sum()
+                logs = {"loss": float(np.dot(losses, rows) / total),
+                        "accuracy": float(np.dot(accs, rows) / total)}
+                if xv is not None:
+                    ls, c = net.evaluate(xv, yv)
+                    logs["val_loss"] = ls / len(xv)
+                    logs["val_accuracy"] = c / len(xv)
+                logs["examples_per_sec"] = float(total / t_train) if t_train > 0 else 0.0
+                history._add_batches(losses, accs)
+                progress.close(logs)
+                progress = None
+                for cb in cbs:
+                    cb.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        except KeyboardInterrupt:
+            # Training stops at a chunk boundary: the network is consistent (every batch
+            # either fully applied or not started).
+            history.interrupted = True
+            if progress is not None and verbose:
+                print()
+            for cb in cbs:
+                cb.on_train_end()
+            raise
+        for cb in cbs:
+            cb.on_train_end()
+        return history
+
+    def train_on_batch(self, x, y) -> dict:
+        """One training step on (x, y) as one batch, in one C++ call."""
+        self._require_compiled("train_on_batch")
+        x = self._prep_x(x)
+        net = self._ensure_net()
+        y = self._prep_y(y, len(x))
+        n = len(x)
+        idx = self._aranges.get(n)
+        if idx is None:
+            idx = self._aranges[n] = np.arange(n, dtype=np.int32)
+        out = np.zeros(2, dtype=np.float32)
+        net.set_learning_rate(float(self.optimizer.learning_rate))
+        net.train_batches(x, y, idx, n, 0, 1, out[0:1], out[1:2])
+        if not math.isfinite(float(out[0])):
+            raise FloatingPointError(
+                f"training diverged: the loss became {float(out[0])} in train_on_batch; the "
+                f"weights are unchanged. Lower the learning rate (now "
+                f"{self.optimizer.learning_rate:g}).")
+        return {"loss": float(out[0]), "accuracy": float(out[1])}
+
+    # ---------------------------------------------------------------- inference
+    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=True) -> dict:
+        """Mean loss and accuracy over (x, y). Rows go through the network in cache-sized
+        tiles in C++ whatever ``batch_size`` is."""
+        self._require_compiled("evaluate")
+        x = self._prep_x(x)
+        net = self._ensure_net()
+        y = self._prep_y(y, len(x))
+        loss_sum, correct = net.evaluate(x, y)
+        return {"loss": loss_sum / len(x), "accuracy": correct / len(x)}
+
+    def predict(self, x, batch_size=None, verbose=0):
+        """Outputs of the layers for x (float32 ``[N, outputs]``); a final Softmax is applied.
+
+        Rows go through all layers in cache-sized tiles in C++ (parallel over tiles), so
+        ``batch_size`` is accepted for Keras compatibility only. NaN in x gives NaN rows.
+        """
+        net = self._net
+        # Fast path (a float32/uint8 C-contiguous batch of the right shape): about a
+        # microsecond of Python; anything else goes through the checks below.
+        if net is not None and type(x) is np.ndarray and x.shape[1:] == self._input_shape \
+                and len(x):
+            t0 = _perf()
+            try:
+                out = net.predict(x)
+            except (TypeError, ValueError):
+                pass
+            else:
+                self._last_pred = (len(x), _perf() - t0)
+                return out
+        x = self._prep_x(x, check_finite=False)
+        net = self._ensure_net()
+        t0 = _perf()
+        out = net.predict(x)
+        self._last_pred = (len(x), _perf() - t0)
+        return out
+
+    def __call__(self, x):
+        return self.predict(x)
+
+    @property
+    def last_inference_rate(self):
+        """Samples per second of the last ``predict`` call (None before the first)."""
+        n, dt = self._last_pred
+        if not n:
+            return None
+        return n / dt if dt > 0 else float("inf")
+
+    # ---------------------------------------------------------------- saving
+    def get_config(self) -> dict:
+        return {"name": self.name,
+                "input_shape": list(self._input_shape) if self._input_shape else None,
+                "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
+                           for l in self._layers]}
+
+    def save(self, path) -> None:
+        """Save to ``path`` (a NumPy ``.npz``: weights + JSON config; see fastmlp.saving)."""
+        from .saving import save_model
+        save_model(self, path)
+
+    def __repr__(self):
+        return f"<fastmlp.Sequential {self.name!r}: {len(self._layers)} layers>"
+
+
+class _IndexStream:
+    """Index lists per epoch: a fresh permutation per pass over the data (seeded by
+    (seed, pass)), or, with steps_per_epoch, a running stream through such passes."""
+
+    def __init__(self, n, seed, shuffle):
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self._pass = 0
+        self._buf = None
+        self._pos = 0
+
+    def _perm(self, p):
+        if not self.shuffle:
+            return np.arange(self.n, dtype=np.int32)
+        s = (self.seed * 0x9E3779B97F4A7C15 + p * 0xD1B54A32D192ED03 + 1) % (1 << 64)
+        return _core.shuffled_indices(self.n, s)
+
+    def epoch(self, e):
+        return self._perm(e)
+
+    def take(self, m):
+        parts = []
+        while m > 0:
+            if self._buf is None or self._pos >= self.n:
+                self._buf = self._perm(self._pass)
+                self._pass += 1
+                self._pos = 0
+            k = min(m, self.n - self._pos)
+            parts.append(self._buf[self._pos:self._pos + k])
+            self._pos += k
+            m -= k
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.int32)

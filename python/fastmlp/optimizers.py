@@ -1,0 +1,115 @@
+"""Optimizers (their updates run fused in C++ inside each training step).
+
+``SGD(learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0)``: weight decay
+is an L2 term added to the gradient. ``Adam(learning_rate=0.001, beta_1=0.9,
+beta_2=0.999, epsilon=1e-7, weight_decay=0.0)``: L2 weight decay added to the gradient,
+as PyTorch's Adam. ``AdamW(..., weight_decay=0.004)``: decoupled weight decay.
+Changing ``learning_rate`` between epochs (e.g. from a callback) takes effect at the next
+epoch.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "get"]
+
+
+def _num(name, v, lo=None, hi=None, lo_open=False, hi_open=False):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    v = float(v)
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ValueError(f"{name}: expected a value {'>' if lo_open else '>='} {lo}, got {v}")
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise ValueError(f"{name}: expected a value {'<' if hi_open else '<='} {hi}, got {v}")
+    return v
+
+
+class Optimizer:
+    _kind = 0
+
+    def __init__(self, learning_rate):
+        self.learning_rate = learning_rate
+
+    @property
+    def learning_rate(self) -> float:
+        return self._lr
+
+    @learning_rate.setter
+    def learning_rate(self, v):
+        self._lr = _num("learning_rate", v, lo=0.0, lo_open=True)
+
+    def _engine_args(self) -> dict:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(learning_rate)
+        self.momentum = _num("momentum", momentum, lo=0.0, hi=1.0, hi_open=True)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _num("weight_decay", weight_decay, lo=0.0)
+
+    def _engine_args(self):
+        return dict(kind=0, lr=self.learning_rate, momentum=self.momentum, beta1=0.9,
+                    beta2=0.999, eps=1e-7, weight_decay=self.weight_decay,
+                    nesterov=self.nesterov, decoupled=False)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "momentum": self.momentum,
+                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    _decoupled = False
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=0.0):
+        super().__init__(learning_rate)
+        self.beta_1 = _num("beta_1", beta_1, lo=0.0, hi=1.0, hi_open=True)
+        self.beta_2 = _num("beta_2", beta_2, lo=0.0, hi=1.0, hi_open=True)
+        self.epsilon = _num("epsilon", epsilon, lo=0.0, lo_open=True)
+        self.weight_decay = _num("weight_decay", weight_decay, lo=0.0)
+
+    def _engine_args(self):
+        return dict(kind=1, lr=self.learning_rate, momentum=0.0, beta1=self.beta_1,
+                    beta2=self.beta_2, eps=self.epsilon, weight_decay=self.weight_decay,
+                    nesterov=False, decoupled=self._decoupled)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "weight_decay": self.weight_decay}
+
+
+class AdamW(Adam):
+    _decoupled = True
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, weight_decay=weight_decay)
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def get(identifier) -> Optimizer:
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(f"optimizer: expected 'sgd', 'adam', 'adamw' or a "
+                     f"fastmlp.optimizers.Optimizer, got {identifier!r}")
