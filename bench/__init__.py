@@ -1,0 +1,1 @@
+"""fastmlp benchmark suite (pytest-benchmark tests and the interleaved ratio report)."""
