@@ -135,7 +135,7 @@ class EarlyStopping(Callback):
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
             return
-        if self.wait > self.patience and epoch > 0:
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
