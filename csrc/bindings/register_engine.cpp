@@ -29,9 +29,10 @@ using engine::LossKind;
 using engine::Network;
 using engine::TargetView;
 
+// x is [rows, ...]: the trailing dimensions of one example are flattened (row-major).
 InputView input_view(const py::array& x, int64_t cols, const char* name) {
-  if (x.ndim() != 2)
-    throw py::value_error(std::string(name) + ": expected a 2-D array, got " +
+  if (x.ndim() < 2)
+    throw py::value_error(std::string(name) + ": expected an array of at least 2 dimensions, got " +
                           std::to_string(x.ndim()) + "-D");
   if (!(x.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
@@ -42,9 +43,11 @@ InputView input_view(const py::array& x, int64_t cols, const char* name) {
     throw py::type_error(std::string(name) + ": expected float32 or uint8, got " +
                          std::string(py::str(x.dtype())));
   }
-  if (x.shape(1) != cols)
+  int64_t got = 1;
+  for (py::ssize_t d = 1; d < x.ndim(); ++d) got *= x.shape(d);
+  if (got != cols)
     throw py::value_error(std::string(name) + ": expected " + std::to_string(cols) +
-                          " columns, got " + std::to_string(x.shape(1)));
+                          " values per example, got " + std::to_string(got));
   v.data = x.data();
   v.rows = x.shape(0);
   v.cols = cols;
