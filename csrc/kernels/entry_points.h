@@ -31,3 +31,11 @@ void dense_backward_update(const float* x, const float* dz, int64_t rows, int64_
                            int64_t out, float* W, float* s0, float* s1,
                            const EngineOptStep* opt, float* dx);
 FASTMLP_TIER_END
+
+// ---- pre-packed GEMM (csrc/kernels/gemm.cpp) ----
+FASTMLP_TIER_BEGIN
+int64_t packed_b_size(int64_t K, int64_t N);
+void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* Bp);
+void gemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* Bp, float* C, int64_t ldc, const Epilogue* ep);
+FASTMLP_TIER_END

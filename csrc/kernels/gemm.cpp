@@ -53,6 +53,13 @@ constexpr auto ukernels = ukernel_grid(std::make_index_sequence<MR>{});
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
+// Layout of a pre-packed B (and of the per-call packing): N blocks of nc_max columns in
+// order, each K x round_up(nc, NR) floats; inside, K blocks in order, each a run of
+// kc x NR panels. Blocking depends only on (K, N), so a pack made once stays valid.
+inline int64_t packed_b_offset(int64_t K, int64_t jc, int64_t pc, int64_t nc) {
+  return jc * K + pc * round_up(nc, NR);
+}
+
 bool post_activation(const Epilogue* ep) {
   return ep && (ep->act == Act::sigmoid || ep->act == Act::tanh);
 }
@@ -139,7 +146,7 @@ void gemm_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 
 void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                  float* C, int64_t ldc, const Epilogue* ep) {
+                  float* C, int64_t ldc, const Epilogue* ep, const float* Bpre) {
   // Equal blocks no larger than the table's maxima.
   const int64_t n_kb = ceil_div(K, gemm_cfg::KC);
   const int64_t kc_max = ceil_div(K, n_kb);
@@ -156,7 +163,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   const int64_t ma_max = min_of(M, mb_per_super * mc_max);
 
   static thread_local ScratchBuffer a_buf, b_buf;
-  float* Bp = b_buf.get(static_cast<size_t>(kc_max * nc_max));
+  float* Bp = Bpre ? nullptr : b_buf.get(static_cast<size_t>(kc_max * nc_max));
   float* Ap = a_buf.get(static_cast<size_t>(kc_max * round_up(ma_max, MR)));
   const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
   const bool post_act = post_activation(ep);
@@ -176,8 +183,10 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         const int64_t n_ia = ceil_div(ma, MR);          // A panels in the super-block
         const int64_t n_ic = ceil_div(ma, mc_max);      // MC blocks in the super-block
         const int64_t ir_per_ic = mc_max / MR;
-        // B is packed once per (jc, pc), with the first super-block's A.
-        const int64_t n_pack_b = sb == 0 ? n_jr : 0;
+        // B is packed once per (jc, pc), with the first super-block's A (or was packed
+        // ahead of time: see packed_b_offset).
+        const int64_t n_pack_b = (sb == 0 && !Bpre) ? n_jr : 0;
+        const float* Bblk = Bpre ? Bpre + packed_b_offset(K, jc, pc, nc) : Bp;
 
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < n_pack_b + n_ia; ++t) {
@@ -212,7 +221,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
             if (tile_ep.bias) tile_ep.bias += j;
             pep = &tile_ep;
           }
-          ukernels[rows - 1][nvec - 1](kc, Ap + p * MR * kc, Bp + jr * NR * kc, c, ldc, cols,
+          ukernels[rows - 1][nvec - 1](kc, Ap + p * MR * kc, Bblk + jr * NR * kc, c, ldc, cols,
                                        alpha, beta, first, pep);
           if (last && post_act) apply_post_act(ep, c, ldc, rows, cols);
         }
@@ -230,7 +239,40 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   if (K <= 0 || alpha == 0.f) return gemm_scale_only(M, N, beta, C, ldc, ep);
   if (M <= gemm_cfg::SMALL_M)
     return gemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
-  gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, nullptr);
+}
+
+int64_t packed_b_size(int64_t K, int64_t N) {
+  if (K <= 0 || N <= 0) return 0;
+  const int64_t n_nb = ceil_div(N, gemm_cfg::NC);
+  const int64_t nc_max = round_up(ceil_div(N, n_nb), NR);
+  return K * (nc_max * (n_nb - 1) + round_up(N - nc_max * (n_nb - 1), NR));
+}
+
+void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* Bp) {
+  if (K <= 0 || N <= 0) return;
+  const int64_t n_kb = ceil_div(K, gemm_cfg::KC);
+  const int64_t kc_max = ceil_div(K, n_kb);
+  const int64_t n_nb = ceil_div(N, gemm_cfg::NC);
+  const int64_t nc_max = round_up(ceil_div(N, n_nb), NR);
+  for (int64_t jc = 0; jc < N; jc += nc_max) {
+    const int64_t nc = min_of(nc_max, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = min_of(kc_max, K - pc);
+      float* dst = Bp + packed_b_offset(K, jc, pc, nc);
+      for (int64_t jr = 0; jr * NR < nc; ++jr) {
+        const int cols = static_cast<int>(min_of<int64_t>(NR, nc - jr * NR));
+        pack_b_panel(trans_b, B, ldb, pc, kc, jc + jr * NR, cols, dst + jr * NR * kc);
+      }
+    }
+  }
+}
+
+void gemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                 const float* Bp, float* C, int64_t ldc, const Epilogue* ep) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return gemm_scale_only(M, N, 0.f, C, ldc, ep);
+  gemm_blocked(trans_a, false, M, N, K, 1.f, A, lda, nullptr, 0, 0.f, C, ldc, ep, Bp);
 }
 
 FASTMLP_TIER_END

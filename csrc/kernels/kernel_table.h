@@ -81,6 +81,16 @@ struct KernelTable {
   void (*dense_backward_update)(const float* x, const float* dz, int64_t rows, int64_t in,
                                 int64_t out, float* W, float* s0, float* s1,
                                 const struct EngineOptStep* opt, float* dx);
+
+  // ---- pre-packed GEMM (inference with fixed weights; csrc/kernels/gemm.cpp) ----
+  // The packed layout is private to the tier that made it: re-pack after a tier switch.
+  // Floats needed to hold op(B) (K x N) packed.
+  int64_t (*packed_b_size)(int64_t K, int64_t N);
+  // Packs op(B) (B stored K x N, or N x K when trans_b) into Bp (packed_b_size floats).
+  void (*pack_b)(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* Bp);
+  // C[M,N] = epilogue(op(A) @ op(B)) with B pre-packed by pack_b (alpha 1, beta 0).
+  void (*gemm_packed)(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A,
+                      int64_t lda, const float* Bp, float* C, int64_t ldc, const Epilogue* ep);
 };
 
 }  // namespace fastmlp

@@ -18,6 +18,10 @@ const KernelTable& kernel_table() {
       // engine kernels
       gather_rows,
       dense_backward_update,
+      // pre-packed GEMM
+      packed_b_size,
+      pack_b,
+      gemm_packed,
   };
   return table;
 }
