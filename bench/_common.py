@@ -645,7 +645,7 @@ def load_fashion_mnist():
     return None
 
 
-def e1_backends(data, threads, seed=0):
+def e1_backends(data, threads, seed=0, only=None):
     """name -> run_one_epoch() for E1 (784-256-128-10, Adam 1e-3, batch 64, shuffled).
 
     fastmlp trains straight from the uint8 images (Rescaling fused into the first layer).
@@ -660,7 +660,12 @@ def e1_backends(data, threads, seed=0):
     y32 = y.astype(np.int32)
     backends, missing = {}, {}
 
-    if has_sequential():
+    def want(name):
+        return only is None or name in only
+
+    if not want("fastmlp"):
+        pass
+    elif has_sequential():
         model = fastmlp_trainer(E1_SIZES, weights, ADAM, input_shape=(28, 28), rescale=1 / 255)
 
         def fm_epoch():
@@ -670,8 +675,10 @@ def e1_backends(data, threads, seed=0):
     else:
         missing["fastmlp"] = "fastmlp.Sequential not available yet"
 
-    torch = optional("torch")
-    if torch is not None:
+    torch = optional("torch") if want("torch") else None
+    if not want("torch"):
+        pass
+    elif torch is not None:
         ts = TorchSteps(E1_SIZES, weights, ADAM, x_f32[:batch], y32[:batch], batch)
         xt = torch.from_numpy(x_f32)
         yt = torch.from_numpy(y.astype(np.int64))
@@ -687,7 +694,9 @@ def e1_backends(data, threads, seed=0):
     else:
         missing["torch"] = "not installed"
 
-    if optional("sklearn") is not None:
+    if not want("sklearn"):
+        pass
+    elif optional("sklearn") is not None:
         import warnings
 
         from sklearn.neural_network import MLPClassifier
@@ -706,7 +715,9 @@ def e1_backends(data, threads, seed=0):
     else:
         missing["sklearn"] = "scikit-learn not installed"
 
-    if optional("jax") is not None:
+    if not want("jax"):
+        pass
+    elif optional("jax") is not None:
         js = JaxSteps(E1_SIZES, weights, ADAM, x_f32[:batch], y32[:batch], batch)
         rng = np.random.default_rng(seed)
 
