@@ -84,8 +84,21 @@ inline vi sub_i(vi a, vi b) { return _mm512_sub_epi32(a, b); }
 inline vi set1_i(int32_t a) { return _mm512_set1_epi32(a); }
 template <int S> inline vi shl_i(vi a) { return _mm512_slli_epi32(a, S); }
 template <int S> inline vi sra_i(vi a) { return _mm512_srai_epi32(a, S); }
-inline float hsum(vf a) { return _mm512_reduce_add_ps(a); }
-inline float hmax(vf a) { return _mm512_reduce_max_ps(a); }
+// Own tree reductions (fixed order; GCC 12's _mm512_reduce_* warn under -Wall).
+inline float hsum(vf a) {
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55));
+  return _mm_cvtss_f32(s);
+}
+inline float hmax(vf a) {
+  const __m256 h = _mm256_max_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 0x55));
+  return _mm_cvtss_f32(s);
+}
 inline float first(vf a) { return _mm512_cvtss_f32(a); }
 
 #elif defined(FASTMLP_TIER_AVX2)
