@@ -43,6 +43,12 @@ def optional(name: str):
         return None
 
 
+def preload_backends(names=("fastmlp", "torch", "onnxruntime", "onnx", "jax", "sklearn")):
+    """Import the optional backends up front, so that ``pinned_threads`` (threadpoolctl,
+    torch.set_num_threads) sees their thread pools. Set XLA_FLAGS before calling this."""
+    return {n: optional(n) is not None for n in names}
+
+
 def fastmlp_module():
     return optional("fastmlp")
 

@@ -55,7 +55,9 @@ def pytest_configure(config):
         from bench._common import XLA_ONE_THREAD_FLAGS
 
         os.environ["XLA_FLAGS"] = XLA_ONE_THREAD_FLAGS
-    from bench._common import OPENBLAS_BAD_VARS
+    from bench._common import OPENBLAS_BAD_VARS, preload_backends
+
+    preload_backends()  # after XLA_FLAGS; so the per-test thread pins reach every pool
 
     bad = [v for v in OPENBLAS_BAD_VARS if v in os.environ]
     if bad:

@@ -259,6 +259,7 @@ def child_main(args):
         os.sched_setaffinity(0, set(cpus[:threads]))  # inherited by every thread created later
     from bench import _common as C
 
+    C.preload_backends()  # XLA_FLAGS is already in this child's environment
     results = []
     info = {"threads": threads, "cpus": cpus[:threads] if cpus else None,
             "env": {k: os.environ.get(k) for k in
@@ -375,10 +376,13 @@ def evaluate(results):
                 per_round = [a / f for f, a in zip(ft, at) if f > 0]
                 row["ratio"] = paired_speedup(ft, at)
                 row["spread"] = (max(per_round) - min(per_round)) / row["ratio"] if per_round else 0
+                row["min_ratio"] = min(at) / min(ft) if min(ft) > 0 else None
                 row["fast_rate"] = rec["units_per_call"] / median(ft)
                 row["anchor_rate"] = rec["units_per_call"] / median(at)
                 row["status"] = ("PASS" if row["ratio"] >= goal else "FAIL") if goal else "info"
-                row["note"] = ""
+                row["note"] = "; ".join(f"{b}: {m}" for b, m in
+                                        (rec["extra"].get("notes") or {}).items()
+                                        if b in (fk, anchor))
                 errs = rec["extra"].get("errors", {})
                 tol = rec["extra"].get("tolerance")
                 bad = [b for b in (fk, anchor) if b in errs and tol is not None and
@@ -386,6 +390,13 @@ def evaluate(results):
                 if bad:
                     row["status"] = "WRONG" if goal else "wrong"
                     row["note"] = "result error " + ", ".join(f"{b}={errs[b]:.2g}" for b in bad)
+                losses = rec["extra"].get("losses") or {}
+                if "fastmlp" in losses and anchor in losses:
+                    lf, la = losses["fastmlp"], losses[anchor]
+                    rel = max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(lf, la))
+                    if not rel <= 2e-3:
+                        row["note"] = (row["note"] + "; " if row["note"] else "") + (
+                            f"first losses differ by {rel:.1e} (fastmlp {lf} vs {la})")
             rows.append(row)
         if rec["workload"] == "gemm" and rec["case"] == "256x784x1024" and rec["threads"] == 1:
             key = f"fastmlp-{best_tier}"
@@ -420,8 +431,8 @@ def print_table(rows, file=sys.stdout):
     order = {w: i for i, w in enumerate(WORKLOADS)}
     rows = sorted(rows, key=lambda r: (order.get(r["rec"]["workload"], 9), r["rec"]["threads"]))
     cur = None
-    hdr = (f"{'case':<34} {'thr':>3} {'fastmlp':<15} {'rate':>8} {'anchor':<12} {'rate':>8} "
-           f"{'ratio':>7} {'spread':>6} {'target':>7}  status")
+    hdr = (f"{'case':<42} {'thr':>3} {'fastmlp':<15} {'rate':>8} {'anchor':<12} {'rate':>8} "
+           f"{'ratio':>7} {'spread':>6} {'minrat':>6} {'target':>7}  status")
     for r in rows:
         w = r["rec"]["workload"]
         if w != cur:
@@ -432,9 +443,10 @@ def print_table(rows, file=sys.stdout):
         ratio = f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "-"
         spread = f"{100 * r['spread']:.0f}%" if r.get("spread") is not None else ""
         goal = f">={r['goal']}" if r.get("goal") else ""
-        line = (f"{r['rec']['case']:<34} {r['rec']['threads']:>3} {str(r.get('fast') or '-'):<15} "
+        mr = f"{r['min_ratio']:.2f}" if r.get("min_ratio") is not None else ""
+        line = (f"{r['rec']['case']:<42} {r['rec']['threads']:>3} {str(r.get('fast') or '-'):<15} "
                 f"{_fmt_rate(r.get('fast_rate'), unit):>8} {str(r.get('anchor') or '-'):<12} "
-                f"{_fmt_rate(r.get('anchor_rate'), unit):>8} {ratio:>7} {spread:>6} {goal:>7}  "
+                f"{_fmt_rate(r.get('anchor_rate'), unit):>8} {ratio:>7} {spread:>6} {mr:>6} {goal:>7}  "
                 f"{r['status']}")
         if r.get("note"):
             line += f"  ({r['note']})"
@@ -508,8 +520,9 @@ def parent_main(args):
     if load0 and load1:
         print(f"load average before/after: {load0[0]:.2f} / {load1[0]:.2f} on {os.cpu_count()} CPUs"
               + ("  (BUSY MACHINE: ratios noisy)" if load0[0] > 0.5 else ""))
-    print("ratio = median over interleaved rounds of (anchor time / fastmlp time); "
-          "spread = (max-min)/median of those per-round ratios")
+    print("ratio = median over interleaved rounds of (anchor time / fastmlp time), > 1: fastmlp "
+          "faster; spread = (max-min)/median of the per-round ratios; minrat = ratio of the "
+          "best rounds (less sensitive to load); targets use ratio")
     print_table(rows)
     if args.json:
         with open(args.json, "w") as f:
