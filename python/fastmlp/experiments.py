@@ -17,7 +17,7 @@ Studies (``--study`` names):
 
 and every run reports its training rate (examples/s) and inference rate (images/s).
 Command line: ``fastmlp experiments [--study depth,batch] [--datasets sample,mnist]
-[--epochs 3] [--out report_dir]``.
+[--epochs 5] [--repeats 5] [--out report_dir]``.
 """
 from __future__ import annotations
 
@@ -217,18 +217,36 @@ def _rate(v):
     return f"{v:.0f}"
 
 
-def format_table(runs, markdown=False):
-    """The runs of one study as a text (or Markdown) table."""
-    head = ["dataset", "model", "params", "batch x n", "loss", "test acc", "train ex/s",
-            "infer/s", "time"]
-    rows = []
+def _groups(runs):
+    """Runs grouped by (dataset, name), in first-seen order (one group per configuration)."""
+    groups = {}
     for r in runs:
-        if r.error:
-            rows.append([r.dataset, r.name, "-", "-", "-", "-", "-", "-", f"error: {r.error}"])
+        groups.setdefault((r.dataset, r.name), []).append(r)
+    return list(groups.values())
+
+
+def format_table(runs, markdown=False):
+    """The runs of one study as a text (or Markdown) table, one row per configuration:
+    medians over the repeated seeds, and the range of the test accuracy."""
+    head = ["dataset", "model", "params", "batch x n", "loss", "test acc (min-max)",
+            "train ex/s", "infer/s", "time"]
+    rows = []
+    for g in _groups(runs):
+        r0 = g[0]
+        ok = [r for r in g if not r.error]
+        if not ok:
+            rows.append([r0.dataset, r0.name, "-", "-", "-", "-", "-", "-", f"error: {r0.error}"])
             continue
-        rows.append([r.dataset, r.name, str(r.params), f"{r.batch_size} x {r.batches}",
-                     f"{r.loss:.3f}", f"{r.test_accuracy:.1%}", _rate(r.train_rate),
-                     _rate(r.infer_rate), f"{r.seconds:.2f}s"])
+        med = lambda attr: float(np.median([getattr(r, attr) for r in ok]))  # noqa: E731
+        accs = [r.test_accuracy for r in ok]
+        acc = f"{med('test_accuracy'):.1%}"
+        if len(ok) > 1:
+            acc += f" ({min(accs):.0%}-{max(accs):.0%})"
+        if len(ok) < len(g):
+            acc += f" [{len(g) - len(ok)} failed]"
+        rows.append([r0.dataset, r0.name, str(r0.params), f"{r0.batch_size} x {r0.batches}",
+                     f"{med('loss'):.3f}", acc, _rate(med("train_rate")), _rate(med("infer_rate")),
+                     f"{sum(r.seconds for r in g):.2f}s"])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -245,15 +263,20 @@ def _plot_curves(runs, title, path, groups=None):
     panels = groups or [[r.name for r in runs]]
     fig = _figure(5.0 * len(panels), 3.8)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    by_name = {r.name: r for r in runs}
+    by_name = {}
+    for r in runs:
+        if not r.error and len(r.batch_loss):
+            by_name.setdefault(r.name, []).append(r.batch_loss)
     for ax, names in zip(axes, panels):
         for name in names:
-            r = by_name.get(name)
-            if r is None or r.error or not len(r.batch_loss):
+            curves = by_name.get(name)
+            if not curves:
                 continue
-            ax.plot(np.arange(1, len(r.batch_loss) + 1), r.batch_loss, linewidth=1.2, label=name)
+            n = min(len(c) for c in curves)
+            mean = np.mean([c[:n] for c in curves], axis=0)  # mean over the seeds
+            ax.plot(np.arange(1, n + 1), mean, linewidth=1.2, label=name)
         ax.set_xlabel("batch")
-        ax.set_ylabel("training loss")
+        ax.set_ylabel("training loss (mean over seeds)")
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
@@ -262,12 +285,19 @@ def _plot_curves(runs, title, path, groups=None):
     fig.savefig(path, dpi=100)
 
 
-def run_experiments(studies=STUDIES, datasets=("sample",), epochs=3, lr=1e-2, batch_size=32,
-                    seed=0, out_dir=None, print_fn=print):
+DEFAULT_DATASETS = ("sample", "mnist", "fashion-mnist", "cifar10")
+
+
+def run_experiments(studies=STUDIES, datasets=DEFAULT_DATASETS, epochs=5, lr=3e-3, batch_size=32,
+                    seed=0, repeats=5, out_dir=None, print_fn=print):
     """Run the studies on each dataset present and return ``{study: [Run, ...]}``.
 
-    Prints one table per study as it finishes; with ``out_dir`` also writes
-    ``out_dir/report.md`` and, when matplotlib is installed, loss-curve PNGs beside it.
+    Every configuration is trained ``repeats`` times (seeds ``seed``, ``seed + 1``, ...:
+    width-10 networks are at the mercy of their initialisation) and the tables give
+    medians and the accuracy range.  Datasets other than the bundled sample are used only
+    when present locally.  Prints one table per study as it finishes; with ``out_dir``
+    also writes ``out_dir/report.md`` and, when matplotlib is installed, PNGs of the mean
+    loss curves beside it.
     """
     unknown = [s for s in studies if s not in _STUDY_FUNCS]
     if unknown:
@@ -282,7 +312,8 @@ def run_experiments(studies=STUDIES, datasets=("sample",), epochs=3, lr=1e-2, ba
     for study in studies:
         runs = []
         for name, d in data.items():
-            runs += _STUDY_FUNCS[study](d, name, epochs, lr, batch_size, seed)
+            for s in range(seed, seed + repeats):
+                runs += _STUDY_FUNCS[study](d, name, epochs, lr, batch_size, s)
         results[study] = runs
         print_fn(f"\n== {study} ==")
         print_fn(format_table(runs))
@@ -290,17 +321,19 @@ def run_experiments(studies=STUDIES, datasets=("sample",), epochs=3, lr=1e-2, ba
     print_fn(f"\nall studies: {total:.1f} s")
     if out_dir is not None:
         write_report(results, out_dir, epochs=epochs, lr=lr, batch_size=batch_size,
-                     total_seconds=total, print_fn=print_fn)
+                     repeats=repeats, total_seconds=total, print_fn=print_fn)
     return results
 
 
-def write_report(results, out_dir, *, epochs, lr, batch_size, total_seconds, print_fn=print):
+def write_report(results, out_dir, *, epochs, lr, batch_size, repeats, total_seconds,
+                 print_fn=print):
     """Write ``report.md`` (and PNGs when matplotlib is available) into ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
     fm = _fm()
     lines = ["# fastmlp: the classic MLP experiments", "",
              f"fastmlp {fm.__version__}; Adam, learning rate {lr}, batch size {batch_size}, "
-             f"{epochs} epoch(s) unless the study says otherwise; "
+             f"{epochs} epoch(s) unless the study says otherwise; each configuration trained "
+             f"{repeats} times with different seeds (medians, accuracy range); "
              f"{TRAIN_SUBSET} training / {TEST_SUBSET} test images at most per dataset; "
              f"total {total_seconds:.1f} s.", ""]
     titles = {"depth": "Depth: 1 to 5 hidden layers of width 10",
