@@ -7,7 +7,6 @@
 // identical for 1 or N threads. Small work never starts threads (short rows from the
 // GEMM epilogue return before touching the OpenMP runtime).
 #include <cmath>
-#include <vector>
 
 #include "kernels/entry_points.h"
 #include "kernels/vec_math.h"
@@ -313,11 +312,16 @@ double softmax_xent(const float* logits, const int32_t* labels, float* dlogits,
   }
   // Rows in parallel, then the row losses summed in row order on this thread: the same
   // additions in the same order as the serial loop above.
-  std::vector<double> losses(static_cast<size_t>(rows));
+  // (A plain new[] rather than std::vector: no std:: template instantiated in tier code,
+  // where the linker could pick one tier's copy for all, see tier.h.)
+  struct Buf {
+    double* p;
+    ~Buf() { delete[] p; }
+  } losses{new double[static_cast<size_t>(rows)]};
   parallel_chunks(rows, nt, 1, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) losses[static_cast<size_t>(r)] = row(r);
+    for (int64_t r = r0; r < r1; ++r) losses.p[r] = row(r);
   });
-  for (int64_t r = 0; r < rows; ++r) total += losses[static_cast<size_t>(r)];
+  for (int64_t r = 0; r < rows; ++r) total += losses.p[r];
   return total;
 }
 
