@@ -204,3 +204,28 @@ def test_dense_gradient_finite_differences(isa, ref, rng, batch, nin, nout, act,
         scale = np.abs(fd).max() + 1e-3
         np.testing.assert_allclose(got, fd, rtol=1e-4, atol=2e-5 * scale,
                                    err_msg=f"{act} {name} vs finite differences")
+
+
+# Epilogue (bias + activation) on the M and N tails of every tier's tile.
+TILE_SIZES = [1, 2, 4, 5, 6, 7, 11, 12, 13, 16, 17, 25, 31, 32, 33, 47, 48, 49, 97, 257]
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("size", TILE_SIZES)
+def test_dense_forward_epilogue_tails(isa, ref, check, rng, size, act):
+    for batch, nout in ((size, 45), (9, size)):
+        x, w, b = _layer(rng, batch, 45, nout, scale=3.0)
+        expected, tol = _forward_ref(ref, x, w, b, act, 0.3)
+        y = ops.dense_forward(x, w, b, activation=act, alpha=0.3)
+        check(y, expected, tol, f"epilogue {act} batch={batch} out={nout}")
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_dense_forward_zero_inputs_dim(isa, ref, check, rng, act):
+    """in = 0: y = act(b) (K = 0 GEMM with epilogue)."""
+    x = np.zeros((6, 0), np.float32)
+    w = np.zeros((0, 19), np.float32)
+    b = (rng.standard_normal(19) * 3).astype(np.float32)
+    expected = np.broadcast_to(ref.act(act, b, 0.2), (6, 19))
+    y = ops.dense_forward(x, w, b, activation=act, alpha=0.2)
+    check(y, expected, ref.act_tol(act, expected) + ref.U * np.abs(expected), f"K=0 {act}")
