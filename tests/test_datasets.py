@@ -431,6 +431,16 @@ def test_restricted_unpickler_refuses_arbitrary_objects():
     obj = np.array([1, "a"], dtype=object)
     with pytest.raises(ValueError, match="obj: refusing dtype"):
         fds.parse_cifar_python(pickle.dumps({b"data": obj}, protocol=3), "obj")
+    # numpy.ndarray may only be named, never called (it would allocate what the pickle says)
+    call_ndarray = b"\x80\x02cnumpy\nndarray\nJ\x00\x00\x00\x40\x85\x85R."
+    with pytest.raises(ValueError, match="call: not a CIFAR-10 Python batch .*not callable"):
+        fds.parse_cifar_python(call_ndarray, "call")
+    # a lying array shape is caught by the size check, before anything that large exists
+    x, y, _ = cifar_records(2)
+    liar = cifar_pickle(x, y).replace(_py2_int(2) + _py2_int(3072) + b"\x86",
+                                      b"J\xff\xff\xff\x7f" + _py2_int(3072) + b"\x86", 1)
+    with pytest.raises(ValueError, match="liar: not a CIFAR-10 Python batch .*buffer size does not match"):
+        fds.parse_cifar_python(liar, "liar")
     # the shared uint8 dtype must come out untouched
     assert np.dtype(np.uint8).str == "|u1"
 

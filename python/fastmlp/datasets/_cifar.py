@@ -85,9 +85,21 @@ class RefusedPickle(pickle.UnpicklingError):
     """The pickle asked for something a CIFAR-10 batch never contains."""
 
 
+class _NdarrayRef:
+    """Stands for ``numpy.ndarray`` inside the pickle: a marker, deliberately not callable,
+    so a pickle cannot call ``ndarray(shape)`` to allocate whatever it likes."""
+
+    def __repr__(self):
+        return "numpy.ndarray"
+
+
+_NDARRAY = _NdarrayRef()
+
+
 def _safe_reconstruct(cls, shape, dtype_code):
-    # What numpy.core.multiarray._reconstruct does for a plain ndarray, minus the generality.
-    if cls is not np.ndarray:
+    # What numpy.core.multiarray._reconstruct does for a plain ndarray, minus the generality:
+    # an empty uint8 array whose __setstate__ (the pickle's BUILD) then checks the data size.
+    if cls is not _NDARRAY:
         raise RefusedPickle(f"refusing to reconstruct {cls!r}: only numpy.ndarray")
     return np.ndarray.__new__(np.ndarray, (0,), np.uint8)
 
@@ -113,7 +125,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"): _safe_reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _safe_reconstruct,
-        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "ndarray"): _NDARRAY,
         ("numpy", "dtype"): _safe_dtype,
     }
 
