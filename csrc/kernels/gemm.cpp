@@ -31,24 +31,28 @@ using gemm_cfg::NV;
 // Work below this many flops per thread stays on one thread (~10 us of FMAs).
 constexpr double kMinFlopsPerThread = 1.5e6;
 
-using UKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, float,
-                         float, bool, const Epilogue*);
+using UKernel = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int,
+                         float, float, bool, const Epilogue*);
 
-template <int R, int V>
-constexpr UKernel ukernel_entry() { return &gemm_ukernel<R, V>; }
-
-template <int R, size_t... Vs>
+template <bool D, int R, size_t... Vs>
 constexpr std::array<UKernel, NV> ukernel_row(std::index_sequence<Vs...>) {
-  return {ukernel_entry<R, static_cast<int>(Vs) + 1>()...};
+  return {&gemm_ukernel<R, static_cast<int>(Vs) + 1, D>...};
 }
 
-template <size_t... Rs>
+template <bool D, size_t... Rs>
 constexpr std::array<std::array<UKernel, NV>, MR> ukernel_grid(std::index_sequence<Rs...>) {
-  return {ukernel_row<static_cast<int>(Rs) + 1>(std::make_index_sequence<NV>{})...};
+  return {ukernel_row<D, static_cast<int>(Rs) + 1>(std::make_index_sequence<NV>{})...};
 }
 
-// ukernels[rows-1][nvec-1]: exact-size variants for M and N tails.
-constexpr auto ukernels = ukernel_grid(std::make_index_sequence<MR>{});
+// ukernels[direct_a][rows-1][nvec-1]: exact-size variants for M and N tails.
+constexpr std::array<std::array<std::array<UKernel, NV>, MR>, 2> ukernels = {
+    ukernel_grid<false>(std::make_index_sequence<MR>{}),
+    ukernel_grid<true>(std::make_index_sequence<MR>{})};
+
+// A row-major A panel is read in place, not packed, when few B panels would reuse the
+// packed copy: packing it is a strided scatter that costs about as much as 2-3 of its
+// uses (narrow outputs such as the 10-class layer of an MLP).
+constexpr int64_t kDirectAMaxPanels = 2;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -187,16 +191,26 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         // ahead of time: see packed_b_offset).
         const int64_t n_pack_b = (sb == 0 && !Bpre) ? n_jr : 0;
         const float* Bblk = Bpre ? Bpre + packed_b_offset(K, jc, pc, nc) : Bp;
+        const bool direct_a = !trans_a && n_jr <= kDirectAMaxPanels;
+        // Transposed A is packed in groups of panels (see pack_a_panels_trans).
+        constexpr int64_t kTransGroup = 8;
+        const int64_t n_pack_a = direct_a ? 0 : trans_a ? ceil_div(n_ia, kTransGroup) : n_ia;
 
 #pragma omp for schedule(static)
-        for (int64_t t = 0; t < n_pack_b + n_ia; ++t) {
+        for (int64_t t = 0; t < n_pack_b + n_pack_a; ++t) {
           if (t < n_pack_b) {
             const int cols = static_cast<int>(min_of<int64_t>(NR, nc - t * NR));
             pack_b_panel(trans_b, B, ldb, pc, kc, jc + t * NR, cols, Bp + t * NR * kc);
           } else {
-            const int64_t p = t - n_pack_b;
-            const int rows = static_cast<int>(min_of<int64_t>(MR, ma - p * MR));
-            pack_a_panel(trans_a, A, lda, ia + p * MR, rows, pc, kc, Ap + p * MR * kc);
+            const int64_t g = t - n_pack_b;
+            if (trans_a) {
+              const int64_t p = g * kTransGroup;
+              const int64_t rows = min_of<int64_t>(kTransGroup * MR, ma - p * MR);
+              pack_a_panels_trans(A, lda, ia + p * MR, rows, pc, kc, Ap + p * MR * kc);
+            } else {
+              const int rows = static_cast<int>(min_of<int64_t>(MR, ma - g * MR));
+              pack_a_panel(A, lda, ia + g * MR, rows, pc, kc, Ap + g * MR * kc);
+            }
           }
         }
 
@@ -221,8 +235,9 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
             if (tile_ep.bias) tile_ep.bias += j;
             pep = &tile_ep;
           }
-          ukernels[rows - 1][nvec - 1](kc, Ap + p * MR * kc, Bblk + jr * NR * kc, c, ldc, cols,
-                                       alpha, beta, first, pep);
+          const float* a = direct_a ? A + (ia + p * MR) * lda + pc : Ap + p * MR * kc;
+          ukernels[direct_a][rows - 1][nvec - 1](kc, a, lda, Bblk + jr * NR * kc, c, ldc, cols,
+                                                 alpha, beta, first, pep);
           if (last && post_act) apply_post_act(ep, c, ldc, rows, cols);
         }
       }

@@ -58,10 +58,12 @@ inline void gemm_store_tile(simd::Vec (&acc)[ROWS][NVEC], float* __restrict C, i
 }
 
 
-template <int ROWS, int NVEC>
-inline void gemm_ukernel(int64_t kc, const float* __restrict Ap, const float* __restrict Bp,
-                         float* __restrict C, int64_t ldc, int n_valid, float alpha,
-                         float beta, bool first, const Epilogue* ep) {
+// DIRECT_A: Ap is not packed but points at row-major A (row stride lda, unit k stride);
+// used when a panel of A would be read by too few B panels to repay packing it.
+template <int ROWS, int NVEC, bool DIRECT_A>
+inline void gemm_ukernel(int64_t kc, const float* __restrict Ap, int64_t lda,
+                         const float* __restrict Bp, float* __restrict C, int64_t ldc,
+                         int n_valid, float alpha, float beta, bool first, const Epilogue* ep) {
   using namespace simd;
   constexpr int MR = gemm_cfg::MR, NR = gemm_cfg::NR;
   Vec acc[ROWS][NVEC];
@@ -72,10 +74,10 @@ inline void gemm_ukernel(int64_t kc, const float* __restrict Ap, const float* __
     Vec b[NVEC];
     for (int v = 0; v < NVEC; ++v) b[v] = load(Bp + v * VL);
     for (int r = 0; r < ROWS; ++r) {
-      const Vec a = set1(Ap[r]);
+      const Vec a = set1(DIRECT_A ? Ap[r * lda + k] : Ap[r]);
       for (int v = 0; v < NVEC; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
     }
-    Ap += MR;
+    if (!DIRECT_A) Ap += MR;
     Bp += NR;
   }
 
