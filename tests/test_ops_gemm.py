@@ -55,7 +55,9 @@ def test_gemm_n_line(isa, ref, check, rng, n, ta, tb):
 @pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
 @pytest.mark.parametrize("k", K_SIZES)
 def test_gemm_k_line(isa, ref, check, rng, k, ta, tb):
+    # N = 35 takes the unpacked-A path on AVX-512 (N <= 2 NR), N = 100 packs A everywhere.
     _run(ref, check, rng, 14, 35, k, ta, tb)
+    _run(ref, check, rng, 14, 100, k, ta, tb)
 
 
 def _combos(count, seed=1234):
@@ -98,6 +100,14 @@ def test_gemm_block_edges(isa, ref, check, rng, m, n, k):
     """M, N and K just past the cache blocks of each tier."""
     for ta, tb in TRANS:
         _run(ref, check, rng, m, n, k, ta, tb)
+
+
+@pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
+def test_gemm_packed_a_super_blocks(isa, ref, check, rng, ta, tb):
+    """M large enough that packed A spans several 8 MiB super-blocks on every tier
+    (M * KC floats above 2**21 with K = 512), N = 70 (> 2 NR: A is packed, with an N
+    tail), with alpha and beta."""
+    _run(ref, check, rng, 8200, 70, 512, ta, tb, alpha=0.5, beta=1.0)
 
 
 def test_gemm_large(isa, ref, check, rng):
