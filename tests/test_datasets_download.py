@@ -256,3 +256,77 @@ def test_load_mnist_checksum_mismatch_is_an_error(server, tmp_path, synthetic_mn
     with pytest.raises(fds.DatasetNotFoundError, match="sha256 mismatch"):
         fds.load_mnist(mirrors=[f"{server.base}/evil/"], progress=False)
     assert not any(f.startswith("train-images") for f in listing(tmp_path / "cache" / "fastmlp" / "mnist"))
+
+
+def _npz_bytes(arrays):
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_mnist_falls_back_to_npz_source_when_idx_mirrors_fail(server, tmp_path, synthetic_mnist,
+                                                              monkeypatch):
+    npz = _npz_bytes({"x_train": synthetic_mnist["train-images-idx3-ubyte.gz"],
+                      "y_train": synthetic_mnist["train-labels-idx1-ubyte.gz"],
+                      "x_test": synthetic_mnist["t10k-images-idx3-ubyte.gz"],
+                      "y_test": synthetic_mnist["t10k-labels-idx1-ubyte.gz"]})
+    server.route("/keras/mnist.npz", npz)
+    spec = _loaders.DATASETS["mnist"]
+    monkeypatch.setitem(_loaders.DATASETS, "mnist", DatasetSpec(
+        name="mnist", files=spec.files, mirrors=(f"{server.base}/gone/",),
+        alternatives=(((FileSpec("mnist.npz", sha(npz), len(npz)),), (f"{server.base}/keras/",)),)))
+    (xtr, ytr), (xte, yte) = fds.load_mnist(progress=False)
+    np.testing.assert_array_equal(xtr, synthetic_mnist["train-images-idx3-ubyte.gz"])
+    np.testing.assert_array_equal(yte, synthetic_mnist["t10k-labels-idx1-ubyte.gz"])
+    assert server.log == ["/gone/train-images-idx3-ubyte.gz", "/keras/mnist.npz"]
+    assert listing(tmp_path / "cache" / "fastmlp" / "mnist") == ["mnist.npz"]
+    # both sources failing: the error names both
+    server.httpd.routes.clear()
+    import shutil
+    shutil.rmtree(tmp_path / "cache")
+    with pytest.raises(fds.DatasetNotFoundError) as ei:
+        fds.load_mnist(progress=False)
+    msg = str(ei.value)
+    assert "/gone/train-images-idx3-ubyte.gz: HTTP 404" in msg and "/keras/mnist.npz: HTTP 404" in msg
+    assert "or, instead:" in msg
+
+
+def test_mnist_npz_in_a_directory_is_validated(tmp_path, monkeypatch):
+    monkeypatch.setattr(_loaders, "SYSTEM_DIR", str(tmp_path / "system"))
+    good = {"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.arange(4, dtype=np.uint8),
+            "x_test": np.ones((2, 28, 28), np.uint8), "y_test": np.arange(2, dtype=np.uint8)}
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "mnist.npz").write_bytes(_npz_bytes(good))
+    (xtr, _), (xte, _) = fds.load_mnist(path=d, download=False)
+    assert xtr.shape == (4, 28, 28) and xte[0, 0, 0] == 1
+    bad = dict(good, y_test=np.array([0, 10], np.uint8))
+    (d / "mnist.npz").write_bytes(_npz_bytes(bad))
+    with pytest.raises(ValueError, match=r"mnist\.npz: y_test label 10 out of range"):
+        fds.load_mnist(path=d, download=False)
+    (d / "mnist.npz").write_bytes(_npz_bytes(good)[:200])
+    with pytest.raises(ValueError, match=r"mnist\.npz: corrupt or truncated"):
+        fds.load_mnist(path=d, download=False)
+    (d / "mnist.npz").write_bytes(_npz_bytes(dict(good, x_train=np.zeros((4, 28, 28), np.float32))))
+    with pytest.raises(ValueError, match=r"mnist\.npz: x_train is float32"):
+        fds.load_mnist(path=d, download=False)
+    # a lying .npy header inside the archive (claims 2**40 images): refused before allocating
+    import zipfile
+    from numpy.lib import format as npf
+    buf = io.BytesIO()
+    npf.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False,
+                                     "shape": (2 ** 40, 28, 28)})
+    buf.write(bytes(4 * 784))
+    with zipfile.ZipFile(d / "mnist.npz", "w") as zf:
+        for k, v in good.items():
+            if k == "x_train":
+                zf.writestr("x_train.npy", buf.getvalue())
+            else:
+                b = io.BytesIO()
+                np.save(b, v)
+                zf.writestr(k + ".npy", b.getvalue())
+    with pytest.raises(ValueError, match=r"mnist\.npz: x_train\.npy header says shape \(1099511627776, 28, 28\)"):
+        fds.load_mnist(path=d, download=False)
+    (d / "mnist.npz").write_bytes(b"\x93NUMPY" + bytes(100))
+    with pytest.raises(ValueError, match=r"mnist\.npz"):
+        fds.load_mnist(path=d, download=False)

@@ -499,7 +499,7 @@ def cmd_info(args):
     print(f"OpenMP        {'yes' if info['openmp'] else 'no'}; runtime: {_openmp_runtimes()}")
     print("datasets")
     print(f"  sample          bundled ({os.path.basename(fds._sample.SAMPLE_PATH)})")
-    for name, finder in (("mnist", _loaders._find_idx_files), ("fashion-mnist", _loaders._find_idx_files),
+    for name, finder in (("mnist", _loaders._find_mnist), ("fashion-mnist", _loaders._find_idx),
                          ("cifar10", _loaders._find_cifar)):
         where = next((d for _, d in fds.search_dirs(name) if os.path.isdir(d) and finder(d) is not None), None)
         print(f"  {name:<15} {where or 'not found locally (downloads on first use)'}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,7 +40,9 @@ class DatasetSpec:
     files: tuple                    # FileSpec, the upstream files (what gets downloaded)
     mirrors: tuple                  # base URLs, tried in order
     hint: str = ""                  # extra "how to get the files" advice
-    extra: dict = field(default_factory=dict)
+    # Other formats of the same data, tried after every mirror of ``files`` failed:
+    # (files, mirrors) pairs.  Skipped when the caller overrides ``mirrors``.
+    alternatives: tuple = ()
 
 
 _MNIST_NAMES = (
@@ -70,6 +72,13 @@ DATASETS = {
             "https://storage.googleapis.com/cvdf-datasets/mnist/",
             "http://yann.lecun.com/exdb/mnist/",
         ),
+        # Keras's single-file copy (uint8 arrays in an .npz, read without pickle).
+        alternatives=((
+            (FileSpec("mnist.npz",
+                      "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1", 11490434),),
+            ("https://storage.googleapis.com/tensorflow/tf-keras-datasets/",),
+        ),),
+        hint="A directory may also hold Keras's mnist.npz instead of the four IDX files.",
     ),
     "fashion-mnist": DatasetSpec(
         name="fashion-mnist",
@@ -137,6 +146,23 @@ def _find_idx_files(directory):
     return found
 
 
+def _find_idx(directory):
+    """A zero-argument reader for the four IDX files in ``directory``, or None."""
+    files = _find_idx_files(directory)
+    return None if files is None else (lambda: _read_mnist_like(files))
+
+
+def _find_mnist(directory):
+    """MNIST: the four IDX files, else Keras's ``mnist.npz``."""
+    hit = _find_idx(directory)
+    if hit is not None:
+        return hit
+    npz = os.path.join(directory, "mnist.npz")
+    if os.path.isfile(npz):
+        return lambda: _read_npz(npz)
+    return None
+
+
 def _find_cifar(directory):
     """Return a zero-argument reader for the CIFAR-10 files in ``directory``, or None."""
     from ._cifar import TEST_BATCH, TRAIN_BATCHES
@@ -172,16 +198,23 @@ def _not_found(spec, dirs, download_error=None, mirrors=None):
         lines.append("Download was not attempted (download=False).")
     lines.append("To get the files, put these in one of the directories above "
                  "(e.g. set FASTMLP_DATA=/some/dir and use /some/dir/" + spec.name + "):")
-    base = (mirrors or spec.mirrors)[0].rstrip("/")
-    for f in spec.files:
-        lines.append(f"  {base}/{f.name}  (sha256 {f.sha256})")
+    sources = [(spec.files, mirrors or spec.mirrors)]
+    if mirrors is None:
+        sources += list(spec.alternatives)
+    for i, (files, urls) in enumerate(sources):
+        if i:
+            lines.append("or, instead:")
+        base = urls[0].rstrip("/")
+        for f in files:
+            lines.append(f"  {base}/{f.name}  (sha256 {f.sha256})")
     if spec.hint:
         lines.append(spec.hint)
     return DatasetNotFoundError("\n".join(lines))
 
 
 def _locate(name, path, download, mirrors, progress, finder):
-    """Run the lookup order and return what ``finder(dir)`` found; download as the last resort."""
+    """Run the lookup order and return the reader ``finder(dir)`` found; download as the
+    last resort (each source in turn: the upstream files, then any alternative format)."""
     spec = DATASETS[name]
     dirs = search_dirs(spec.name, path)
     for _origin, d in dirs:
@@ -192,17 +225,24 @@ def _locate(name, path, download, mirrors, progress, finder):
     if not download:
         raise _not_found(spec, dirs, mirrors=mirrors)
     dest = os.fspath(path) if path is not None else cache_dir(spec.name)
-    use = tuple(mirrors) if mirrors is not None else spec.mirrors
-    try:
-        for f in spec.files:
-            if not os.path.isfile(os.path.join(dest, f.name)):
-                fetch_file(f.name, use, dest, sha256=f.sha256, size=f.size, progress=progress)
-    except (DownloadError, OSError) as exc:
-        raise _not_found(spec, dirs, download_error=exc, mirrors=use) from exc
-    hit = finder(dest)
-    if hit is None:  # pragma: no cover - fetch_file guarantees the files
-        raise _not_found(spec, dirs, mirrors=use)
-    return hit
+    if mirrors is not None:
+        sources = [(spec.files, tuple(mirrors))]
+    else:
+        sources = [(spec.files, spec.mirrors)] + [tuple(a) for a in spec.alternatives]
+    errors = []
+    for files, use in sources:
+        try:
+            for f in files:
+                if not os.path.isfile(os.path.join(dest, f.name)):
+                    fetch_file(f.name, use, dest, sha256=f.sha256, size=f.size, progress=progress)
+        except OSError as exc:  # DownloadError, or dest not writable
+            errors.append(exc)
+            continue
+        hit = finder(dest)
+        if hit is not None:
+            return hit
+    err = errors[0] if len(errors) == 1 else OSError("\n".join(str(e) for e in errors))
+    raise _not_found(spec, dirs, download_error=err, mirrors=mirrors) from err
 
 
 def _read_mnist_like(files, num_classes=10, shape=(28, 28)):
@@ -231,9 +271,71 @@ def _read_mnist_like(files, num_classes=10, shape=(28, 28)):
     return tuple(out)
 
 
+_NPZ_MEMBER_LIMIT = 256 << 20
+
+
+def _npz_member(z, key, path):
+    """``z[key]``, after checking the member's .npy header against the member's size, so a
+    lying header cannot make NumPy allocate what it claims."""
+    from numpy.lib import format as npf
+
+    name = key + ".npy"
+    info = z.zip.getinfo(name)
+    if info.file_size > _NPZ_MEMBER_LIMIT:
+        raise ValueError(f"{path}: {name} claims {info.file_size} bytes, more than any MNIST array")
+    with z.zip.open(name) as m:
+        version = npf.read_magic(m)
+        read_header = npf.read_array_header_1_0 if version == (1, 0) else npf.read_array_header_2_0
+        shape, _fortran, dtype = read_header(m)
+        if dtype.hasobject:
+            raise ValueError(f"{path}: {name} holds Python objects")
+        count = 1
+        for d in shape:
+            count *= d
+        if count * dtype.itemsize != info.file_size - m.tell():
+            raise ValueError(f"{path}: {name} header says shape {shape} of {dtype} but the member "
+                             f"holds {info.file_size - m.tell()} data bytes")
+    return z[key]
+
+
+def _read_npz(path, num_classes=10, shape=(28, 28)):
+    """Read a Keras-style ``mnist.npz`` (x_train, y_train, x_test, y_test; never unpickles)."""
+    import zipfile
+
+    try:
+        # our own file object: np.load(path) leaks its handle when the zip is corrupt
+        with open(path, "rb") as f:
+            z = np.load(f, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError(f"{path}: not an .npz archive (a single {type(z).__name__})")
+            with z:
+                missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]
+                if missing:
+                    raise ValueError(f"{path}: missing arrays {missing}")
+                arrays = {k: _npz_member(z, k, path) for k in ("x_train", "y_train", "x_test", "y_test")}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: corrupt or truncated .npz ({exc})") from None
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    out = []
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != shape:
+            raise ValueError(f"{path}: x_{split} is {x.dtype} {x.shape}, expected uint8 (N, 28, 28)")
+        if y.dtype != np.uint8 or y.ndim != 1:
+            raise ValueError(f"{path}: y_{split} is {y.dtype} {y.shape}, expected uint8 (N,)")
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"{path}: {x.shape[0]} x_{split} images but {y.shape[0]} labels (count mismatch)")
+        if y.size and int(y.max()) >= num_classes:
+            raise ValueError(f"{path}: y_{split} label {int(y.max())} out of range 0..{num_classes - 1}")
+        out.append((x, y))
+    return tuple(out)
+
+
 def _load_idx_dataset(name, path, download, mirrors, progress):
-    files = _locate(name, path, download, mirrors, progress, _find_idx_files)
-    return _read_mnist_like(files)
+    finder = _find_mnist if name == "mnist" else _find_idx
+    return _locate(name, path, download, mirrors, progress, finder)()
 
 
 _DOC_COMMON = """
