@@ -190,6 +190,21 @@ def test_progress_bar_reports_on_stderr(server, tmp_path, capsys):
     assert "Downloading f.bin (0.2 MB)" in err and "f.bin: 0.2 MB in" in err
 
 
+def test_progress_bar_redraws_in_place_on_a_terminal(server, tmp_path, monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    monkeypatch.setattr("sys.stderr", tty)
+    server.route("/p/f.bin", PAYLOAD)
+    _download.fetch_file("f.bin", [f"{server.base}/p/"], str(tmp_path), sha256=sha(PAYLOAD),
+                         size=len(PAYLOAD))  # progress=None: on, because stderr is a terminal
+    out = tty.getvalue()
+    assert out.startswith("\rf.bin [") and "100.0% 0.2 MB/0.2 MB" in out and out.endswith("\n")
+    assert "#" * 30 in out
+
+
 # --- whole loaders over the local server -----------------------------------------------------
 
 def _idx(arr):
