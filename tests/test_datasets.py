@@ -3,7 +3,6 @@ Fashion-MNIST from Debian's dataset-fashion-mnist package (required when $CI is 
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import pickle
 import struct

@@ -8,7 +8,7 @@
 
 Bad arguments give argparse's usage message (exit 2); expected failures (a dataset not
 found, a model that does not fit the data) print ``fastmlp: error: ...`` (exit 1), never a
-traceback.
+traceback (set FASTMLP_DEBUG=1 to see one).
 """
 from __future__ import annotations
 
@@ -200,7 +200,6 @@ def cmd_demo(args):
 # --- train ----------------------------------------------------------------------------------
 
 def cmd_train(args):
-    import fastmlp as fm
     from .experiments import build_mlp
 
     if args.plot:
@@ -270,7 +269,6 @@ def _measure(fn, items, seconds):
 def _onnx_session(weights, threads):
     """An ONNX Runtime session for the MLP ``weights`` ([W [in, out], b, ...]) or None."""
     try:
-        import onnx
         import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:

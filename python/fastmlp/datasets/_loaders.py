@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._cifar import read_cifar_dir, read_cifar_tar
-from ._download import DownloadError, fetch_file
+from ._download import fetch_file
 from ._idx import read_idx
 
 __all__ = [
