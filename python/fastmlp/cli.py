@@ -320,9 +320,27 @@ def _torch_mlp(weights):
 
 def _bench_rows(args, print_fn):
     import fastmlp as fm
-    from .experiments import build_mlp
 
     all_threads = fm.get_num_threads()
+    torch_threads = None
+    if not args.no_torch:
+        try:
+            import torch
+            torch_threads = torch.get_num_threads()
+        except ImportError:
+            pass
+    try:
+        return _bench_rows_inner(args, print_fn, all_threads)
+    finally:  # leave the thread settings as we found them, whatever happened
+        fm.set_num_threads(all_threads)
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+
+
+def _bench_rows_inner(args, print_fn, all_threads):
+    import fastmlp as fm
+    from .experiments import build_mlp
+
     threads = args.bench_threads or sorted({1, all_threads})
     rng = np.random.default_rng(0)
     rows = []
@@ -380,9 +398,6 @@ def _bench_rows(args, print_fn):
                     trow["torch"] = _torch_train_rate(torch, tnet, xtr, ytr, bs, opt, args.seconds)
                 rows.append(trow)
                 print_fn(_row_text(trow))
-    fm.set_num_threads(all_threads)
-    if torch is not None:
-        torch.set_num_threads(all_threads)
     return rows
 
 
