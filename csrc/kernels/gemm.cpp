@@ -10,11 +10,13 @@
 //
 // Threads only ever split M and N, so every C element is summed in the same order
 // whatever the thread count: results are bitwise identical for 1..n threads.
-// M <= SMALL_M takes the unpacked GEMV-like path in gemm_small_m.h.
+// M <= SMALL_M takes the unpacked GEMV-like path in gemm_small_m.h; transposed A with
+// few output columns the along-M path in gemm_narrow.h.
 #include <array>
 #include <utility>
 
 #include "kernels/entry_points.h"
+#include "kernels/gemm_narrow.h"
 #include "kernels/gemm_pack.h"
 #include "kernels/gemm_small_m.h"
 #include "kernels/gemm_ukernel.h"
@@ -52,7 +54,10 @@ constexpr std::array<std::array<std::array<UKernel, NV>, MR>, 2> ukernels = {
 // A row-major A panel is read in place, not packed, when few B panels would reuse the
 // packed copy: packing it is a strided scatter that costs about as much as 2-3 of its
 // uses (narrow outputs such as the 10-class layer of an MLP).
+// Likewise when K is tiny (dY W^T of a 10-class layer): a panel of A is then a few
+// hundred contiguous bytes that any cache serves as well as a packed copy.
 constexpr int64_t kDirectAMaxPanels = 2;
+constexpr int64_t kDirectAMaxDepth = 32;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -191,7 +196,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         // ahead of time: see packed_b_offset).
         const int64_t n_pack_b = (sb == 0 && !Bpre) ? n_jr : 0;
         const float* Bblk = Bpre ? Bpre + packed_b_offset(K, jc, pc, nc) : Bp;
-        const bool direct_a = !trans_a && n_jr <= kDirectAMaxPanels;
+        const bool direct_a = !trans_a && (n_jr <= kDirectAMaxPanels || kc <= kDirectAMaxDepth);
         // Transposed A is packed in groups of panels (see pack_a_panels_trans).
         constexpr int64_t kTransGroup = 8;
         const int64_t n_pack_a = direct_a ? 0 : trans_a ? ceil_div(n_ia, kTransGroup) : n_ia;
@@ -245,6 +250,25 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   }
 }
 
+using NarrowFn = void (*)(int64_t, int64_t, const float*, int64_t, const float*, int64_t, bool,
+                         float*, int64_t, float, float, const Epilogue*, int);
+
+template <size_t... Ns>
+constexpr std::array<NarrowFn, narrow::NARROW_MAX> narrow_table(std::index_sequence<Ns...>) {
+  return {&gemm_narrow_cols<static_cast<int>(Ns) + 1>...};
+}
+
+// narrow_kernels[N-1]: one exact-width variant per column count.
+constexpr auto narrow_kernels = narrow_table(std::make_index_sequence<narrow::NARROW_MAX>{});
+
+void gemm_narrow(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, bool trans_b, float beta, float* C, int64_t ldc,
+                 const Epilogue* ep) {
+  const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
+  narrow_kernels[N - 1](M, K, A, lda, B, ldb, trans_b, C, ldc, alpha, beta, ep, nthreads);
+  if (post_activation(ep)) apply_post_act(ep, C, ldc, M, N);
+}
+
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -254,6 +278,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   if (K <= 0 || alpha == 0.f) return gemm_scale_only(M, N, beta, C, ldc, ep);
   if (M <= gemm_cfg::SMALL_M)
     return gemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  if (trans_a && N <= narrow::NARROW_MAX)
+    return gemm_narrow(M, N, K, alpha, A, lda, B, ldb, trans_b, beta, C, ldc, ep);
   gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, nullptr);
 }
 
