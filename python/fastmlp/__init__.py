@@ -4,6 +4,16 @@ C++ kernels (SIMD with runtime ISA dispatch, OpenMP threads) behind a Keras-like
 """
 from __future__ import annotations
 
+import os as _os
+
+# libgomp spins up to ~300k pause loops (milliseconds) before an idle worker sleeps; on a
+# shared or oversubscribed machine those spinning workers steal the core the busy thread
+# needs, and 2 threads end up slower than 1. A short spin still covers the gaps between
+# the kernels of one training step. Read when libgomp starts, so set before _core loads;
+# users' own OMP_WAIT_POLICY / GOMP_SPINCOUNT win.
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
 from . import _core
 from ._runtime import cpu_info, get_num_threads, set_num_threads
 
@@ -14,9 +24,12 @@ from .models import Sequential
 from .random import set_random_seed
 from .saving import load_model
 
+# Datasets, plots (matplotlib imported lazily inside its functions).
+from . import datasets, plot
+
 __version__ = "0.1.0"
 
 __all__ = ["cpu_info", "get_num_threads", "set_num_threads", "__version__",
            "Sequential", "Dense", "Flatten", "Rescaling", "ReLU", "LeakyReLU", "Sigmoid",
            "Tanh", "Softmax", "callbacks", "initializers", "layers", "losses", "optimizers",
-           "load_model", "set_random_seed"]
+           "load_model", "set_random_seed", "datasets", "plot"]
