@@ -476,3 +476,31 @@ def test_thread_count_invariance(isa, restore_threads):
     for k in one:
         np.testing.assert_array_equal(one[k], two[k], err_msg=k)
         np.testing.assert_array_equal(one[k], three[k], err_msg=k)
+
+
+@pytest.mark.parametrize("cols", [3, 10, 16, 17, 100])
+def test_row_results_independent_of_batch(isa, rng, cols):
+    """Row r's (log-)softmax and loss do not depend on which other rows share the call
+    (row blocks for the vector log, tails, chunking)."""
+    rows = 37
+    x = (rng.standard_normal((rows, cols)) * 4).astype(np.float32)
+    labels = rng.integers(0, cols, rows).astype(np.int32)
+    for log in (False, True):
+        whole = poisoned(x.shape)
+        _core.softmax(x, whole, log)
+        for r in (0, 5, 16, 17, 36):
+            one = poisoned((1, cols))
+            _core.softmax(x[r:r + 1], one, log)
+            np.testing.assert_array_equal(one[0], whole[r])
+            part = poisoned((rows - r, cols))
+            _core.softmax(x[r:], part, log)
+            np.testing.assert_array_equal(part, whole[r:])
+    d = poisoned(x.shape)
+    rl = poisoned(rows)
+    _core.softmax_xent(x, labels, d, rl, 0.5)
+    for r in (0, 3, 16, 33):
+        d1 = poisoned((rows - r, cols))
+        rl1 = poisoned(rows - r)
+        _core.softmax_xent(x[r:], labels[r:], d1, rl1, 0.5)
+        np.testing.assert_array_equal(d1, d[r:])
+        np.testing.assert_array_equal(rl1, rl[r:])

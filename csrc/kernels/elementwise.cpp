@@ -163,76 +163,100 @@ inline void row_scale(float* y, int64_t c, float s) {
 
 // Rows of at most W columns (e.g. 10 classes): the row stays in one register from the
 // masked load to the masked store (no store-to-load round trips through y).
-void softmax_rows_short(const float* x, float* y, int64_t r0, int64_t r1, int64_t cols,
-                        bool log) {
+void softmax_rows_short(const float* x, float* y, int64_t r0, int64_t r1, int64_t cols) {
   for (int64_t r = r0; r < r1; ++r) {
     const vf v = load_n(x + r * cols, cols, -INFINITY);
-    const float m = hmax(v);
-    const vf d = sub(v, set1(m));
-    const vf e = vm::exp(d);  // masked lanes: exp(-inf) = 0
-    const float s = hsum(e);
-    vf out;
-    if (log) {
-      out = sub(d, set1(static_cast<float>(std::log(static_cast<double>(s)))));
-    } else {
-      out = mul(e, set1(1.0f / s));
+    const vf e = vm::exp(sub(v, set1(hmax(v))));  // masked lanes: exp(-inf) = 0
+    store_n(y + r * cols, mul(e, set1(1.0f / hsum(e))), cols);
+  }
+}
+
+// log_softmax = x - max - log(sum exp(x - max)). The logs of W rows are taken together
+// with the vector log (one lane per row: the value does not depend on the blocking).
+void log_softmax_rows(const float* x, float* y, int64_t r0, int64_t r1, int64_t cols) {
+  alignas(64) float mb[W], sb[W], lb[W];
+  for (int64_t rb = r0; rb < r1; rb += W) {
+    const int64_t nb = min_of<int64_t>(W, r1 - rb);
+    for (int64_t i = 0; i < nb; ++i) {
+      const float* xr = x + (rb + i) * cols;
+      if (cols <= W) {
+        const vf v = load_n(xr, cols, -INFINITY);
+        mb[i] = hmax(v);
+        sb[i] = hsum(vm::exp(sub(v, set1(mb[i]))));
+      } else {
+        mb[i] = row_max(xr, cols);
+        sb[i] = row_exp_sum(xr, nullptr, cols, mb[i]);
+      }
     }
-    store_n(y + r * cols, out, cols);
+    store(lb, vm::log(load_n(sb, nb, 1.0f)));
+    for (int64_t i = 0; i < nb; ++i) {
+      const vf vmx = set1(mb[i]), vls = set1(lb[i]);
+      const float* xr = x + (rb + i) * cols;
+      float* yr = y + (rb + i) * cols;
+      map1(xr, yr, cols, [vmx, vls](vf v) { return sub(sub(v, vmx), vls); });
+    }
   }
 }
 
 void softmax_rows(const float* x, float* y, int64_t r0, int64_t r1, int64_t cols, bool log) {
-  if (cols <= W) return softmax_rows_short(x, y, r0, r1, cols, log);
+  if (log) return log_softmax_rows(x, y, r0, r1, cols);
+  if (cols <= W) return softmax_rows_short(x, y, r0, r1, cols);
   for (int64_t r = r0; r < r1; ++r) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
     const float m = row_max(xr, cols);
-    if (log) {
-      const float s = row_exp_sum(xr, nullptr, cols, m);
-      const float ls = static_cast<float>(std::log(static_cast<double>(s)));
-      const vf vmx = set1(m), vls = set1(ls);
-      map1(xr, yr, cols, [vmx, vls](vf v) { return sub(sub(v, vmx), vls); });
-    } else {
-      const float s = row_exp_sum(xr, yr, cols, m);
-      row_scale(yr, cols, 1.0f / s);
-    }
+    const float s = row_exp_sum(xr, yr, cols, m);
+    row_scale(yr, cols, 1.0f / s);
   }
 }
 
-// One row of the fused softmax cross-entropy; returns the row loss in double.
-inline double xent_row(const float* xr, int32_t lab, float* dr, int64_t cols,
-                       float grad_scale) {
-  if (cols <= W) {  // the whole row in one register
-    const vf v = load_n(xr, cols, -INFINITY);
-    const float m = hmax(v);
-    const float xl = xr[lab];
-    const vf e = vm::exp(sub(v, set1(m)));
-    const float s = hsum(e);
-    const double loss = std::log(static_cast<double>(s)) +
-                        (static_cast<double>(m) - static_cast<double>(xl));
-    if (dr) {
-      const float inv = 1.0f / s;
-      store_n(dr, mul(mul(e, set1(inv)), set1(grad_scale)), cols);
-      // e[lab] recomputed with the same vector code, as a one-lane vector.
-      const float el = first(vm::exp(sub(set1(xl), set1(m))));
-      dr[lab] = (el * inv - 1.0f) * grad_scale;
+// Fused softmax cross-entropy over rows [r0, r1): writes dlogits (when non-null) and
+// calls emit(r, loss) in row order with the row loss in double,
+//   -log softmax[lab] = log(s) + (m - x[lab])   (m - x[lab] exact in double),
+// log(s) from the vector log over blocks of W rows.
+template <class Emit>
+void xent_rows(const float* logits, const int32_t* labels, float* dlogits, int64_t r0,
+               int64_t r1, int64_t cols, float grad_scale, const Emit& emit) {
+  alignas(64) float mb[W], sb[W], xb[W], lb[W];
+  const vf vg = set1(grad_scale);
+  for (int64_t rb = r0; rb < r1; rb += W) {
+    const int64_t nb = min_of<int64_t>(W, r1 - rb);
+    for (int64_t i = 0; i < nb; ++i) {
+      const int64_t r = rb + i;
+      const float* xr = logits + r * cols;
+      float* dr = dlogits ? dlogits + r * cols : nullptr;
+      const int32_t lab = labels[r];
+      const float xl = xr[lab];  // read before dr (which may alias xr) is written
+      float m, s, el = 0.f;
+      if (cols <= W) {  // the whole row in one register
+        const vf v = load_n(xr, cols, -INFINITY);
+        m = hmax(v);
+        const vf e = vm::exp(sub(v, set1(m)));
+        s = hsum(e);
+        if (dr) {
+          store_n(dr, mul(mul(e, set1(1.0f / s)), vg), cols);
+          // e[lab] recomputed by the same vector code (equal to the lane stored).
+          el = first(vm::exp(sub(set1(xl), set1(m))));
+        }
+      } else {
+        m = row_max(xr, cols);
+        s = row_exp_sum(xr, dr, cols, m);
+        if (dr) {
+          el = dr[lab];
+          const vf vinv = set1(1.0f / s);
+          map1(dr, dr, cols, [vinv, vg](vf e) { return mul(mul(e, vinv), vg); });
+        }
+      }
+      if (dr) dr[lab] = (el * (1.0f / s) - 1.0f) * grad_scale;
+      mb[i] = m;
+      sb[i] = s;
+      xb[i] = xl;
     }
-    return loss;
+    store(lb, vm::log(load_n(sb, nb, 1.0f)));
+    for (int64_t i = 0; i < nb; ++i)
+      emit(rb + i, static_cast<double>(lb[i]) +
+                       (static_cast<double>(mb[i]) - static_cast<double>(xb[i])));
   }
-  const float m = row_max(xr, cols);
-  const float xl = xr[lab];  // read before dr (which may alias xr) is written
-  const float s = row_exp_sum(xr, dr, cols, m);
-  const double ls = std::log(static_cast<double>(s));
-  // -log softmax[lab] = log(s) + m - x[lab]; m - x[lab] is exact in double.
-  const double loss = ls + (static_cast<double>(m) - static_cast<double>(xl));
-  if (dr) {
-    const float inv = 1.0f / s;
-    const float el = dr[lab];
-    const vf vinv = set1(inv), vg = set1(grad_scale);
-    map1(dr, dr, cols, [vinv, vg](vf e) { return mul(mul(e, vinv), vg); });
-    dr[lab] = (el * inv - 1.0f) * grad_scale;
-  }
-  return loss;
 }
 
 // Column sums of x[rows, j0:j1]; 4 vectors of columns per sweep down the rows.
@@ -299,27 +323,26 @@ double softmax_xent(const float* logits, const int32_t* labels, float* dlogits,
                     float* row_loss, int64_t rows, int64_t cols, float grad_scale) {
   if (rows <= 0 || cols <= 0) return 0.0;
   const int nt = threads_for_work(static_cast<double>(rows) * (cols * 6.0 + 96.0));
-  auto row = [&](int64_t r) {
-    const double loss = xent_row(logits + r * cols, labels[r],
-                                 dlogits ? dlogits + r * cols : nullptr, cols, grad_scale);
-    if (row_loss) row_loss[r] = static_cast<float>(loss);
-    return loss;
-  };
   double total = 0.0;
   if (nt <= 1) {
-    for (int64_t r = 0; r < rows; ++r) total += row(r);
+    xent_rows(logits, labels, dlogits, 0, rows, cols, grad_scale, [&](int64_t r, double l) {
+      if (row_loss) row_loss[r] = static_cast<float>(l);
+      total += l;
+    });
     return total;
   }
   // Rows in parallel, then the row losses summed in row order on this thread: the same
-  // additions in the same order as the serial loop above.
-  // (A plain new[] rather than std::vector: no std:: template instantiated in tier code,
-  // where the linker could pick one tier's copy for all, see tier.h.)
+  // additions in the same order as the serial loop above. (A plain new[] rather than
+  // std::vector: no std:: template instantiated in tier code, see tier.h.)
   struct Buf {
     double* p;
     ~Buf() { delete[] p; }
   } losses{new double[static_cast<size_t>(rows)]};
   parallel_chunks(rows, nt, 1, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) losses.p[r] = row(r);
+    xent_rows(logits, labels, dlogits, r0, r1, cols, grad_scale, [&](int64_t r, double l) {
+      if (row_loss) row_loss[r] = static_cast<float>(l);
+      losses.p[r] = l;
+    });
   });
   for (int64_t r = 0; r < rows; ++r) total += losses.p[r];
   return total;

@@ -8,7 +8,8 @@
 //   avx512  __m512, 16 lanes, tails with __mmask16 masked loads/stores
 //   avx2    __m256,  8 lanes, tails with vmaskmovps (masked lanes are never touched)
 //   generic __m128,  4 lanes (SSE2, the x86-64 baseline), tails through a stack buffer
-//   other   float,   1 lane  (scalar: non-x86 builds)
+//   neon    float32x4_t, 4 lanes (aarch64 generic and neon tiers), tails as SSE2
+//   other   float,   1 lane  (scalar: builds for other CPUs)
 // The math functions are written once on top of these operations. Every element goes
 // through the same vector code whether it sits in the body or in the tail of a loop, so
 // results never depend on alignment, on the position in a row or on how work is split
@@ -35,6 +36,9 @@
 #elif defined(__SSE2__) && !defined(FASTMLP_TIER_NEON)
 #include <emmintrin.h>
 #define FASTMLP_VM_SSE2 1
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define FASTMLP_VM_NEON 1
 #endif
 
 FASTMLP_TIER_BEGIN
@@ -76,11 +80,14 @@ inline vf or_(vf a, vf b) { return _mm512_or_ps(a, b); }
 inline vf xor_(vf a, vf b) { return _mm512_xor_ps(a, b); }
 inline vmask gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 inline vmask lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+inline vmask eq(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
 inline vf select(vmask m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }  // m ? a : b
 inline vi as_int(vf a) { return _mm512_castps_si512(a); }
 inline vf as_float(vi a) { return _mm512_castsi512_ps(a); }
 inline vi add_i(vi a, vi b) { return _mm512_add_epi32(a, b); }
 inline vi sub_i(vi a, vi b) { return _mm512_sub_epi32(a, b); }
+inline vi and_i(vi a, vi b) { return _mm512_and_si512(a, b); }
+inline vf to_float(vi a) { return _mm512_cvtepi32_ps(a); }
 inline vi set1_i(int32_t a) { return _mm512_set1_epi32(a); }
 template <int S> inline vi shl_i(vi a) { return _mm512_slli_epi32(a, S); }
 template <int S> inline vi sra_i(vi a) { return _mm512_srai_epi32(a, S); }
@@ -136,11 +143,14 @@ inline vf or_(vf a, vf b) { return _mm256_or_ps(a, b); }
 inline vf xor_(vf a, vf b) { return _mm256_xor_ps(a, b); }
 inline vmask gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 inline vmask lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+inline vmask eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
 inline vf select(vmask m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
 inline vi as_int(vf a) { return _mm256_castps_si256(a); }
 inline vf as_float(vi a) { return _mm256_castsi256_ps(a); }
 inline vi add_i(vi a, vi b) { return _mm256_add_epi32(a, b); }
 inline vi sub_i(vi a, vi b) { return _mm256_sub_epi32(a, b); }
+inline vi and_i(vi a, vi b) { return _mm256_and_si256(a, b); }
+inline vf to_float(vi a) { return _mm256_cvtepi32_ps(a); }
 inline vi set1_i(int32_t a) { return _mm256_set1_epi32(a); }
 template <int S> inline vi shl_i(vi a) { return _mm256_slli_epi32(a, S); }
 template <int S> inline vi sra_i(vi a) { return _mm256_srai_epi32(a, S); }
@@ -156,6 +166,76 @@ inline float hmax(vf a) {
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
   s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 0x55));
   return _mm_cvtss_f32(s);
+}
+
+#elif defined(FASTMLP_VM_NEON)
+
+// aarch64: Advanced SIMD is part of the armv8-a baseline (as SSE2 is of x86-64), so both
+// arm64 tiers use 4-lane float32x4_t. The neon tier fuses a*b + c (vfmaq_f32); the
+// generic tier, like the SSE2 one, multiplies and adds separately (and is built with
+// -ffp-contract=off): the same operation sequence as the x86 generic tier.
+// Comparisons and max/min follow the x86 operand conventions (max(a, b) = a > b ? a : b,
+// so b comes back when either is NaN); reductions use the SSE2 tier's order. Tails go
+// through a stack buffer: no lane past n is read or written.
+constexpr int W = 4;
+using vf = float32x4_t;
+using vi = int32x4_t;
+using vmask = uint32x4_t;
+
+inline vf load(const float* p) { return vld1q_f32(p); }
+inline void store(float* p, vf v) { vst1q_f32(p, v); }
+inline vf load_n(const float* p, int64_t n, float fill) {
+  float buf[4] = {fill, fill, fill, fill};
+  for (int64_t i = 0; i < n && i < 4; ++i) buf[i] = p[i];
+  return vld1q_f32(buf);
+}
+inline void store_n(float* p, vf v, int64_t n) {
+  float buf[4];
+  vst1q_f32(buf, v);
+  for (int64_t i = 0; i < n && i < 4; ++i) p[i] = buf[i];
+}
+inline vf set1(float a) { return vdupq_n_f32(a); }
+inline vf zero() { return vdupq_n_f32(0.f); }
+inline vf add(vf a, vf b) { return vaddq_f32(a, b); }
+inline vf sub(vf a, vf b) { return vsubq_f32(a, b); }
+inline vf mul(vf a, vf b) { return vmulq_f32(a, b); }
+inline vf div(vf a, vf b) { return vdivq_f32(a, b); }
+inline vf sqrt(vf a) { return vsqrtq_f32(a); }
+#if defined(FASTMLP_TIER_NEON)
+inline vf fmadd(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }   // a*b + c
+inline vf fnmadd(vf a, vf b, vf c) { return vfmsq_f32(c, a, b); }  // c - a*b
+#else
+inline vf fmadd(vf a, vf b, vf c) { return vaddq_f32(vmulq_f32(a, b), c); }
+inline vf fnmadd(vf a, vf b, vf c) { return vsubq_f32(c, vmulq_f32(a, b)); }
+#endif
+inline vmask gt(vf a, vf b) { return vcgtq_f32(a, b); }
+inline vmask lt(vf a, vf b) { return vcltq_f32(a, b); }
+inline vmask eq(vf a, vf b) { return vceqq_f32(a, b); }
+inline vf select(vmask m, vf a, vf b) { return vbslq_f32(m, a, b); }  // m ? a : b
+inline vf max(vf a, vf b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
+inline vf min(vf a, vf b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
+inline vi as_int(vf a) { return vreinterpretq_s32_f32(a); }
+inline vf as_float(vi a) { return vreinterpretq_f32_s32(a); }
+inline vf and_(vf a, vf b) { return as_float(vandq_s32(as_int(a), as_int(b))); }
+inline vf or_(vf a, vf b) { return as_float(vorrq_s32(as_int(a), as_int(b))); }
+inline vf xor_(vf a, vf b) { return as_float(veorq_s32(as_int(a), as_int(b))); }
+inline vi add_i(vi a, vi b) { return vaddq_s32(a, b); }  // wraps, like paddd
+inline vi sub_i(vi a, vi b) { return vsubq_s32(a, b); }
+inline vi and_i(vi a, vi b) { return vandq_s32(a, b); }
+inline vf to_float(vi a) { return vcvtq_f32_s32(a); }
+inline vi set1_i(int32_t a) { return vdupq_n_s32(a); }
+template <int S> inline vi shl_i(vi a) { return vshlq_n_s32(a, S); }
+template <int S> inline vi sra_i(vi a) { return vshrq_n_s32(a, S); }
+// (a0 + a2) + (a1 + a3), the SSE2 tier's order
+inline float hsum(vf a) {
+  const float32x2_t s = vadd_f32(vget_low_f32(a), vget_high_f32(a));
+  return vget_lane_f32(s, 0) + vget_lane_f32(s, 1);
+}
+inline float first(vf a) { return vgetq_lane_f32(a, 0); }
+inline float hmax(vf a) {
+  const vf s = max(a, vcombine_f32(vget_high_f32(a), vget_high_f32(a)));
+  const float s0 = vgetq_lane_f32(s, 0), s1 = vgetq_lane_f32(s, 1);
+  return s0 > s1 ? s0 : s1;
 }
 
 #elif defined(FASTMLP_VM_SSE2)
@@ -193,11 +273,14 @@ inline vf or_(vf a, vf b) { return _mm_or_ps(a, b); }
 inline vf xor_(vf a, vf b) { return _mm_xor_ps(a, b); }
 inline vmask gt(vf a, vf b) { return _mm_cmpgt_ps(a, b); }
 inline vmask lt(vf a, vf b) { return _mm_cmplt_ps(a, b); }
+inline vmask eq(vf a, vf b) { return _mm_cmpeq_ps(a, b); }
 inline vf select(vmask m, vf a, vf b) { return _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b)); }
 inline vi as_int(vf a) { return _mm_castps_si128(a); }
 inline vf as_float(vi a) { return _mm_castsi128_ps(a); }
 inline vi add_i(vi a, vi b) { return _mm_add_epi32(a, b); }
 inline vi sub_i(vi a, vi b) { return _mm_sub_epi32(a, b); }
+inline vi and_i(vi a, vi b) { return _mm_and_si128(a, b); }
+inline vf to_float(vi a) { return _mm_cvtepi32_ps(a); }
 inline vi set1_i(int32_t a) { return _mm_set1_epi32(a); }
 template <int S> inline vi shl_i(vi a) { return _mm_slli_epi32(a, S); }
 template <int S> inline vi sra_i(vi a) { return _mm_srai_epi32(a, S); }
@@ -242,10 +325,13 @@ inline vf or_(vf a, vf b) { return as_float(as_int(a) | as_int(b)); }
 inline vf xor_(vf a, vf b) { return as_float(as_int(a) ^ as_int(b)); }
 inline vmask gt(vf a, vf b) { return a > b; }
 inline vmask lt(vf a, vf b) { return a < b; }
+inline vmask eq(vf a, vf b) { return a == b; }
 inline vf select(vmask m, vf a, vf b) { return m ? a : b; }
 inline vi add_i(vi a, vi b) { return static_cast<vi>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b)); }
 inline vi sub_i(vi a, vi b) { return static_cast<vi>(static_cast<uint32_t>(a) - static_cast<uint32_t>(b)); }
 inline vi set1_i(int32_t a) { return a; }
+inline vi and_i(vi a, vi b) { return a & b; }
+inline vf to_float(vi a) { return static_cast<float>(a); }
 template <int S> inline vi shl_i(vi a) { return static_cast<vi>(static_cast<uint32_t>(a) << S); }
 template <int S> inline vi sra_i(vi a) { return a >> S; }  // arithmetic on every target GCC supports
 inline float hsum(vf a) { return a; }
@@ -297,6 +383,36 @@ inline vf exp(vf x) {
   const vf s2 = as_float(shl_i<23>(add_i(n2, set1_i(127))));
   return mul(mul(p, s1), s2);
 #endif
+}
+
+// log(x) for every float x: log(0) = -inf, log(+inf) = +inf, NaN for x < 0 and NaN.
+// x = 2^k * f with f in [sqrt(1/2), sqrt(2)) (denormals pre-scaled by 2^23), then
+// log(x) = k*ln2 + log1p(z), z = f - 1, log1p(z) = z + z^2 Q(z) with Q of degree 8 (our
+// own near-minimax fit, relative error 4.6e-9 on [sqrt(1/2) - 1, sqrt(2) - 1]).
+inline vf log(vf x) {
+  const vmask den = lt(x, set1(1.17549435e-38f));  // below FLT_MIN (also 0, < 0)
+  const vf xs = select(den, mul(x, set1(8388608.0f)), x);
+  const vi bias = set1_i(0x3F3504F3);  // bits of sqrt(1/2)
+  const vi ix = sub_i(as_int(xs), bias);
+  const vf k = sub(to_float(sra_i<23>(ix)), select(den, set1(23.0f), zero()));
+  const vf z = sub(as_float(add_i(and_i(ix, set1_i(0x007FFFFF)), bias)), set1(1.0f));
+  vf q = set1(-7.621837407e-02f);
+  q = fmadd(q, z, set1(1.290490478e-01f));
+  q = fmadd(q, z, set1(-1.324319392e-01f));
+  q = fmadd(q, z, set1(1.418176889e-01f));
+  q = fmadd(q, z, set1(-1.660905331e-01f));
+  q = fmadd(q, z, set1(2.000197619e-01f));
+  q = fmadd(q, z, set1(-2.500158548e-01f));
+  q = fmadd(q, z, set1(3.333332539e-01f));
+  q = fmadd(q, z, set1(-4.999998808e-01f));
+  vf r = fmadd(mul(z, z), q, z);
+  r = fmadd(k, set1(-2.12194440e-4f), r);  // k * ln2, low part first
+  r = fmadd(k, set1(0.693359375f), r);
+  // Special values: NaN propagates (x * 0), +inf, -inf at 0, NaN below 0.
+  r = add(r, mul(x, zero()));
+  r = select(gt(x, set1(3.40282347e+38f)), x, r);
+  r = select(eq(x, zero()), set1(-INFINITY), r);
+  return select(lt(x, zero()), set1(NAN), r);
 }
 
 // sigmoid(x) = 1 / (1 + e^-x), evaluated with e = exp(-|x|) <= 1 (never overflows):
