@@ -1,0 +1,174 @@
+"""PyTorch conversion (``torch`` is optional and imported only here, when called).
+
+``from_torch(module)`` converts an ``nn.Sequential`` (nested ones are flattened) of
+``Linear``, ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``, ``Softmax`` (last, over the
+feature dimension), ``Flatten`` (``start_dim=1``), ``Identity`` and ``Dropout`` (a no-op
+at inference). ``nn.Linear.weight`` is ``[out, in]``; fastmlp's kernel is ``[in, out]``,
+so weights are transposed. ``to_torch(model)`` builds the equivalent ``nn.Sequential``
+(``Rescaling`` becomes :class:`Rescaling` from :func:`rescaling_module`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["from_torch", "to_torch", "rescaling_module"]
+
+_RESCALING = None
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - exercised only without torch
+        raise ImportError("fastmlp's PyTorch converters need torch (pip install torch)") from e
+    return torch
+
+
+def rescaling_module():
+    """The ``nn.Module`` class used for ``Rescaling`` (``x * scale + offset``)."""
+    global _RESCALING
+    if _RESCALING is None:
+        torch = _torch()
+
+        class Rescaling(torch.nn.Module):
+            """``x * scale + offset`` (fastmlp's ``Rescaling`` layer)."""
+
+            def __init__(self, scale: float, offset: float = 0.0):
+                super().__init__()
+                self.scale = float(scale)
+                self.offset = float(offset)
+
+            def forward(self, x):
+                return x * self.scale + self.offset
+
+            def extra_repr(self):
+                return f"scale={self.scale}, offset={self.offset}"
+
+        Rescaling.__module__ = __name__
+        Rescaling.__qualname__ = "Rescaling"
+        _RESCALING = Rescaling
+    return _RESCALING
+
+
+def _flat_modules(module, nn):
+    if isinstance(module, nn.Sequential):
+        out = []
+        for m in module:
+            out += _flat_modules(m, nn)
+        return out
+    return [module]
+
+
+def from_torch(module, input_shape=None, name=None):
+    """Convert a ``torch.nn.Sequential`` MLP into a :class:`fastmlp.Sequential`.
+
+    ``input_shape`` (one example, no batch dimension) defaults to the first ``Linear``'s
+    ``in_features``; give it for image-shaped inputs behind an ``nn.Flatten``.
+    """
+    torch = _torch()
+    nn = torch.nn
+    from ..layers import Dense, Flatten, LeakyReLU, ReLU, Rescaling, Sigmoid, Softmax, Tanh
+    from ..models import Sequential
+
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"from_torch: expected a torch.nn.Module (nn.Sequential), got "
+                        f"{type(module).__name__}")
+    mods = _flat_modules(module, nn)
+    Resc = rescaling_module()
+    known = (nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softmax, nn.Flatten,
+             nn.Identity, nn.Dropout, Resc)
+    bad = sorted({type(m).__name__ for m in mods if not isinstance(m, known)})
+    if bad:
+        raise ValueError(f"from_torch: unsupported modules: {', '.join(bad)} (fastmlp converts "
+                         "nn.Sequential of Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, "
+                         "Flatten, Identity, Dropout)")
+    layers, weights, first_in = [], [], None
+    for i, m in enumerate(mods):
+        if isinstance(m, nn.Linear):
+            w = m.weight.detach().to("cpu", torch.float32).numpy().T
+            if first_in is None:
+                first_in = m.in_features
+            layers.append(Dense(m.out_features, use_bias=m.bias is not None))
+            weights.append(w)
+            if m.bias is not None:
+                weights.append(m.bias.detach().to("cpu", torch.float32).numpy())
+        elif isinstance(m, nn.ReLU):
+            layers.append(ReLU())
+        elif isinstance(m, nn.LeakyReLU):
+            layers.append(LeakyReLU(alpha=float(m.negative_slope)))
+        elif isinstance(m, nn.Sigmoid):
+            layers.append(Sigmoid())
+        elif isinstance(m, nn.Tanh):
+            layers.append(Tanh())
+        elif isinstance(m, nn.Softmax):
+            if m.dim not in (1, -1):
+                raise ValueError(f"from_torch: Softmax(dim={m.dim}) is not supported; use the "
+                                 "feature dimension (dim=1 or -1)")
+            if any(not isinstance(x, (nn.Identity, nn.Dropout)) for x in mods[i + 1:]):
+                raise ValueError("from_torch: Softmax is only supported as the last layer")
+            layers.append(Softmax())
+        elif isinstance(m, nn.Flatten):
+            if m.start_dim != 1 or m.end_dim != -1:
+                raise ValueError(f"from_torch: Flatten(start_dim={m.start_dim}, "
+                                 f"end_dim={m.end_dim}) is not supported; use nn.Flatten()")
+            layers.append(Flatten())
+        elif isinstance(m, Resc):
+            layers.append(Rescaling(m.scale, m.offset))
+        # Identity, Dropout: nothing at inference
+    if first_in is None:
+        raise ValueError("from_torch: the module has no nn.Linear layer")
+    model = Sequential(layers, input_shape=input_shape or (first_in,), seed=0,
+                       name=name or "sequential")
+    model.set_weights([np.ascontiguousarray(w, dtype=np.float32) for w in weights])
+    return model
+
+
+def to_torch(model):
+    """The equivalent ``torch.nn.Sequential`` (float32, eval mode) of a built model."""
+    torch = _torch()
+    nn = torch.nn
+    from ..layers import Dense, Flatten, LeakyReLU, Rescaling, Softmax, _Activation
+
+    if model.input_shape is None:
+        raise ValueError("to_torch: the model is not built (its input shape is unknown); pass "
+                         "input_shape= to Sequential(...) or fit it first")
+    model.build()
+    acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+    out, flat = [], len(model.input_shape) == 1
+
+    def act(name, alpha):
+        if name == "linear":
+            return
+        if name == "leaky_relu":
+            out.append(nn.LeakyReLU(negative_slope=alpha))
+        elif name == "softmax":
+            out.append(nn.Softmax(dim=1))
+        else:
+            out.append(acts[name]())
+
+    for layer in model.layers:
+        if isinstance(layer, Flatten):
+            if not flat:
+                out.append(nn.Flatten())
+                flat = True
+        elif isinstance(layer, Rescaling):
+            out.append(rescaling_module()(layer.scale, layer.offset))
+        elif isinstance(layer, Dense):
+            lin = nn.Linear(layer.kernel.shape[0], layer.units, bias=layer.use_bias)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.kernel.T,
+                                                                       dtype=np.float32)))
+                if layer.use_bias:
+                    lin.bias.copy_(torch.from_numpy(np.array(layer.bias, dtype=np.float32)))
+            out.append(lin)
+            act(layer.activation, 0.01)  # the engine's fused LeakyReLU slope
+        elif isinstance(layer, _Activation):
+            act(layer.act_name, layer.alpha if isinstance(layer, LeakyReLU) else 0.01)
+        elif isinstance(layer, Softmax):
+            out.append(nn.Softmax(dim=1))
+        else:
+            raise ValueError(f"to_torch: layer {layer.name!r} of type {type(layer).__name__} "
+                             "has no PyTorch equivalent here")
+    seq = nn.Sequential(*out)
+    seq.eval()
+    return seq
