@@ -12,9 +12,14 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   set(FASTMLP_FLAGS_avx512 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -mf16c)
   list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AVX2=1 FASTMLP_HAVE_TIER_AVX512=1)
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+  # Advanced SIMD (NEON) and FMA are mandatory in armv8-a, the aarch64 baseline, so both
+  # tiers build for plain armv8-a. The generic tier keeps the portable 4-lane struct /
+  # scalar code (the compiler may still auto-vectorize it); the neon tier uses
+  # float32x4_t intrinsics (simd.h, vec_math.h). -ffp-contract=off on generic keeps its
+  # "separate multiply and add" results the same as on x86 (GCC fuses by default on arm).
   list(APPEND FASTMLP_TIERS neon)
-  set(FASTMLP_FLAGS_generic "")
-  set(FASTMLP_FLAGS_neon "")
+  set(FASTMLP_FLAGS_generic -march=armv8-a -ffp-contract=off)
+  set(FASTMLP_FLAGS_neon -march=armv8-a)
   list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_NEON=1)
 endif()
 

@@ -9,6 +9,8 @@
 
 #if defined(FASTMLP_TIER_AVX512) || defined(FASTMLP_TIER_AVX2)
 #include <immintrin.h>
+#elif defined(FASTMLP_TIER_NEON)
+#include <arm_neon.h>
 #endif
 
 FASTMLP_TIER_BEGIN
@@ -67,7 +69,42 @@ inline float reduce_add(Vec v) {
   return _mm_cvtss_f32(s);
 }
 
-#else  // generic / neon: a 4-lane struct the compiler maps onto SSE2 / NEON registers
+#elif defined(FASTMLP_TIER_NEON)
+
+// armv8-a Advanced SIMD: 4 lanes in a q register. Tails go through a small stack buffer
+// (NEON has no masked loads/stores): masked lanes of memory are never read or written.
+constexpr int VL = 4;
+using Vec = float32x4_t;
+struct Mask { int n; };
+inline Mask mask_first(int n) { return Mask{n}; }
+inline Vec zero() { return vdupq_n_f32(0.f); }
+inline Vec set1(float x) { return vdupq_n_f32(x); }
+inline Vec load(const float* p) { return vld1q_f32(p); }
+inline Vec load_mask(const float* p, Mask m) {
+  float buf[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int i = 0; i < m.n; ++i) buf[i] = p[i];
+  return vld1q_f32(buf);
+}
+inline void store(float* p, Vec v) { vst1q_f32(p, v); }
+inline void store_mask(float* p, Vec v, Mask m) {
+  float buf[4];
+  vst1q_f32(buf, v);
+  for (int i = 0; i < m.n; ++i) p[i] = buf[i];
+}
+inline Vec fmadd(Vec a, Vec b, Vec c) { return vfmaq_f32(c, a, b); }  // a*b + c, one rounding
+inline Vec add(Vec a, Vec b) { return vaddq_f32(a, b); }
+inline Vec mul(Vec a, Vec b) { return vmulq_f32(a, b); }
+// b when either is NaN, like maxps (vmaxq_f32 would return NaN)
+inline Vec max(Vec a, Vec b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
+// x > 0 ? x : a * x
+inline Vec leaky(Vec x, Vec a) { return vbslq_f32(vcgtq_f32(x, vdupq_n_f32(0.f)), x, vmulq_f32(x, a)); }
+// (v0 + v1) + (v2 + v3), the order of the generic tier
+inline float reduce_add(Vec v) {
+  const float32x2_t p = vpadd_f32(vget_low_f32(v), vget_high_f32(v));
+  return vget_lane_f32(p, 0) + vget_lane_f32(p, 1);
+}
+
+#else  // generic: a 4-lane struct the compiler maps onto SSE2 registers (or NEON / scalar)
 
 constexpr int VL = 4;
 struct Vec { float v[4]; };
