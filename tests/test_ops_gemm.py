@@ -199,3 +199,50 @@ def test_gemm_special_values_propagate(isa, rng, ta, tb):
     expect[3, :] = True
     expect[:, 9] = True
     np.testing.assert_array_equal(bad, expect)
+
+
+# Transposed A with N <= 12 takes the along-M ("narrow") kernel: vectors run along M, so
+# the M tails (vector width 16/8/4, one or two vectors per tile) matter here.
+NARROW_N = [1, 2, 5, 7, 10, 12, 13]
+
+
+@pytest.mark.parametrize("tb", [False, True], ids=["n", "t"])
+@pytest.mark.parametrize("m", SIZES + [784])
+def test_gemm_narrow_trans_a(isa, ref, check, rng, m, tb):
+    for n in NARROW_N:
+        k = int(rng.choice([1, 3, 64, 600]))
+        _run(ref, check, rng, m, n, k, True, tb)
+        _run(ref, check, rng, m, n, k, True, tb, alpha=-0.5, beta=0.5)
+
+
+# The fused epilogue on every GEMM path, through the raw binding (fastmlp.ops reaches it
+# only with beta = 0 and no transposes): y = act(alpha * op(a) @ op(b) + beta * c + bias).
+EPILOGUE_SHAPES = [
+    (3, 40, 50, False, False),   # small-M path
+    (3, 9, 50, False, True),     # small-M, transposed B
+    (37, 10, 64, True, False),   # narrow along-M path
+    (50, 12, 700, True, True),   # narrow, K above the K block
+    (29, 40, 16, False, False),  # blocked, A read in place (narrow N / tiny K)
+    (61, 100, 530, False, True), # blocked, packed A, two K blocks
+    (45, 70, 33, True, False),   # blocked, transposed A packed
+]
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.7])
+@pytest.mark.parametrize("act", [1, 2, 3, 4], ids=["relu", "leaky_relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("m,n,k,ta,tb", EPILOGUE_SHAPES)
+def test_gemm_raw_epilogue_all_paths(isa, ref, check, rng, m, n, k, ta, tb, act, beta):
+    from fastmlp import _core
+
+    name = ref.ACTIVATIONS[act]
+    a, b = _operands(rng, m, n, k, ta, tb)
+    bias = rng.standard_normal(n).astype(np.float32)
+    c0 = rng.standard_normal((m, n)).astype(np.float32)
+    out = c0.copy() if beta else np.full((m, n), np.nan, np.float32)
+    _core.gemm(a, b, out, ta, tb, 1.5, beta, bias, act, 0.2)
+    z, ztol = ref.gemm(a, b, ta, tb, 1.5, beta, c0)
+    z = z + bias
+    ztol = ztol + ref.U * (np.abs(z) + np.abs(bias))
+    expected = ref.act(name, z, 0.2)
+    check(out, expected, ref.lipschitz(name, 0.2) * ztol + ref.act_tol(name, expected),
+          f"epilogue {name} beta={beta} {m}x{n}x{k} ta={ta} tb={tb}")
