@@ -21,7 +21,8 @@ def sgd_update(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False,
     grad : array_like of ``param``'s shape
         Converted to float32 if needed.
     velocity : ndarray like ``param``, required when ``momentum != 0``
-        Momentum buffer, updated in place (start it at zeros).
+        Momentum buffer, updated in place (start it at zeros); left unchanged when
+        ``momentum == 0``.
     lr, momentum, weight_decay : float, >= 0
     nesterov : bool
         Nesterov momentum (needs ``momentum > 0``).
