@@ -30,6 +30,10 @@ using engine::Network;
 using engine::TargetView;
 
 // x is [rows, ...]: the trailing dimensions of one example are flattened (row-major).
+// Inputs up to this many values (e.g. one 784-pixel image) are predicted without
+// releasing the GIL.
+constexpr int64_t kSmallPredict = 4096;
+
 InputView input_view(const py::array& x, int64_t cols, const char* name) {
   if (x.ndim() < 2)
     throw py::value_error(std::string(name) + ": expected an array of at least 2 dimensions, got " +
@@ -37,9 +41,11 @@ InputView input_view(const py::array& x, int64_t cols, const char* name) {
   if (!(x.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
   InputView v;
-  if (x.dtype().equal(py::dtype::of<uint8_t>())) {
+  const int type_num = py::detail::array_descriptor_proxy(
+      py::detail::array_proxy(x.ptr())->descr)->type_num;
+  if (type_num == py::detail::npy_api::NPY_UBYTE_) {
     v.is_u8 = true;
-  } else if (!x.dtype().equal(py::dtype::of<float>())) {
+  } else if (type_num != py::detail::npy_api::NPY_FLOAT_) {
     throw py::type_error(std::string(name) + ": expected float32 or uint8, got " +
                          std::string(py::str(x.dtype())));
   }
@@ -171,7 +177,13 @@ void register_engine(py::module_& m) {
         InputView xv = input_view(x, n.input_dim(), "x");
         py::array_t<float> out({xv.rows, n.output_dim()});
         float* po = out.mutable_data();
-        {
+        if (xv.rows * n.input_dim() <= kSmallPredict) {
+          // A few microseconds of work: releasing and re-taking the GIL would cost about
+          // as much. The lock cannot deadlock: whoever holds it has released the GIL and
+          // gives the lock back before taking the GIL again.
+          std::lock_guard<std::mutex> lock(n.mutex());
+          n.predict(xv, po);
+        } else {
           py::gil_scoped_release release;  // see the note at the top of this file
           std::lock_guard<std::mutex> lock(n.mutex());
           n.predict(xv, po);

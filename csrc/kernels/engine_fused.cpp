@@ -147,18 +147,14 @@ void dense_backward_update(const float* x, const float* dz, int64_t rows, int64_
   // (e.g. the blank border pixels of MNIST-like images).
   const bool skip_zero_rows =
       (o.kind == 0 && o.momentum == 0.f && o.weight_decay == 0.f);
-  const int nt = threads_for(static_cast<double>(in) * out * (rows + 4), 1 << 17);
-#ifdef FASTMLP_HAVE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-#endif
-  for (int64_t i = 0; i < in; ++i) {
+  auto row = [&](int64_t i) {
     float* Wi = W + i * out;
     if (dx)
       for (int64_t r = 0; r < rows; ++r) dx[r * in + i] = engine_dot(Wi, dz + r * out, out);
     if (skip_zero_rows) {
       bool all_zero = true;
       for (int64_t r = 0; r < rows; ++r) all_zero &= (x[r * in + i] == 0.f);
-      if (all_zero) continue;
+      if (all_zero) return;
     }
     alignas(64) float g[kColBlock];
     for (int64_t j0 = 0; j0 < out; j0 += kColBlock) {
@@ -176,8 +172,17 @@ void dense_backward_update(const float* x, const float* dz, int64_t rows, int64_
       engine_row_update(Wi + j0, g, s0 ? s0 + i * out + j0 : nullptr,
                         s1 ? s1 + i * out + j0 : nullptr, n, o, bc1, bc2);
     }
+  };
+  const int nt = threads_for(static_cast<double>(in) * out * (rows + 4), 1 << 17);
+  if (nt > 1) {
+#ifdef FASTMLP_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+    for (int64_t i = 0; i < in; ++i) row(i);
+  } else {
+    // Serial: never enter an OpenMP region (even a disabled one costs a team set-up).
+    for (int64_t i = 0; i < in; ++i) row(i);
   }
-  (void)nt;
 }
 
 FASTMLP_TIER_END
