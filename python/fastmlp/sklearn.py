@@ -33,6 +33,7 @@ import warnings
 import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
+from scipy.special import xlogy
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -187,7 +188,9 @@ class _BaseMLP(BaseEstimator):
 
     def _set_lr(self, model, lr):
         self._fm_lr = lr
-        model.optimizer.learning_rate = max(lr / self._engine_scale(), 1e-30)
+        if self.solver == "sgd":  # Adam's step does not scale with the gradient
+            lr = lr / self._engine_scale()
+        model.optimizer.learning_rate = max(lr, 1e-30)
 
     # ------------------------------------------------------------------ losses
     def _out_fn(self, z):
@@ -205,7 +208,7 @@ class _BaseMLP(BaseEstimator):
             p = np.clip(p, eps, 1 - eps)
             per = -(y * np.log(p) + (1 - y) * np.log1p(-p)).sum(axis=1)
         elif self.out_activation_ == "exp":
-            per = (p - y * np.log(np.maximum(p, eps))).mean(axis=1)
+            per = (xlogy(y, y / np.maximum(p, eps)) - y + p).sum(axis=1)  # half deviance
         elif self.out_activation_ == "softmax":
             p = np.clip(p, eps, 1 - eps)
             per = -(y * np.log(p)).sum(axis=1)
