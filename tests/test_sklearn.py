@@ -176,9 +176,9 @@ def test_multilabel_poisson_and_sample_weight():
     a = MLPClassifier((10,), max_iter=40, random_state=0).fit(X, y, sample_weight=sw)
     b = MLPClassifier((10,), max_iter=40, random_state=0).fit(X, y2, sample_weight=sw)
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-5)
-    r = MLPRegressor(hidden_layer_sizes=(10,), max_iter=40, random_state=0)
+    r = MLPRegressor(hidden_layer_sizes=(10,), max_iter=200, random_state=0)
     r.fit(X, X[:, 0], sample_weight=np.r_[np.zeros(100), np.ones(200)])
-    assert r.score(X[100:], X[100:, 0]) > 0.8
+    assert r.score(X[100:], X[100:, 0]) > 0.85  # scikit-learn's own: 0.888
 
 
 def test_pickle_round_trip_exact(iris):
