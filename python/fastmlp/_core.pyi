@@ -1,0 +1,136 @@
+"""Type stubs for ``fastmlp._core``, the private C++ extension (pybind11).
+
+Users call :mod:`fastmlp` and :mod:`fastmlp.ops`, which validate their arguments and
+allocate outputs; the functions here take pre-validated, C-contiguous arrays and write
+into the outputs they are given. Arrays are float32 unless noted; labels and index
+arrays are int32. Integer codes:
+
+* activation ``act``: 0 linear, 1 relu, 2 leaky_relu, 3 sigmoid, 4 tanh
+* layer kind (``Network`` specs): 0 dense, 1 activation, 2 affine (rescaling), 3 softmax
+* loss (``Network.set_loss``): 0 sparse categorical cross-entropy (softmax fused),
+  1 categorical cross-entropy, 2 mean squared error
+* optimizer ``kind`` (``Network.set_optimizer``): 0 SGD, 1 Adam
+
+ISA tiers are named ``"generic"``, ``"avx2"``, ``"avx512"`` (x86-64) and ``"neon"``
+(arm64). Every compute function releases the GIL while it runs.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+_F32 = npt.NDArray[np.float32]
+_I32 = npt.NDArray[np.int32]
+_Array = npt.NDArray[Any]
+_LayerSpec = tuple[int, int, int, int, float, bool, float, float]
+
+# --- CPU dispatch and threads -----------------------------------------------------------
+
+def init_dispatch() -> None:
+    """Select the ISA tier from ``FASTMLP_ISA`` or the highest supported one.
+
+    Raises ``ValueError`` for an unknown or unsupported ``FASTMLP_ISA``."""
+
+def get_isa() -> str:
+    """The active ISA tier."""
+
+def set_isa(isa: str) -> None:
+    """Switch the active tier; ``ValueError`` if it is unknown, not compiled in, or not
+    supported by this CPU / OS."""
+
+def supported_isas() -> list[str]:
+    """Tiers this CPU can run, lowest first."""
+
+def compiled_isas() -> list[str]:
+    """Tiers compiled into this build, lowest first."""
+
+def cpu_features() -> dict[str, bool]:
+    """Detected CPU flags: ``avx2``, ``fma``, ``f16c``, ``avx512f``, ``avx512bw``,
+    ``avx512dq``, ``avx512vl``, ``avx512_bf16``, ``avx512_vnni``, ``os_avx``,
+    ``os_avx512`` (the OS saves the wide registers) and ``neon``."""
+
+def have_openmp() -> bool:
+    """Whether the kernels were built with OpenMP."""
+
+def get_num_threads() -> int:
+    """Threads the kernels may use (OpenMP's max threads)."""
+
+def set_num_threads(n: int) -> None:
+    """Set the kernels' thread count (``n >= 1``, else ``ValueError``)."""
+
+# --- Kernels (fastmlp.ops wraps these) --------------------------------------------------
+
+def gemm(a: _F32, b: _F32, out: _F32, trans_a: bool, trans_b: bool, alpha: float,
+         beta: float, bias: Optional[_F32], act: int, act_alpha: float) -> None:
+    """``out = act(alpha * op(a) @ op(b) + beta * out + bias)``; when ``beta == 0``
+    ``out`` is never read."""
+
+def act_forward(x: _F32, out: _F32, act: int, alpha: float) -> None:
+    """Elementwise activation ``out = act(x)`` (``alpha``: leaky_relu slope)."""
+
+def act_backward(y: _F32, dy: _F32, dx: _F32, act: int, alpha: float) -> None:
+    """Activation gradient from the forward output: ``dx = dy * act'(y)``."""
+
+def softmax(x: _F32, out: _F32, log: bool) -> None:
+    """Row-wise softmax (or log-softmax when ``log``) of a 2-D array."""
+
+def softmax_xent(logits: _F32, labels: _I32, dlogits: Optional[_F32],
+                 row_loss: Optional[_F32], grad_scale: float) -> float:
+    """Fused softmax + sparse cross-entropy. Returns the summed loss; optionally writes
+    ``dlogits = (softmax - onehot) * grad_scale`` and the per-row losses."""
+
+def colsum(x: _F32, out: _F32) -> None:
+    """Column sums of a 2-D array (the bias gradient), in row order."""
+
+def sgd_update(param: _F32, grad: _F32, velocity: Optional[_F32], lr: float,
+               momentum: float, nesterov: bool, weight_decay: float) -> None:
+    """In-place SGD step (momentum / Nesterov when ``velocity`` is given)."""
+
+def adam_update(param: _F32, grad: _F32, m: _F32, v: _F32, step: int, lr: float,
+                beta1: float, beta2: float, eps: float, weight_decay: float,
+                decoupled: bool) -> None:
+    """In-place Adam step ``step`` (1-based); AdamW when ``decoupled``."""
+
+def shuffled_indices(n: int, seed: int) -> _I32:
+    """A permutation of range(n) (xoshiro256** + Fisher-Yates), deterministic per seed."""
+
+# --- The network engine (fastmlp.Sequential drives it) ----------------------------------
+
+class Network:
+    """A compiled stack of layers with its parameters, optimizer state and workspace.
+
+    ``layers`` holds one 8-tuple per layer:
+    ``(kind, in, out, act, alpha, use_bias, scale, offset)``."""
+
+    fused_max_rows: int
+    step: int
+
+    def __init__(self, layers: list[_LayerSpec], input_dim: int, in_scale: float = 1.0,
+                 in_offset: float = 0.0) -> None: ...
+    @property
+    def input_dim(self) -> int: ...
+    @property
+    def output_dim(self) -> int: ...
+    @property
+    def num_params(self) -> int: ...
+    def param(self, i: int) -> _F32:
+        """A writable NumPy view of parameter i (kept valid by the view)."""
+    def set_optimizer(self, kind: int, lr: float, momentum: float, beta1: float,
+                      beta2: float, eps: float, weight_decay: float, nesterov: bool,
+                      decoupled: bool) -> None: ...
+    def set_learning_rate(self, lr: float) -> None: ...
+    def reset_optimizer_state(self) -> None: ...
+    def set_loss(self, loss: int) -> None: ...
+    def train_batches(self, x: _Array, y: _Array, idx: _I32, batch_size: int,
+                      first_batch: int, n_batches: int, losses: _F32, accs: _F32) -> int:
+        """Train on ``n_batches`` mini-batches of rows ``idx`` starting at batch
+        ``first_batch``; writes each batch's loss and accuracy. Stops before an update
+        whose loss is not finite; returns the batches completed (that one included)."""
+    def predict(self, x: _Array) -> _F32: ...
+    def predict_into(self, x: _Array, out: _F32) -> None: ...
+    def evaluate(self, x: _Array, y: _Array) -> tuple[float, int]:
+        """Sum of the per-row losses and number of correct rows over all of ``x``."""
+    def compute_gradients(self, x: _Array, y: _Array) -> tuple[float, list[_F32]]:
+        """Loss and one gradient array per parameter (no optimizer step)."""
