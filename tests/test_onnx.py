@@ -161,3 +161,29 @@ def test_sklearn_to_onnx_in_onnxruntime(tmp_path):
     fonnx.to_onnx(from_sklearn(est), tmp_path / "s.onnx")
     got = _ort(tmp_path / "s.onnx").run(None, {"input": X.astype(np.float32)})[0]
     np.testing.assert_allclose(got, est.predict_proba(X), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(fm.Sequential, "to_onnx") or not hasattr(fm, "from_onnx"),
+                    reason="Sequential.to_onnx / fm.from_onnx not wired in yet (models.py, "
+                           "__init__.py)")
+def test_public_api_wiring(tmp_path):
+    require("onnx")
+    model = MODELS[0][1]
+    model.to_onnx(tmp_path / "m.onnx", opset=17)
+    x = np.random.default_rng(3).standard_normal((4, 9)).astype(np.float32)
+    np.testing.assert_allclose(fm.from_onnx(tmp_path / "m.onnx").predict(x), model.predict(x),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_optional_helper_skips_or_fails_under_ci(monkeypatch):
+    """tests/_optional.require: skip where a dependency is missing, fail when $CI is set."""
+    import _optional
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        _optional.require("fastmlp_no_such_module")
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="CI"):
+        _optional.require("fastmlp_no_such_module")
+    with pytest.raises(pytest.fail.Exception, match="older"):
+        _optional.require("numpy", "999.0")
+    assert _optional.require("numpy", "1.0") is np

@@ -231,3 +231,13 @@ def test_divergence_is_a_value_error():
     with pytest.raises(ValueError, match="non-finite"):
         MLPRegressor(solver="sgd", learning_rate_init=10.0, max_iter=50,
                      random_state=0).fit(X * 1e3, y * 1e6)
+
+
+@pytest.mark.skipif(not hasattr(__import__("fastmlp"), "from_sklearn"),
+                    reason="fm.from_sklearn not wired in yet (__init__.py)")
+def test_public_from_sklearn(iris):
+    import fastmlp as fm
+    X, y = iris
+    est = SkC((5,), max_iter=10, random_state=0).fit(X, y)
+    np.testing.assert_allclose(fm.from_sklearn(est).predict(X.astype(np.float32)),
+                               est.predict_proba(X), rtol=1e-4, atol=1e-5)

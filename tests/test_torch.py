@@ -80,3 +80,14 @@ def test_torch_stays_optional():
             "fastmlp.interop.onnx; assert 'torch' not in sys.modules, 'torch imported'; "
             "assert 'onnx' not in sys.modules, 'onnx imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.skipif(not hasattr(fm.Sequential, "to_torch") or not hasattr(fm, "from_torch"),
+                    reason="Sequential.to_torch / fm.from_torch not wired in yet (models.py, "
+                           "__init__.py)")
+def test_public_api_wiring():
+    require("torch")
+    model = fm.Sequential([fm.Dense(4, activation="tanh"), fm.Dense(3)], input_shape=(5,), seed=0)
+    x = np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32)
+    np.testing.assert_allclose(fm.from_torch(model.to_torch()).predict(x), model.predict(x),
+                               rtol=1e-6, atol=1e-7)
