@@ -17,12 +17,20 @@ Fn = Callable[[], object]
 
 
 def _time_block(fn: Fn, n: int, sync: Optional[Fn] = None) -> float:
+    return _time_block2(fn, n, sync)[0]
+
+
+def _time_block2(fn: Fn, n: int, sync: Optional[Fn] = None):
+    """(wall seconds per call, process CPU seconds per call) over a block of n calls."""
+    c0 = time.process_time()
     t0 = time.perf_counter()
     for _ in range(n):
         fn()
     if sync is not None:
         sync()
-    return (time.perf_counter() - t0) / n
+    t1 = time.perf_counter()
+    c1 = time.process_time()
+    return (t1 - t0) / n, (c1 - c0) / n
 
 
 def calibrate(fn: Fn, block_s: float, sync: Optional[Fn] = None, max_n: int = 1 << 20) -> int:
@@ -41,7 +49,8 @@ def interleaved(backends: Dict[str, Fn], repeats: int = 5, block_s: float = 0.05
                 warmup: int = 2, syncs: Optional[Dict[str, Fn]] = None,
                 before: Optional[Dict[str, Fn]] = None,
                 fixed_iters: Optional[int] = None,
-                settle_s: float = 0.0) -> Dict[str, List[float]]:
+                settle_s: float = 0.0,
+                cpu_out: Optional[Dict[str, List[float]]] = None) -> Dict[str, List[float]]:
     """Seconds per call for each backend, one value per round (rounds interleaved).
 
     ``syncs[name]`` runs at the end of each timed block (e.g. JAX block_until_ready);
@@ -50,7 +59,10 @@ def interleaved(backends: Dict[str, Fn], repeats: int = 5, block_s: float = 0.05
     ``settle_s`` sleeps before each block (untimed) so that idle worker threads of the
     previous backend (OpenBLAS spins ~0.1 s, libgomp and ONNX Runtime spin too) stop
     burning the cores the next backend needs: without it, multi-threaded blocks on a
-    small machine measure the previous library's spin-wait, not the library under test.
+    small machine measure the previous library's spin-wait, not the library under test;
+    ``cpu_out``, when given, receives the process CPU seconds per call of every block
+    (all threads of the process). With one thread pinned to one CPU that is the wall time
+    minus the time other processes held the CPU: a far steadier clock on a loaded machine.
     """
     syncs = syncs or {}
     before = before or {}
@@ -88,7 +100,10 @@ def interleaved(backends: Dict[str, Fn], repeats: int = 5, block_s: float = 0.05
                 prep(name)
                 if settle_s > 0:
                     time.sleep(settle_s)
-                times[name].append(_time_block(backends[name], iters[name], syncs.get(name)))
+                wall, cpu = _time_block2(backends[name], iters[name], syncs.get(name))
+                times[name].append(wall)
+                if cpu_out is not None:
+                    cpu_out.setdefault(name, []).append(cpu)
     finally:
         if gc_was:
             gc.enable()

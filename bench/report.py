@@ -77,8 +77,8 @@ def run_gemm(args, threads, out):
             before[key] = (lambda t=t: fm._core.set_isa(t))
         old_isa = fm._core.get_isa() if fm is not None else None
         try:
-            times = interleaved(fns, repeats=args.repeats, block_s=args.block, before=before,
-                                settle_s=_settle(args, threads))
+            times = _measure(args, threads, fns, repeats=args.repeats, block_s=args.block,
+                             before=before)
         finally:
             if old_isa is not None:
                 fm._core.set_isa(old_isa)
@@ -91,6 +91,20 @@ def run_gemm(args, threads, out):
                                 "shape": [m, k, n, ta, tb]}))
         log(f"  gemm {C.gemm_shape_id(spec)} t{threads}: " + ", ".join(
             f"{be} {2e-9 * m * k * n / _med(ts):.1f}" for be, ts in times.items()))
+
+
+def _cpu_clock(args, threads):
+    """Process CPU time for one thread (steady under load), wall time for several."""
+    return args.clock == "cpu" or (args.clock == "auto" and threads == 1)
+
+
+def _measure(args, threads, fns, **kw):
+    """interleaved() with this run's settle pause, returning the times of the chosen clock."""
+    from bench._timing import interleaved
+
+    cpu = {}
+    wall = interleaved(fns, settle_s=_settle(args, threads), cpu_out=cpu, **kw)
+    return cpu if _cpu_clock(args, threads) else wall
 
 
 def _settle(args, threads):
@@ -131,8 +145,7 @@ def run_infer(args, threads, out):
                     fns[be] = (lambda pred=pred: pred(x))
                 except Exception as exc:  # a backend failing must not sink the report
                     missing[be] = f"error: {type(exc).__name__}: {exc}"[:200]
-            times = interleaved(fns, repeats=args.repeats, block_s=args.block,
-                                settle_s=_settle(args, threads))
+            times = _measure(args, threads, fns, repeats=args.repeats, block_s=args.block)
             out.append(_rec("infer", f"{label} b{batch}", threads, "samples", batch, times,
                             {"errors": errs, "tolerance": 2e-5, "missing": missing,
                              "sizes": list(sizes)}))
@@ -205,8 +218,8 @@ def run_train(args, threads, out):
             fns["jax"] = js.step
             syncs["jax"] = js.sync
             units["jax"] = batch
-        times = interleaved(fns, repeats=args.repeats, block_s=max(args.block, 0.05),
-                            syncs=syncs, settle_s=_settle(args, threads))
+        times = _measure(args, threads, fns, repeats=args.repeats,
+                         block_s=max(args.block, 0.05), syncs=syncs)
         # normalise to seconds per example
         per_ex = {be: [t / units[be] for t in ts] for be, ts in times.items()}
         out.append(_rec("train", label, threads, "examples", 1, per_ex,
@@ -238,18 +251,39 @@ def run_epoch(args, threads, out):
         fn()
         dt = time.perf_counter() - t0
         (slow if dt > args.epoch_cap else fns)[be] = fn
-    times = interleaved(fns, repeats=args.epoch_repeats, warmup=0, fixed_iters=1,
-                        settle_s=_settle(args, threads)) if fns else {}
+    times = _measure(args, threads, fns, repeats=args.epoch_repeats, warmup=0,
+                     fixed_iters=1) if fns else {}
     notes = {}
     for be, fn in slow.items():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times[be] = [time.perf_counter() - t0] * max(1, args.epoch_repeats)
+        dt = (time.process_time() - c0) if _cpu_clock(args, threads) else \
+            (time.perf_counter() - t0)
+        times[be] = [dt] * max(1, args.epoch_repeats)
         notes[be] = f"slower than --epoch-cap {args.epoch_cap:g} s: timed once, not interleaved"
     out.append(_rec("epoch", "E1", threads, "examples", n, times,
                     {"missing": missing, "notes": notes}))
     log(f"  epoch E1 t{threads}: " + ", ".join(f"{be} {_med(ts):.2f} s"
                                               for be, ts in times.items()))
+
+
+class _Sink(list):
+    """Result list that rewrites the child's output file after every case, so a child
+    killed by --timeout still leaves the cases it finished."""
+
+    def __init__(self, path, info):
+        super().__init__()
+        self.path, self.info = path, info
+
+    def append(self, rec):
+        super().append(rec)
+        self.dump()
+
+    def dump(self):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"info": self.info, "results": list(self)}, f)
+        os.replace(tmp, self.path)
 
 
 def child_main(args):
@@ -260,10 +294,12 @@ def child_main(args):
     from bench import _common as C
 
     C.preload_backends()  # XLA_FLAGS is already in this child's environment
-    results = []
     info = {"threads": threads, "cpus": cpus[:threads] if cpus else None,
             "env": {k: os.environ.get(k) for k in
-                    ("XLA_FLAGS", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
+                    ("XLA_FLAGS", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+            "versions": versions(),
+            "clock": "cpu" if _cpu_clock(args, threads) else "wall"}
+    results = _Sink(args.out, info)
     with C.pinned_threads(threads, affinity=False):
         for w in args.only:
             t0 = time.perf_counter()
@@ -278,9 +314,7 @@ def child_main(args):
                 results.append(_rec(w, "*", threads, "", 0, {},
                                     {"error": f"{type(exc).__name__}: {exc}"[:300]}))
             log(f"[t{threads}] {w} done in {time.perf_counter() - t0:.0f} s")
-    info["versions"] = versions()
-    with open(args.out, "w") as f:
-        json.dump({"info": info, "results": results}, f)
+    results.dump()
 
 
 def versions():
@@ -491,7 +525,8 @@ def parent_main(args):
             cmd = [sys.executable, "-m", "bench.report", "--child", "--out", outp,
                    "--threads", str(thr), "--only", ",".join(args.only),
                    "--repeats", str(args.repeats), "--epoch-repeats", str(args.epoch_repeats),
-                   "--block", str(args.block), "--epoch-cap", str(args.epoch_cap)]
+                   "--block", str(args.block), "--epoch-cap", str(args.epoch_cap),
+                   "--clock", args.clock]
             if args.settle is not None:
                 cmd += ["--settle", str(args.settle)]
             for flag in ("slow", "quick", "generic"):
@@ -504,6 +539,8 @@ def parent_main(args):
                 rc = proc.returncode
             except subprocess.TimeoutExpired:
                 rc = "timeout"
+                log(f"child for {thr} thread(s) ran past --timeout {args.timeout:g} s: "
+                    "keeping the cases it finished")
             if os.path.exists(outp):
                 with open(outp) as f:
                     data = json.load(f)
@@ -523,6 +560,10 @@ def parent_main(args):
     print("ratio = median over interleaved rounds of (anchor time / fastmlp time), > 1: fastmlp "
           "faster; spread = (max-min)/median of the per-round ratios; minrat = ratio of the "
           "best rounds (less sensitive to load); targets use ratio")
+    print("clock: " + ", ".join(f"{i['threads']} thread(s): {i.get('clock', 'wall')} time"
+                                for i in infos) +
+          "  (cpu = process CPU time of the pinned one-thread child: excludes time other "
+          "processes held its CPU)")
     print_table(rows)
     if args.json:
         with open(args.json, "w") as f:
@@ -552,12 +593,18 @@ def parse_args(argv=None):
     p.add_argument("--settle", type=float, default=None,
                    help="untimed pause before each block so the previous backend's spinning "
                         "worker threads go idle (default 0.1 s with >1 thread, 0 with 1)")
+    p.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto",
+                   help="auto (default): process CPU time with 1 thread (the process is "
+                        "pinned to one CPU, so this drops the time other processes held it), "
+                        "wall time with more threads")
     p.add_argument("--slow", action="store_true", help="include the 2048^3 GEMM")
     p.add_argument("--generic", action="store_true", help="include fastmlp's generic tier")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: fewer cases, 3 rounds, 1 epoch round")
     p.add_argument("--json", default=None, help="write all measurements to this file")
-    p.add_argument("--timeout", type=float, default=1800, help="per-thread-count child timeout")
+    p.add_argument("--timeout", type=float, default=1200,
+                   help="seconds per thread-count child (default 1200); a child past it is "
+                        "killed and the cases it finished are still reported")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
