@@ -27,9 +27,12 @@ from .saving import load_model
 # Datasets, plots (matplotlib imported lazily inside its functions).
 from . import datasets, plot
 
+# Interop (torch, onnx, scikit-learn are imported only when a converter is called).
+from .interop import from_onnx, from_sklearn, from_torch
+
 __version__ = "0.1.0"
 
 __all__ = ["cpu_info", "get_num_threads", "set_num_threads", "__version__",
            "Sequential", "Dense", "Flatten", "Rescaling", "ReLU", "LeakyReLU", "Sigmoid",
            "Tanh", "Softmax", "callbacks", "initializers", "layers", "losses", "optimizers",
-           "load_model", "set_random_seed", "datasets", "plot"]
+           "load_model", "set_random_seed", "datasets", "plot", "from_sklearn", "from_onnx", "from_torch"]

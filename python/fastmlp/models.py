@@ -613,6 +613,16 @@ class Sequential:
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
                            for l in self._layers]}
 
+    def to_onnx(self, path=None, opset=17, **kwargs):
+        """Export to ONNX (extra ``onnx``); see :func:`fastmlp.interop.onnx.to_onnx`."""
+        from .interop import to_onnx
+        return to_onnx(self, path, opset=opset, **kwargs)
+
+    def to_torch(self):
+        """The equivalent ``torch.nn.Sequential``; see :func:`fastmlp.interop.torch.to_torch`."""
+        from .interop import to_torch
+        return to_torch(self)
+
     def save(self, path) -> None:
         """Save to ``path`` (a NumPy ``.npz``: weights + JSON config; see fastmlp.saving)."""
         from .saving import save_model
