@@ -474,7 +474,9 @@ def print_table(rows, file=sys.stdout):
             print(f"\n== {titles.get(w, w)} ==", file=file)
             print(hdr, file=file)
         unit = r["rec"]["unit"]
-        ratio = f"{r['ratio']:.2f}x" if r.get("ratio") is not None else "-"
+        ratio = "-"
+        if r.get("ratio") is not None:
+            ratio = f"{r['ratio']:.3f}x" if r["ratio"] < 10 else f"{r['ratio']:.1f}x"
         spread = f"{100 * r['spread']:.0f}%" if r.get("spread") is not None else ""
         goal = f">={r['goal']}" if r.get("goal") else ""
         mr = f"{r['min_ratio']:.2f}" if r.get("min_ratio") is not None else ""
@@ -491,7 +493,7 @@ def print_table(rows, file=sys.stdout):
     print(f"\nTargets: {n_pass} PASS, {len(fails)} FAIL/WRONG, {len(skips)} SKIP", file=file)
     for r in fails:
         print(f"  {r['status']}: {r['rec']['workload']} {r['rec']['case']} t{r['rec']['threads']} "
-              f"{r['fast']} vs {r['anchor']}: {r['ratio']:.2f}x < {r['goal']} ({r.get('label', '')})",
+              f"{r['fast']} vs {r['anchor']}: {r['ratio']:.3f}x < {r['goal']} ({r.get('label', '')})",
               file=file)
 
 
