@@ -62,6 +62,8 @@ def test_inference(benchmark, model, batch, backend, pin):
     ref = C.mlp_reference(weights, x)
     benchmark.group = f"{model} {'-'.join(map(str, MODELS[model]))} batch={batch} threads={pin}"
     benchmark.extra_info.update(model=model, batch=batch, threads=pin, backend=backend)
+    for _ in range(3):  # warm up outside the timing: JIT compile, first touch, pools
+        fn(x)
     y = benchmark(fn, x)
     y = np.asarray(y)
     assert y.shape == ref.shape
