@@ -13,10 +13,10 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AVX2=1 FASTMLP_HAVE_TIER_AVX512=1)
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   # Advanced SIMD (NEON) and FMA are mandatory in armv8-a, the aarch64 baseline, so both
-  # tiers build for plain armv8-a. The generic tier keeps the portable 4-lane struct /
-  # scalar code (the compiler may still auto-vectorize it); the neon tier uses
-  # float32x4_t intrinsics (simd.h, vec_math.h). -ffp-contract=off on generic keeps its
-  # "separate multiply and add" results the same as on x86 (GCC fuses by default on arm).
+  # tiers build for plain armv8-a. The neon tier uses float32x4_t intrinsics with fused
+  # multiply-add (simd.h, vec_math.h); the generic tier keeps the portable GEMM (simd.h's
+  # 4-lane struct) and 4-lane math without FMA, like x86's SSE2 tier. -ffp-contract=off
+  # stops GCC (which fuses by default on arm) from turning its a*b + c into FMAs.
   list(APPEND FASTMLP_TIERS neon)
   set(FASTMLP_FLAGS_generic -march=armv8-a -ffp-contract=off)
   set(FASTMLP_FLAGS_neon -march=armv8-a)
