@@ -96,23 +96,41 @@ void gemm_scale_only(int64_t M, int64_t N, float beta, float* C, int64_t ldc,
   }
 }
 
+using SmallChunk = void (*)(const float*, int64_t, const float*, int64_t, int64_t, int,
+                           float*, int64_t, float, float, const Epilogue*);
+
+template <int ROWS, size_t... Vs>
+constexpr std::array<SmallChunk, sizeof...(Vs)> small_m_tail_table(std::index_sequence<Vs...>) {
+  return {&gemm_small_m_chunk<ROWS, static_cast<int>(Vs) + 1>...};
+}
+
+// small_m_tails<ROWS>[nv-1]: the chunk kernel for a last chunk of nv vectors.
+template <int ROWS>
+constexpr auto small_m_tails =
+    small_m_tail_table<ROWS>(std::make_index_sequence<small_m::nvec<ROWS>()>{});
+
 template <int ROWS>
 void small_m_rows(const float* a_rows, int64_t N, int64_t K, const float* B, int64_t ldb,
                   bool trans_b, float alpha, float beta, float* C, int64_t ldc,
                   const Epilogue* ep, int nthreads) {
   if (!trans_b) {
-    constexpr int64_t W = small_m::NVEC * simd::VL;
-    const int64_t nchunks = ceil_div(N, W);
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (int64_t c = 0; c < nchunks; ++c) {
+    constexpr int NV = small_m::nvec<ROWS>();
+    constexpr int64_t W = NV * simd::VL;
+    const int64_t full = N / W;  // whole chunks; then one chunk of the remaining columns
+    const int64_t rest = N - full * W;
+    parallel_for(full + (rest > 0), nthreads, [&](int64_t c) {
       const int64_t j0 = c * W;
-      const int cols = static_cast<int>(min_of<int64_t>(W, N - j0));
-      gemm_small_m_chunk<ROWS>(a_rows, K, B, ldb, j0, cols, C, ldc, alpha, beta, ep);
-    }
+      if (c < full) {
+        gemm_small_m_chunk<ROWS, NV>(a_rows, K, B, ldb, j0, static_cast<int>(W), C, ldc,
+                                     alpha, beta, ep);
+      } else {
+        const int nv = static_cast<int>((rest + simd::VL - 1) / simd::VL);
+        small_m_tails<ROWS>[nv - 1](a_rows, K, B, ldb, j0, static_cast<int>(rest), C, ldc,
+                                    alpha, beta, ep);
+      }
+    });
   } else {
-    const int64_t nchunks = ceil_div(N, 4);
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (int64_t c = 0; c < nchunks; ++c) {
+    parallel_for(ceil_div(N, 4), nthreads, [&](int64_t c) {
       const int64_t j0 = c * 4;
       const int cols = static_cast<int>(min_of<int64_t>(4, N - j0));
       float dots[ROWS][4];
@@ -130,7 +148,7 @@ void small_m_rows(const float* a_rows, int64_t N, int64_t K, const float* B, int
           crow[j] = x;
         }
       }
-    }
+    });
   }
 }
 
@@ -177,7 +195,9 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
   const bool post_act = post_activation(ep);
 
-#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+// One thread's share of the five loops; `barrier` separates packing from computing.
+  auto run = [&](int tid, int nth, auto&& barrier) {
+  int64_t lo, hi;
   for (int64_t jb = 0; jb < n_nb; ++jb) {
     const int64_t jc = jb * nc_max;
     const int64_t nc = min_of(nc_max, N - jc);
@@ -201,8 +221,8 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         constexpr int64_t kTransGroup = 8;
         const int64_t n_pack_a = direct_a ? 0 : trans_a ? ceil_div(n_ia, kTransGroup) : n_ia;
 
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < n_pack_b + n_pack_a; ++t) {
+        split_range(n_pack_b + n_pack_a, tid, nth, &lo, &hi);
+        for (int64_t t = lo; t < hi; ++t) {
           if (t < n_pack_b) {
             const int cols = static_cast<int>(min_of<int64_t>(NR, nc - t * NR));
             pack_b_panel(trans_b, B, ldb, pc, kc, jc + t * NR, cols, Bp + t * NR * kc);
@@ -219,10 +239,12 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
           }
         }
 
+        barrier();
+
         // Tiles ordered (MC block, jr, ir): an MC block of A stays in L2 while a thread
         // sweeps its B panels; consecutive tiles of a thread share a B panel.
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < n_ic * n_jr * ir_per_ic; ++t) {
+        split_range(n_ic * n_jr * ir_per_ic, tid, nth, &lo, &hi);
+        for (int64_t t = lo; t < hi; ++t) {
           const int64_t ic = t / (n_jr * ir_per_ic);
           const int64_t rem = t % (n_jr * ir_per_ic);
           const int64_t jr = rem / ir_per_ic;
@@ -245,8 +267,25 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                                                  alpha, beta, first, pep);
           if (last && post_act) apply_post_act(ep, c, ldc, rows, cols);
         }
+        barrier();  // the next block's packing overwrites Ap / Bp
       }
     }
+  }
+  };
+  if (nthreads <= 1) {
+    run(0, 1, [] {});
+    return;
+  }
+#pragma omp parallel num_threads(nthreads)
+  {
+#ifdef FASTMLP_HAVE_OPENMP
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+#else
+    const int tid = 0, nth = 1;
+#endif
+    run(tid, nth, [] {
+#pragma omp barrier
+    });
   }
 }
 

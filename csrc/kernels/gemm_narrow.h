@@ -80,11 +80,10 @@ inline void gemm_narrow_cols(int64_t M, int64_t K, const float* A, int64_t lda, 
                              float beta, const Epilogue* ep, int nthreads) {
   constexpr int64_t TILE = narrow::vecs<NCOL>() * simd::VL;
   const int64_t ntiles = (M + TILE - 1) / TILE;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-  for (int64_t t = 0; t < ntiles; ++t) {
+  parallel_for(ntiles, nthreads, [&](int64_t t) {
     const int rows = static_cast<int>(min_of<int64_t>(TILE, M - t * TILE));
     gemm_narrow_tile<NCOL>(K, A, lda, t * TILE, rows, B, ldb, trans_b, C, ldc, alpha, beta, ep);
-  }
+  });
 }
 
 FASTMLP_TIER_END

@@ -2,7 +2,7 @@
 // no packing, every element of B is read exactly once. op(A) rows are first copied into
 // a small contiguous buffer by the caller (a_rows, M x K).
 //   B not transposed (K x N): for a chunk of columns, stream B row by row, broadcasting
-//     A[m, k] into up to SMALL_M x NVEC accumulators.
+//     A[m, k] into about 16 accumulators.
 //   B transposed (N x K): each output is a dot product of contiguous rows; four columns
 //     of C at a time share the loads of A.
 #pragma once
@@ -11,15 +11,24 @@
 FASTMLP_TIER_BEGIN
 
 namespace small_m {
-constexpr int NVEC = 4;  // columns per chunk = NVEC * VL
-}
+// Vectors per column chunk for ROWS rows: about 16 accumulators (8 where the tier has 16
+// registers), so one row of B is read in long contiguous runs (1 KiB at batch 1 on
+// AVX-512) and enough independent FMA chains hide their latency.
+#if defined(FASTMLP_TIER_AVX512)
+constexpr int ACC = 16;
+#else
+constexpr int ACC = 8;
+#endif
+// Measured: more than ~8 accumulators only pays at one row (spills otherwise).
+template <int ROWS> constexpr int nvec() { return ROWS == 1 ? ACC : 4; }
+}  // namespace small_m
 
-template <int ROWS>
+// C[0..ROWS, j0..j0+cols) for B stored K x N, with NV = ceil(cols / VL) vectors.
+template <int ROWS, int NV>
 inline void gemm_small_m_chunk(const float* a_rows, int64_t K, const float* B, int64_t ldb,
                                int64_t j0, int cols, float* C, int64_t ldc, float alpha,
                                float beta, const Epilogue* ep) {
   using namespace simd;
-  constexpr int NV = small_m::NVEC;
   Vec acc[ROWS][NV];
   for (int r = 0; r < ROWS; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = zero();
@@ -33,22 +42,18 @@ inline void gemm_small_m_chunk(const float* a_rows, int64_t K, const float* B, i
         for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, bv[v], acc[r][v]);
       }
     }
-  } else {
+  } else {  // only the last vector is partial
+    const Mask tail = mask_first(cols - (NV - 1) * VL);
     for (int64_t k = 0; k < K; ++k, b += ldb) {
       Vec bv[NV];
-      for (int v = 0; v < NV; ++v) {
-        const int lanes = cols - v * VL;
-        bv[v] = lanes >= VL ? load(b + v * VL)
-                : lanes > 0 ? load_mask(b + v * VL, mask_first(lanes))
-                            : zero();
-      }
+      for (int v = 0; v + 1 < NV; ++v) bv[v] = load(b + v * VL);
+      bv[NV - 1] = load_mask(b + (NV - 1) * VL, tail);
       for (int r = 0; r < ROWS; ++r) {
         const Vec a = set1(a_rows[r * K + k]);
         for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(a, bv[v], acc[r][v]);
       }
     }
   }
-  // Store through the shared tile epilogue, one vector-count variant per column count.
   Epilogue local;
   const Epilogue* pep = nullptr;
   if (ep) {
@@ -56,18 +61,7 @@ inline void gemm_small_m_chunk(const float* a_rows, int64_t K, const float* B, i
     if (local.bias) local.bias += j0;
     pep = &local;
   }
-  const int nvec = (cols + VL - 1) / VL;
-  float* c = C + j0;
-  // Copy the used vectors into exactly-sized tiles (the compiler keeps them in registers).
-  switch (nvec) {
-    case 1: { Vec t[ROWS][1]; for (int r = 0; r < ROWS; ++r) t[r][0] = acc[r][0];
-              gemm_store_tile<ROWS, 1>(t, c, ldc, cols, alpha, beta, true, pep); break; }
-    case 2: { Vec t[ROWS][2]; for (int r = 0; r < ROWS; ++r) for (int v = 0; v < 2; ++v) t[r][v] = acc[r][v];
-              gemm_store_tile<ROWS, 2>(t, c, ldc, cols, alpha, beta, true, pep); break; }
-    case 3: { Vec t[ROWS][3]; for (int r = 0; r < ROWS; ++r) for (int v = 0; v < 3; ++v) t[r][v] = acc[r][v];
-              gemm_store_tile<ROWS, 3>(t, c, ldc, cols, alpha, beta, true, pep); break; }
-    default: gemm_store_tile<ROWS, NV>(acc, c, ldc, cols, alpha, beta, true, pep); break;
-  }
+  gemm_store_tile<ROWS, NV>(acc, C + j0, ldc, cols, alpha, beta, true, pep);
 }
 
 // C[m, j0..j0+4) for B stored N x K (op(B) = B^T): dot products of contiguous rows.

@@ -41,6 +41,24 @@ inline int threads_for(double work, double min_work_per_thread = 1 << 16) {
 #endif
 }
 
+// f(i) for i in [0, n), split statically over `nthreads` threads. With one thread no
+// OpenMP region is entered at all (a team of one still costs about a microsecond).
+template <typename F>
+inline void parallel_for(int64_t n, int nthreads, F&& f) {
+  if (nthreads <= 1) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// [begin, end) of thread `tid`'s share of n items in a static split over nth threads.
+inline void split_range(int64_t n, int tid, int nth, int64_t* begin, int64_t* end) {
+  *begin = n * tid / nth;
+  *end = n * (tid + 1) / nth;
+}
+
 template <typename T> inline T min_of(T a, T b) { return b < a ? b : a; }
 template <typename T> inline T max_of(T a, T b) { return a < b ? b : a; }
 
