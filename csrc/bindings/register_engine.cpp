@@ -4,13 +4,22 @@
 // released. That is safe because they only touch (a) buffers owned by the Network and
 // (b) the NumPy buffers passed in, which this frame keeps alive through its py::array
 // references for the whole call; no Python object is touched while the GIL is released.
-// A per-network mutex serialises concurrent calls on the same network (its workspaces
-// are shared); it is taken after the GIL is released so two threads never deadlock.
+//
+// Thread safety: each network has a readers-writer lock (Network::lock()). Calls that
+// only read the weights (predict, evaluate, compute_gradients, get_params) hold it
+// shared and run concurrently, each with its own workspaces; calls that change the
+// network (train_batches, set_param(s), optimizer and loss settings) hold it exclusively,
+// so a reader sees the weights from before or after a whole training chunk, never torn.
+// Rule against deadlocks: a thread never blocks on the lock while holding the GIL (a
+// small predict only *tries* the lock with the GIL held), and nobody takes the GIL while
+// holding the lock.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include "bindings/array_checks.h"
@@ -38,8 +47,6 @@ InputView input_view(const py::array& x, int64_t cols, const char* name) {
   if (x.ndim() < 2)
     throw py::value_error(std::string(name) + ": expected an array of at least 2 dimensions, got " +
                           std::to_string(x.ndim()) + "-D");
-  if (!(x.flags() & py::array::c_style))
-    throw py::value_error(std::string(name) + ": expected a C-contiguous array");
   InputView v;
   const int type_num = py::detail::array_descriptor_proxy(
       py::detail::array_proxy(x.ptr())->descr)->type_num;
@@ -54,11 +61,71 @@ InputView input_view(const py::array& x, int64_t cols, const char* name) {
   if (got != cols)
     throw py::value_error(std::string(name) + ": expected " + std::to_string(cols) +
                           " values per example, got " + std::to_string(got));
+  // Each example must be contiguous; rows may be strided (a slice, a broadcast view with
+  // row stride 0, negative strides): the engine gathers rows through their stride.
+  const py::ssize_t item = x.itemsize();
+  py::ssize_t expect = item;
+  for (py::ssize_t d = x.ndim() - 1; d >= 1; --d) {
+    if (x.shape(d) != 1 && x.strides(d) != expect)
+      throw py::value_error(std::string(name) +
+                            ": expected each example to be contiguous in memory (C order)");
+    expect *= x.shape(d);
+  }
   v.data = x.data();
   v.rows = x.shape(0);
   v.cols = cols;
   v.ld = cols;
+  if (v.rows > 1) {
+    if (x.strides(0) % item != 0)
+      throw py::value_error(std::string(name) + ": row stride is not a multiple of the item size");
+    v.ld = x.strides(0) / item;
+  }
   return v;
+}
+
+// A read-only NumPy view of parameter i (kept valid by `self`).
+py::array param_view(py::object self, int i) {
+  Network& n = self.cast<Network&>();
+  if (i < 0 || i >= n.num_params()) throw py::index_error("param index out of range");
+  const int64_t r = n.param_rows(i), c = n.param_cols(i);
+  float* p = const_cast<float*>(n.param(i));
+  py::array_t<float> a =
+      r == 1 ? py::array_t<float>({c}, {static_cast<py::ssize_t>(sizeof(float))}, p, self)
+             : py::array_t<float>({r, c},
+                                  {static_cast<py::ssize_t>(c * sizeof(float)),
+                                   static_cast<py::ssize_t>(sizeof(float))},
+                                  p, self);
+  py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return a;
+}
+
+// Blocks on the network's lock with the GIL released (see the note at the top).
+struct SharedLock {
+  explicit SharedLock(Network& n) : n_(n) {
+    py::gil_scoped_release release;
+    n_.lock().lock_shared();
+  }
+  ~SharedLock() { n_.lock().unlock_shared(); }
+  Network& n_;
+};
+struct ExclusiveLock {
+  explicit ExclusiveLock(Network& n) : n_(n) {
+    py::gil_scoped_release release;
+    n_.lock().lock();
+  }
+  ~ExclusiveLock() { n_.lock().unlock(); }
+  Network& n_;
+};
+
+void check_param_value(const Network& n, int i, const py::array& a) {
+  const int64_t r = n.param_rows(i), c = n.param_cols(i);
+  check_array<float>(a, "value", false);
+  const bool ok = r == 1 ? (a.ndim() == 1 && a.shape(0) == c)
+                         : (a.ndim() == 2 && a.shape(0) == r && a.shape(1) == c);
+  if (!ok)
+    throw py::value_error("param " + std::to_string(i) + ": expected shape " +
+                          (r == 1 ? "(" + std::to_string(c) + ",)"
+                                  : "(" + std::to_string(r) + ", " + std::to_string(c) + ")"));
 }
 
 TargetView target_view(const Network& net, const py::array& y, int64_t rows) {
@@ -117,18 +184,68 @@ void register_engine(py::module_& m) {
       .def_property_readonly("input_dim", &Network::input_dim)
       .def_property_readonly("output_dim", &Network::output_dim)
       .def_property_readonly("num_params", &Network::num_params)
-      .def("param", [](py::object self, int i) {
-        Network& n = self.cast<Network&>();
+      .def("param", &param_view, py::arg("i"),
+           "A read-only NumPy view of parameter i (kept valid by the view); change it "
+           "with set_param / set_params.")
+      .def("set_param", [](Network& n, int i, py::array value) {
         if (i < 0 || i >= n.num_params()) throw py::index_error("param index out of range");
-        const int64_t r = n.param_rows(i), c = n.param_cols(i);
-        if (r == 1)
-          return py::array_t<float>({c}, {static_cast<py::ssize_t>(sizeof(float))},
-                                    n.param(i), self);
-        return py::array_t<float>({r, c},
-                                  {static_cast<py::ssize_t>(c * sizeof(float)),
-                                   static_cast<py::ssize_t>(sizeof(float))},
-                                  n.param(i), self);
-      }, py::arg("i"), "A writable NumPy view of parameter i (kept valid by the view).")
+        check_param_value(n, i, value);
+        const float* src = static_cast<const float*>(value.data());
+        py::gil_scoped_release release;  // see the note at the top of this file
+        std::lock_guard<engine::RwLock> lock(n.lock());
+        n.set_param(i, src);
+      }, py::arg("i"), py::arg("value"),
+         "Copies a float32 C-contiguous array into parameter i (bumps weights_version).")
+      .def("set_params", [](Network& n, py::list values) {
+        if (static_cast<int>(values.size()) != n.num_params())
+          throw py::value_error("set_params: expected " + std::to_string(n.num_params()) +
+                                " arrays, got " + std::to_string(values.size()));
+        std::vector<py::array> keep;
+        std::vector<const float*> src;
+        for (int i = 0; i < n.num_params(); ++i) {
+          py::array a = values[static_cast<size_t>(i)].cast<py::array>();
+          check_param_value(n, i, a);
+          src.push_back(static_cast<const float*>(a.data()));
+          keep.push_back(std::move(a));
+        }
+        py::gil_scoped_release release;  // `keep` holds the arrays alive
+        std::lock_guard<engine::RwLock> lock(n.lock());
+        for (int i = 0; i < n.num_params(); ++i) n.set_param(i, src[static_cast<size_t>(i)]);
+      }, py::arg("values"),
+         "Sets every parameter at once (one consistent update for concurrent readers).")
+      .def("get_params", [](Network& n) {
+        std::vector<py::array_t<float>> out;
+        std::vector<float*> dst;
+        for (int i = 0; i < n.num_params(); ++i) {
+          const int64_t r = n.param_rows(i), c = n.param_cols(i);
+          out.push_back(r == 1 ? py::array_t<float>({c}) : py::array_t<float>({r, c}));
+          dst.push_back(out.back().mutable_data());
+        }
+        {
+          SharedLock lock(n);
+          for (int i = 0; i < n.num_params(); ++i)
+            std::memcpy(dst[static_cast<size_t>(i)], n.param(i),
+                        sizeof(float) * static_cast<size_t>(n.param_rows(i) * n.param_cols(i)));
+        }
+        py::list l;
+        for (auto& a : out) l.append(a);
+        return l;
+      }, "Copies of all parameters, taken together (a consistent snapshot).")
+      .def_property_readonly("weights_version", &Network::weights_version)
+      .def("memory", [](Network& n) {
+        const engine::MemoryUse m = n.memory();
+        py::dict d;
+        d["weights"] = m.weights;
+        d["optimizer"] = m.optimizer;
+        d["packed"] = m.packed;
+        d["workspace"] = m.workspace;
+        d["total"] = m.total();
+        return d;
+      }, "Bytes held now: weights, optimizer state, packed weights, workspaces, total.")
+      .def("release_caches", [](Network& n) {
+        ExclusiveLock lock(n);
+        n.release_caches();
+      }, "Frees the workspaces and packed weights (rebuilt on demand).")
       .def("set_optimizer", [](Network& n, int kind, float lr, float momentum, float beta1,
                                float beta2, float eps, float weight_decay, bool nesterov,
                                bool decoupled) {
@@ -136,19 +253,26 @@ void register_engine(py::module_& m) {
         c.kind = kind; c.lr = lr; c.momentum = momentum; c.beta1 = beta1; c.beta2 = beta2;
         c.eps = eps; c.weight_decay = weight_decay; c.nesterov = nesterov;
         c.decoupled = decoupled;
-        std::lock_guard<std::mutex> lock(n.mutex());
+        ExclusiveLock lock(n);
         n.set_optimizer(c);
       }, py::arg("kind"), py::arg("lr"), py::arg("momentum"), py::arg("beta1"),
          py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("nesterov"),
          py::arg("decoupled"))
-      .def("set_learning_rate", &Network::set_learning_rate, py::arg("lr"))
+      .def("set_learning_rate", [](Network& n, float lr) {
+        ExclusiveLock lock(n);
+        n.set_learning_rate(lr);
+      }, py::arg("lr"))
       .def("reset_optimizer_state", [](Network& n) {
-        std::lock_guard<std::mutex> lock(n.mutex());
+        ExclusiveLock lock(n);
         n.reset_optimizer_state();
       })
-      .def_property("step", &Network::step, &Network::set_step)
+      .def_property("step", &Network::step, [](Network& n, int64_t s) {
+        ExclusiveLock lock(n);
+        n.set_step(s);
+      })
       .def("set_loss", [](Network& n, int k) {
         if (k < 0 || k > 2) throw py::value_error("loss code out of range");
+        ExclusiveLock lock(n);
         n.set_loss(static_cast<LossKind>(k));
       }, py::arg("loss"))
       .def_readwrite("fused_max_rows", &Network::fused_max_rows)
@@ -168,7 +292,7 @@ void register_engine(py::module_& m) {
         float* pl = out_ptr<float>(losses, "losses");
         float* pa = out_ptr<float>(accs, "accs");
         py::gil_scoped_release release;  // see the note at the top of this file
-        std::lock_guard<std::mutex> lock(n.mutex());
+        std::lock_guard<engine::RwLock> lock(n.lock());
         return n.train_batches(xv, tv, pidx, n_idx, batch_size, first_batch, n_batches, pl,
                                pa);
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"),
@@ -177,15 +301,15 @@ void register_engine(py::module_& m) {
         InputView xv = input_view(x, n.input_dim(), "x");
         py::array_t<float> out({xv.rows, n.output_dim()});
         float* po = out.mutable_data();
-        if (xv.rows * n.input_dim() <= kSmallPredict) {
+        if (xv.rows * n.input_dim() <= kSmallPredict && n.lock().try_lock_shared()) {
           // A few microseconds of work: releasing and re-taking the GIL would cost about
-          // as much. The lock cannot deadlock: whoever holds it has released the GIL and
-          // gives the lock back before taking the GIL again.
-          std::lock_guard<std::mutex> lock(n.mutex());
+          // as much. Only tried with the GIL held: when a writer holds or waits for the
+          // lock, the branch below waits for it with the GIL released.
+          std::shared_lock<engine::RwLock> lock(n.lock(), std::adopt_lock);
           n.predict(xv, po);
         } else {
           py::gil_scoped_release release;  // see the note at the top of this file
-          std::lock_guard<std::mutex> lock(n.mutex());
+          std::shared_lock<engine::RwLock> lock(n.lock());
           n.predict(xv, po);
         }
         return out;
@@ -195,19 +319,23 @@ void register_engine(py::module_& m) {
         check_size(out, "out", xv.rows * n.output_dim());
         float* po = out_ptr<float>(out, "out");
         py::gil_scoped_release release;  // see the note at the top of this file
-        std::lock_guard<std::mutex> lock(n.mutex());
+        std::shared_lock<engine::RwLock> lock(n.lock());
         n.predict(xv, po);
       }, py::arg("x"), py::arg("out"))
       .def("evaluate", [](Network& n, py::array x, py::array y) {
         InputView xv = input_view(x, n.input_dim(), "x");
         TargetView tv = target_view(n, y, xv.rows);
         double loss = 0.0;
-        int64_t correct = 0;
+        int64_t correct = 0, bad;
         {
           py::gil_scoped_release release;  // see the note at the top of this file
-          std::lock_guard<std::mutex> lock(n.mutex());
-          n.evaluate(xv, tv, &loss, &correct);
+          std::shared_lock<engine::RwLock> lock(n.lock());
+          bad = n.evaluate(xv, tv, &loss, &correct);
         }
+        if (bad >= 0)
+          throw py::value_error("x contains NaN or inf (first in example " +
+                                std::to_string(bad) +
+                                "); clean the data first, e.g. np.nan_to_num(x)");
         return py::make_tuple(loss, correct);
       }, py::arg("x"), py::arg("y"))
       .def("compute_gradients", [](Network& n, py::array x, py::array y) {
@@ -225,7 +353,7 @@ void register_engine(py::module_& m) {
         double loss;
         {
           py::gil_scoped_release release;  // see the note at the top of this file
-          std::lock_guard<std::mutex> lock(n.mutex());
+          std::shared_lock<engine::RwLock> lock(n.lock());
           loss = n.compute_gradients(xv, tv, ptrs);
         }
         return py::make_tuple(loss, out);

@@ -181,9 +181,104 @@ void Network::ensure_ws(Workspace& ws, int64_t rows, bool training) {
   ws.labels.assign(static_cast<size_t>(rows), 0);
 }
 
-const float* Network::forward(Workspace& ws, const float* in, int64_t rows, bool fused,
-                              float* final_out) {
-  const KernelTable& k = kernels();
+void Network::set_param(int i, const float* src) {
+  std::memcpy(params_[i].buf->data(), src,
+              sizeof(float) * static_cast<size_t>(params_[i].rows * params_[i].cols));
+  version_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+int64_t Network::ws_bytes(const Workspace& ws) {
+  int64_t n = ws.input.size() + ws.g0.size() + ws.g1.size() + ws.targets.size() +
+              ws.row_loss.size();
+  for (const AlignedBuf& a : ws.acts) n += a.size();
+  return n * static_cast<int64_t>(sizeof(float)) +
+         static_cast<int64_t>(ws.labels.size() * sizeof(int32_t));
+}
+
+MemoryUse Network::memory() const {
+  MemoryUse m;
+  for (const Param& p : params_) {
+    m.weights += p.buf->size() * static_cast<int64_t>(sizeof(float));
+    if (p.s0) m.optimizer += p.s0->size() * static_cast<int64_t>(sizeof(float));
+    if (p.s1) m.optimizer += p.s1->size() * static_cast<int64_t>(sizeof(float));
+  }
+  m.workspace = ws_bytes(train_ws_) +
+                (dW_.size() + db_.size()) * static_cast<int64_t>(sizeof(float));
+  {
+    std::lock_guard<std::mutex> g(pool_mu_);
+    for (const auto& w : pool_) m.workspace += ws_bytes(*w);
+  }
+  {
+    std::lock_guard<std::mutex> g(packed_mu_);
+    if (packed_)
+      for (const AlignedBuf& b : packed_->w)
+        m.packed += b.size() * static_cast<int64_t>(sizeof(float));
+  }
+  return m;
+}
+
+void Network::release_caches() {
+  {
+    std::lock_guard<std::mutex> g(pool_mu_);
+    pool_.clear();
+  }
+  {
+    std::lock_guard<std::mutex> g(packed_mu_);
+    packed_.reset();
+  }
+  train_ws_ = Workspace();
+}
+
+std::shared_ptr<const Network::Packed> Network::packed_for(const KernelTable& k) {
+  const uint64_t v = weights_version();
+  std::lock_guard<std::mutex> g(packed_mu_);
+  if (packed_ && packed_->version == v && packed_->table == &k) return packed_;
+  auto pk = std::make_shared<Packed>();
+  pk->version = v;
+  pk->table = &k;
+  pk->w.resize(layers_.size());
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const LayerSpec& s = layers_[l].spec;
+    if (s.kind != LayerKind::dense) continue;
+    pk->w[l].resize(k.packed_b_size(s.in, s.out));
+    k.pack_b(false, s.in, s.out, param(layers_[l].w), s.out, pk->w[l].data());
+  }
+  packed_ = pk;
+  return pk;
+}
+
+// Kept free for reuse: enough for a few concurrent callers, each with one per thread.
+constexpr size_t kMaxPooledWorkspaces = 16;
+
+std::unique_ptr<Network::Workspace> Network::acquire_ws(int64_t rows) {
+  std::unique_ptr<Workspace> ws;
+  {
+    std::lock_guard<std::mutex> g(pool_mu_);
+    // Prefer a workspace that is already large enough.
+    for (size_t i = pool_.size(); i-- > 0;) {
+      if (pool_[i]->rows >= rows) {
+        ws = std::move(pool_[i]);
+        pool_.erase(pool_.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+    }
+    if (!ws && !pool_.empty()) {
+      ws = std::move(pool_.back());
+      pool_.pop_back();
+    }
+  }
+  if (!ws) ws = std::make_unique<Workspace>();
+  ensure_ws(*ws, rows, false);
+  return ws;
+}
+
+void Network::release_ws(std::unique_ptr<Workspace> ws) {
+  std::lock_guard<std::mutex> g(pool_mu_);
+  if (pool_.size() < kMaxPooledWorkspaces) pool_.push_back(std::move(ws));
+}
+
+const float* Network::forward(const KernelTable& k, Workspace& ws, const float* in,
+                              int64_t rows, bool fused, float* final_out, const Packed* pk) {
   const int last = static_cast<int>(layers_.size()) - 1 - (fused ? 1 : 0);
   const float* cur = in;
   for (int l = 0; l <= last; ++l) {
@@ -195,8 +290,11 @@ const float* Network::forward(Workspace& ws, const float* in, int64_t rows, bool
         ep.bias = layers_[l].b >= 0 ? param(layers_[l].b) : nullptr;
         ep.act = s.act;
         ep.alpha = s.alpha;
-        k.gemm(false, false, rows, s.out, s.in, 1.f, cur, s.in, param(layers_[l].w), s.out,
-               0.f, y, s.out, &ep);
+        if (pk)
+          k.gemm_packed(false, rows, s.out, s.in, cur, s.in, pk->w[l].data(), y, s.out, &ep);
+        else
+          k.gemm(false, false, rows, s.out, s.in, 1.f, cur, s.in, param(layers_[l].w), s.out,
+                 0.f, y, s.out, &ep);
         break;
       }
       case LayerKind::act:
@@ -298,7 +396,7 @@ void Network::update_dense(LayerRt& L, const float* x, float* dz, int64_t rows, 
                            const std::vector<float*>* grads) {
   const KernelTable& k = kernels();
   const int64_t in = L.spec.in, out = L.spec.out;
-  float* W = param(L.w);
+  float* W = mparam(L.w);
   Param& pw = params_[L.w];
   if (grads) {
     if (dx) k.gemm(false, true, rows, in, out, 1.f, dz, out, W, out, 0.f, dx, in, nullptr);
@@ -395,7 +493,7 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
     k.gather_rows(x.data, x.is_u8, x.ld, idx, start, rows, input_dim_, in_scale_, in_offset_,
                   ws.input.data());
     gather_targets(ws, y, idx, start, rows);
-    const float* top = forward(ws, ws.input.data(), rows, fused, nullptr);
+    const float* top = forward(k, ws, ws.input.data(), rows, fused, nullptr);
     int64_t corr = 0;
     const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, &corr);
     const double loss = sum / static_cast<double>(rows);
@@ -404,22 +502,48 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
     ++done;
     if (!std::isfinite(loss)) break;
     ++step_;
+    // Bumped before the weights change: a pack made from a half-updated state can never
+    // carry the final version (packing also needs the lock this call holds exclusively).
+    version_.fetch_add(1, std::memory_order_acq_rel);
     backward(ws, ws.input.data(), rows, ws.g0.data(), nullptr);
   }
   return done;
 }
+
+namespace {
+
+// Number of threads for `ntiles` independent tiles.
+int tile_threads(int64_t ntiles) {
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), ntiles)));
+}
+
+// Index of the first row of x[rows, cols] (row stride cols) holding NaN or inf, or -1.
+// An integer OR over the exponent test, which the compiler vectorises; the tile was just
+// written by the gather, so this reads cache.
+int64_t first_nonfinite_row(const float* x, int64_t rows, int64_t cols) {
+  const uint32_t* u = reinterpret_cast<const uint32_t*>(x);
+  const int64_t n = rows * cols;
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= static_cast<uint32_t>((u[i] & 0x7f800000u) == 0x7f800000u);
+  if (!bad) return -1;
+  for (int64_t i = 0; i < n; ++i)
+    if ((u[i] & 0x7f800000u) == 0x7f800000u) return i / cols;
+  return -1;
+}
+
+}  // namespace
 
 void Network::predict(const InputView& x, float* out) {
   const KernelTable& k = kernels();
   const int64_t N = x.rows;
   if (N <= 0) return;
   const bool convert = x.is_u8 || in_scale_ != 1.f || in_offset_ != 0.f || x.ld != input_dim_;
+  const std::shared_ptr<const Packed> pk = packed_for(k);
   const int64_t ntiles = (N + kTileRows - 1) / kTileRows;
-  int nt = static_cast<int>(std::min<int64_t>(max_threads(), ntiles));
-  if (nt < 1) nt = 1;
-  if (tile_ws_.size() < static_cast<size_t>(nt)) tile_ws_.resize(nt);
+  const int nt = tile_threads(ntiles);
   const int64_t tile_rows = std::min(N, kTileRows);
-  for (int t = 0; t < nt; ++t) ensure_ws(tile_ws_[t], tile_rows, false);
+  std::vector<std::unique_ptr<Workspace>> wss;
+  for (int t = 0; t < nt; ++t) wss.push_back(acquire_ws(tile_rows));
   auto run_tile = [&](int64_t t, Workspace& ws) {
     const int64_t r0 = t * kTileRows;
     const int64_t rows = std::min(kTileRows, N - r0);
@@ -431,57 +555,69 @@ void Network::predict(const InputView& x, float* out) {
     } else {
       in = static_cast<const float*>(x.data) + r0 * x.ld;
     }
-    forward(ws, in, rows, false, out + r0 * output_dim_);
+    forward(k, ws, in, rows, false, out + r0 * output_dim_, pk.get());
   };
   if (nt <= 1) {
-    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, tile_ws_[0]);
-    return;
-  }
+    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *wss[0]);
+  } else {
 #ifdef FASTMLP_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt)
 #endif
-  for (int64_t t = 0; t < ntiles; ++t) run_tile(t, tile_ws_[thread_id()]);
+    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *wss[thread_id()]);
+  }
+  for (auto& w : wss) release_ws(std::move(w));
 }
 
-void Network::evaluate(const InputView& x, const TargetView& y, double* loss_sum,
-                       int64_t* correct) {
+int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_sum,
+                          int64_t* correct) {
   const KernelTable& k = kernels();
   const int64_t N = x.rows;
   *loss_sum = 0.0;
   *correct = 0;
-  if (N <= 0) return;
+  if (N <= 0) return -1;
   const bool fused = fused_top();
+  const std::shared_ptr<const Packed> pk = packed_for(k);
   const int64_t ntiles = (N + kTileRows - 1) / kTileRows;
-  int nt = static_cast<int>(std::min<int64_t>(max_threads(), ntiles));
-  if (nt < 1) nt = 1;
-  if (tile_ws_.size() < static_cast<size_t>(nt)) tile_ws_.resize(nt);
+  const int nt = tile_threads(ntiles);
   const int64_t tile_rows = std::min(N, kTileRows);
-  for (int t = 0; t < nt; ++t) ensure_ws(tile_ws_[t], tile_rows, false);
+  std::vector<std::unique_ptr<Workspace>> wss;
+  for (int t = 0; t < nt; ++t) wss.push_back(acquire_ws(tile_rows));
   std::vector<double> sums(static_cast<size_t>(ntiles), 0.0);
   std::vector<int64_t> corrs(static_cast<size_t>(ntiles), 0);
+  std::vector<int64_t> bad(static_cast<size_t>(ntiles), -1);
   auto run_tile = [&](int64_t t, Workspace& ws) {
     const int64_t r0 = t * kTileRows;
     const int64_t rows = std::min(kTileRows, N - r0);
     k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, rows, input_dim_, in_scale_,
                   in_offset_, ws.input.data());
+    if (!x.is_u8) {
+      const int64_t b = first_nonfinite_row(ws.input.data(), rows, input_dim_);
+      if (b >= 0) {
+        bad[t] = r0 + b;
+        return;
+      }
+    }
     gather_targets(ws, y, nullptr, r0, rows);
-    const float* top = forward(ws, ws.input.data(), rows, fused, nullptr);
+    const float* top = forward(k, ws, ws.input.data(), rows, fused, nullptr, pk.get());
     int64_t c = 0;
     sums[t] = loss_rows(top, ws, rows, nullptr, nullptr, &c);
     corrs[t] = c;
   };
   if (nt <= 1) {
-    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, tile_ws_[0]);
+    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *wss[0]);
   } else {
 #ifdef FASTMLP_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt)
 #endif
-    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, tile_ws_[thread_id()]);
+    for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *wss[thread_id()]);
   }
+  for (auto& w : wss) release_ws(std::move(w));
   for (int64_t t = 0; t < ntiles; ++t) {
+    if (bad[t] >= 0) return bad[t];
     *loss_sum += sums[t];
     *correct += corrs[t];
   }
+  return -1;
 }
 
 double Network::compute_gradients(const InputView& x, const TargetView& y,
@@ -493,7 +629,7 @@ double Network::compute_gradients(const InputView& x, const TargetView& y,
   k.gather_rows(x.data, x.is_u8, x.ld, nullptr, 0, rows, input_dim_, in_scale_, in_offset_,
                 ws.input.data());
   gather_targets(ws, y, nullptr, 0, rows);
-  const float* top = forward(ws, ws.input.data(), rows, fused_top(), nullptr);
+  const float* top = forward(k, ws, ws.input.data(), rows, fused_top(), nullptr);
   const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, nullptr);
   backward(ws, ws.input.data(), rows, ws.g0.data(), &grads);
   return sum / static_cast<double>(rows);

@@ -4,12 +4,23 @@
 // Layout: a chain of layers (dense with a fused activation, stand-alone activation,
 // affine rescaling, softmax). A leading Rescaling is folded into the input gather. Weights
 // and optimizer state live in 64-byte aligned buffers owned by the Network; Python sees
-// the weights as zero-copy NumPy views.
+// the weights as read-only zero-copy NumPy views and writes them through set_param.
+//
+// Concurrency (see register_engine.cpp): callers hold lock() shared for the const-weight
+// paths (predict, evaluate, compute_gradients, reading parameters) and exclusive for
+// everything that changes the network (training, set_param, optimizer/loss settings).
+// Read paths take their workspaces from a pool, so concurrent predicts run in parallel.
+//
+// Pre-packed weights: inference multiplies by weights packed once for the active tier
+// (KernelTable::pack_b). Every path that changes weights bumps weights_version(); the
+// packed copy is rebuilt when its (version, table) no longer match.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "kernels/engine_kernels.h"
@@ -74,6 +85,38 @@ struct TargetView {
   int64_t cols = 0;
 };
 
+// A readers-writer lock that does not starve writers: a writer holds `gate_` while it
+// waits for the readers inside to leave, so no new reader gets in meanwhile (std's
+// shared_mutex on glibc prefers readers: a stream of predicts could block fit forever).
+class RwLock {
+ public:
+  void lock() {
+    std::lock_guard<std::mutex> g(gate_);
+    rw_.lock();
+  }
+  void unlock() { rw_.unlock(); }
+  void lock_shared() {
+    { std::lock_guard<std::mutex> g(gate_); }
+    rw_.lock_shared();
+  }
+  bool try_lock_shared() {
+    if (!gate_.try_lock()) return false;
+    gate_.unlock();
+    return rw_.try_lock_shared();
+  }
+  void unlock_shared() { rw_.unlock_shared(); }
+
+ private:
+  std::mutex gate_;
+  std::shared_mutex rw_;
+};
+
+// Bytes held by a network, by kind (Network::memory()).
+struct MemoryUse {
+  int64_t weights = 0, optimizer = 0, packed = 0, workspace = 0;
+  int64_t total() const { return weights + optimizer + packed + workspace; }
+};
+
 class Network {
  public:
   Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scale, float in_offset);
@@ -82,9 +125,19 @@ class Network {
   int64_t output_dim() const { return output_dim_; }
   // Parameters in Keras order: W0 [in, out], b0, W1, b1, ... (bias only when used).
   int num_params() const { return static_cast<int>(params_.size()); }
-  float* param(int i) { return params_[i].buf->data(); }
+  // Read access to the weights (hold lock() at least shared while reading).
+  const float* param(int i) const { return params_[i].buf->data(); }
   int64_t param_rows(int i) const { return params_[i].rows; }
   int64_t param_cols(int i) const { return params_[i].cols; }
+  // Copies param_rows(i) * param_cols(i) floats into parameter i (hold lock() exclusive)
+  // and bumps weights_version().
+  void set_param(int i, const float* src);
+  // Incremented by every change of the weights (training steps, set_param).
+  uint64_t weights_version() const { return version_.load(std::memory_order_acquire); }
+  // Bytes of weights, optimizer state, packed weights and workspaces held now.
+  MemoryUse memory() const;
+  // Drops cached workspaces and packed weights (they are rebuilt on demand).
+  void release_caches();
 
   void set_optimizer(const OptimizerConfig& c);
   void set_learning_rate(float lr) { opt_.lr = lr; }
@@ -106,9 +159,15 @@ class Network {
                         int64_t n_batches, float* losses, float* accs);
 
   // out[rows, output_dim] = the layers applied to x (Keras semantics: softmax included).
+  // Rows go through every layer in tiles of kTileRows with the pre-packed weights, so a
+  // row's result does not depend on the other rows of the call (bitwise), nor on the
+  // thread count. NaN in x propagates to that row's output.
   void predict(const InputView& x, float* out);
-  // Sum of per-row losses and number of correct rows over all of x.
-  void evaluate(const InputView& x, const TargetView& y, double* loss_sum, int64_t* correct);
+  // Sum of per-row losses and number of correct rows over all of x. Returns -1 when every
+  // value of x is finite, else the index of the first row holding NaN or inf (then the
+  // sums are not meaningful).
+  int64_t evaluate(const InputView& x, const TargetView& y, double* loss_sum,
+                   int64_t* correct);
   // Gradients of the mean loss over all rows of x (one batch), in parameter order, into
   // grads[i] (each sized like param i). Returns the mean loss. No update.
   double compute_gradients(const InputView& x, const TargetView& y,
@@ -134,11 +193,27 @@ class Network {
     std::vector<int32_t> labels;
   };
 
+  // Weights packed for one kernel table at one weights version; immutable once built and
+  // shared by the calls using it (a newer pack replaces it, old users keep theirs alive).
+  struct Packed {
+    uint64_t version = 0;
+    const KernelTable* table = nullptr;
+    std::vector<AlignedBuf> w;  // per layer (empty for non-dense layers)
+  };
+
+  float* mparam(int i) { return params_[i].buf->data(); }
   void ensure_ws(Workspace& ws, int64_t rows, bool training);
+  static int64_t ws_bytes(const Workspace& ws);
+  // The packed weights for table k (hold lock() shared at least, so the version is stable).
+  std::shared_ptr<const Packed> packed_for(const KernelTable& k);
+  // Tile workspaces for read-only calls (predict, evaluate) from a pool.
+  std::unique_ptr<Workspace> acquire_ws(int64_t rows);
+  void release_ws(std::unique_ptr<Workspace> ws);
   // Forward over `rows` rows from `in` (rows x input_dim). When `final_out` is set the
-  // last computed layer writes there. Skips the final softmax when `fused_top`.
-  const float* forward(Workspace& ws, const float* in, int64_t rows, bool fused_top,
-                       float* final_out);
+  // last computed layer writes there. Skips the final softmax when `fused_top`. Dense
+  // layers use the packed weights when `pk` is set (inference), else the live weights.
+  const float* forward(const KernelTable& k, Workspace& ws, const float* in, int64_t rows,
+                       bool fused_top, float* final_out, const Packed* pk = nullptr);
   // Loss of the batch from the top output; optional gradient into dy and per-row loss.
   // Returns (sum of row losses, correct rows).
   double loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
@@ -158,13 +233,17 @@ class Network {
   OptimizerConfig opt_;
   LossKind loss_ = LossKind::sparse_ce;
   int64_t step_ = 0;
-  Workspace train_ws_;
-  std::vector<Workspace> tile_ws_;
+  Workspace train_ws_;  // training only (under the exclusive lock)
   AlignedBuf dW_, db_;
-  std::mutex mu_;  // one call at a time per network (workspaces are shared)
+  std::atomic<uint64_t> version_{1};
+  mutable std::mutex packed_mu_;  // guards packed_
+  std::shared_ptr<const Packed> packed_;
+  mutable std::mutex pool_mu_;  // guards pool_
+  std::vector<std::unique_ptr<Workspace>> pool_;
+  RwLock lock_;
 
  public:
-  std::mutex& mutex() { return mu_; }
+  RwLock& lock() { return lock_; }
 };
 
 // A permutation of [0, n) from a xoshiro256** stream seeded by splitmix64(seed)

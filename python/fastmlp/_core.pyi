@@ -116,7 +116,20 @@ class Network:
     @property
     def num_params(self) -> int: ...
     def param(self, i: int) -> _F32:
-        """A writable NumPy view of parameter i (kept valid by the view)."""
+        """A read-only NumPy view of parameter i (kept valid by the view); change it
+        with set_param / set_params."""
+    def set_param(self, i: int, value: _F32) -> None:
+        """Copies a float32 C-contiguous array into parameter i (bumps weights_version)."""
+    def set_params(self, values: list[_F32]) -> None:
+        """Sets every parameter at once (one consistent update for concurrent readers)."""
+    def get_params(self) -> list[_F32]:
+        """Copies of all parameters, taken together (a consistent snapshot)."""
+    @property
+    def weights_version(self) -> int: ...
+    def memory(self) -> dict[str, int]:
+        """Bytes held now: weights, optimizer state, packed weights, workspaces, total."""
+    def release_caches(self) -> None:
+        """Frees the workspaces and packed weights (rebuilt on demand)."""
     def set_optimizer(self, kind: int, lr: float, momentum: float, beta1: float,
                       beta2: float, eps: float, weight_decay: float, nesterov: bool,
                       decoupled: bool) -> None: ...

@@ -16,7 +16,7 @@ import numpy as np
 from . import initializers
 
 __all__ = ["Layer", "Dense", "Flatten", "Rescaling", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-           "Softmax", "get"]
+           "Softmax", "WeightView", "get"]
 
 # Activation name -> engine code (csrc/kernels/kernel_table.h, enum Act).
 ACT_CODES = {"linear": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
@@ -29,6 +29,37 @@ def _auto_name(base: str) -> str:
     c = _name_counters.setdefault(base, itertools.count())
     n = next(c)
     return base if n == 0 else f"{base}_{n}"
+
+
+_READ_ONLY_MSG = (
+    "fastmlp weights are read-only views of the C++ engine's buffers (so that the engine "
+    "knows when they change and concurrent predict calls never see half-written weights). "
+    "Change them with model.set_weights(...) or layer.set_weights(...), e.g. "
+    "w = model.get_weights(); w[0] *= 0.5; model.set_weights(w)")
+
+
+class WeightView(np.ndarray):
+    """A read-only NumPy view of weights held by the C++ engine (``Dense.kernel`` /
+    ``Dense.bias`` once the model has been compiled or used). Reading works like any
+    array; writing in place raises ``ValueError`` pointing to ``set_weights``."""
+
+    def __setitem__(self, key, value):
+        if not self.flags.writeable:
+            raise ValueError(_READ_ONLY_MSG)
+        super().__setitem__(key, value)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        if out is not None:
+            for o in out:
+                if isinstance(o, WeightView) and not o.flags.writeable:
+                    raise ValueError(_READ_ONLY_MSG)
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, WeightView) else o
+                                  for o in out)
+        inputs = tuple(i.view(np.ndarray) if isinstance(i, WeightView) else i for i in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
+
+    def __repr__(self):
+        return repr(self.view(np.ndarray))
 
 
 def _snake(name: str) -> str:
@@ -130,6 +161,9 @@ class Dense(Layer):
         self.bias_initializer = bias_initializer
         self.kernel: np.ndarray | None = None
         self.bias: np.ndarray | None = None
+        # (network, index of the kernel among its parameters) once the weights live in a
+        # C++ network; kernel/bias are then read-only WeightViews of its buffers.
+        self._engine = None
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 1:
@@ -150,6 +184,7 @@ class Dense(Layer):
                 self.bias = np.ascontiguousarray(
                     initializers.get(self.bias_initializer)((self.units,), rng),
                     dtype=np.float32)
+            self._engine = None
         return out
 
     @property
@@ -165,12 +200,28 @@ class Dense(Layer):
                              "unknown); give the model input_shape= first")
         if len(weights) != len(mine):
             raise ValueError(f"layer {self.name!r} expects {len(mine)} arrays, got {len(weights)}")
-        for dst, w in zip(mine, weights):
+        checked = self._check_weights(weights)
+        if self._engine is not None:
+            net, p = self._engine
+            for i, w in enumerate(checked):
+                net.set_param(p + i, w)  # under the network's lock; bumps its version
+        else:
+            for dst, w in zip(mine, checked):
+                np.copyto(dst, w)
+
+    def _check_weights(self, weights):
+        """float32 C-contiguous copies-if-needed of ``weights``, shapes checked."""
+        out = []
+        for dst, w in zip(self.weights, weights):
             w = np.asarray(w)
             if w.shape != dst.shape:
                 raise ValueError(f"layer {self.name!r}: expected a weight of shape "
                                  f"{dst.shape}, got {w.shape}")
-            np.copyto(dst, w, casting="same_kind")
+            if w.dtype.kind not in "biuf":
+                raise TypeError(f"layer {self.name!r}: expected numeric weights, got dtype "
+                                f"{w.dtype}")
+            out.append(np.ascontiguousarray(w, dtype=np.float32))
+        return out
 
     def get_config(self):
         return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias,

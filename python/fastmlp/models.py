@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 import time
 
 import numpy as np
@@ -15,7 +16,8 @@ from . import optimizers as _optimizers
 from . import random as _random
 from ._progress import EpochProgress
 from .callbacks import Callback, History
-from .layers import (ACT_CODES, Dense, Flatten, Layer, Rescaling, Softmax, _Activation)
+from .layers import (ACT_CODES, Dense, Flatten, Layer, Rescaling, Softmax, WeightView,
+                     _Activation)
 
 __all__ = ["Sequential"]
 
@@ -32,6 +34,24 @@ def _check_int(name, v, lo, allow_none=False):
     if v < lo:
         raise ValueError(f"{name}: expected an int >= {lo}, got {v}")
     return int(v)
+
+
+def _fmt_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _rows_contiguous(x):
+    """True when each example (row) of x is one C-contiguous block; the row stride may be
+    anything (slices, broadcast views, reversed rows): the engine gathers through it."""
+    expect = x.itemsize
+    for d in range(x.ndim - 1, 0, -1):
+        if x.shape[d] != 1 and x.strides[d] != expect:
+            return False
+        expect *= x.shape[d]
+    return x.shape[0] <= 1 or x.strides[0] % x.itemsize == 0
 
 
 def _check_shape(shape, name="input_shape"):
@@ -70,6 +90,7 @@ class Sequential:
         self.history = None
         self._last_pred = (0, 0.0)
         self._aranges: dict[int, np.ndarray] = {}
+        self._build_lock = threading.Lock()  # one thread builds the C++ network
         if layers is not None:
             if isinstance(layers, Layer):
                 layers = [layers]
@@ -152,25 +173,62 @@ class Sequential:
         return int(sum(l.count_params() for l in self._layers))
 
     def get_weights(self) -> list:
+        """Copies of the weights ``[W1 [in, out], b1, W2, b2, ...]``, taken together: a
+        consistent snapshot even while another thread runs ``fit``."""
         self._require_built("get_weights")
+        net = self._net
+        if net is not None:
+            return net.get_params()
         out = []
         for l in self._layers:
             out.extend(l.get_weights())
         return out
 
     def set_weights(self, weights) -> None:
+        """Replace all weights (``[W1 [in, out], b1, W2, b2, ...]``, as ``get_weights``).
+
+        The C++ engine takes them in one step (concurrent ``predict`` calls see the old
+        or the new weights, never a mix) and re-packs them for inference."""
         self._require_built("set_weights")
         weights = list(weights)
         expected = sum(len(l.weights) for l in self._layers)
         if len(weights) != expected:
             raise ValueError(f"set_weights: the model has {expected} weight arrays "
                              f"([W1 [in, out], b1, W2, b2, ...]), got {len(weights)}")
+        checked, i = [], 0
+        for l in self._layers:
+            k = len(l.weights)
+            if k:
+                if isinstance(l, Dense):
+                    checked.extend(l._check_weights(weights[i:i + k]))
+                else:
+                    l.set_weights(weights[i:i + k])
+            i += k
+        net = self._net
+        if net is not None:
+            net.set_params(checked)
+            return
         i = 0
         for l in self._layers:
             k = len(l.weights)
             if k:
-                l.set_weights(weights[i:i + k])
+                l.set_weights(checked[i:i + k])
             i += k
+
+    def memory_bytes(self, detail=False):
+        """Bytes the model holds in the engine: weights, optimizer state (after
+        ``compile``), inference copies of the weights packed for the GEMM kernels, and
+        workspaces (training: sized by the largest batch; inference: tiles of 256 rows per
+        thread, a few kept for reuse). ``detail=True`` returns a dict by kind.
+        Workspaces do not grow with the number of rows passed to predict/evaluate."""
+        self._require_built("memory_bytes")
+        net = self._net
+        if net is None:
+            w = 4 * self.count_params()
+            m = {"weights": w, "optimizer": 0, "packed": 0, "workspace": 0, "total": w}
+        else:
+            m = dict(net.memory())
+        return m if detail else int(m["total"])
 
     def summary(self, print_fn=None) -> None:
         print_fn = print_fn or print
@@ -192,6 +250,11 @@ class Sequential:
         print_fn("=" * len(line))
         total = self.count_params() if built else "?"
         print_fn(f"Total params: {total}")
+        if built:
+            m = self.memory_bytes(detail=True)
+            print_fn(f"Memory: {_fmt_bytes(m['total'])} (weights {_fmt_bytes(m['weights'])}, "
+                     f"optimizer state {_fmt_bytes(m['optimizer'])}, packed weights "
+                     f"{_fmt_bytes(m['packed'])}, workspaces {_fmt_bytes(m['workspace'])})")
         print_fn(line)
 
     # ---------------------------------------------------------------- engine
@@ -249,24 +312,28 @@ class Sequential:
     def _ensure_net(self):
         if self._net is not None:
             return self._net
-        self._require_built("the model")
-        specs, dense, scale, offset = self._layer_specs()
-        net = _core.Network(specs, int(np.prod(self._input_shape)), scale, offset)
-        p = 0
-        for l in dense:  # weights move into the network's aligned buffers; layers keep views
-            view = net.param(p)
-            view[...] = l.kernel
-            l.kernel = view
-            p += 1
-            if l.use_bias:
-                view = net.param(p)
-                view[...] = l.bias
-                l.bias = view
+        with self._build_lock:  # concurrent first calls build one network
+            if self._net is not None:
+                return self._net
+            self._require_built("the model")
+            specs, dense, scale, offset = self._layer_specs()
+            net = _core.Network(specs, int(np.prod(self._input_shape)), scale, offset)
+            p = 0
+            # Weights move into the network's aligned buffers; the layers keep read-only
+            # views (writes go through set_weights, which the engine sees).
+            for l in dense:
+                net.set_param(p, np.ascontiguousarray(l.kernel, dtype=np.float32))
+                l.kernel = net.param(p).view(WeightView)
+                l._engine = (net, p)
                 p += 1
-        self._net = net
-        if self._compiled:
-            self._configure_net()
-        return net
+                if l.use_bias:
+                    net.set_param(p, np.ascontiguousarray(l.bias, dtype=np.float32))
+                    l.bias = net.param(p).view(WeightView)
+                    p += 1
+            self._net = net
+            if self._compiled:
+                self._configure_net()
+            return net
 
     def _configure_net(self):
         self._check_loss_fits()
@@ -347,9 +414,16 @@ class Sequential:
                         f"*{self._input_shape}).")
             raise ValueError(f"{name}: each example has shape {shape}, but the model expects "
                              f"input_shape={self._input_shape}.{hint}")
-        if x.dtype == _U8:
-            return np.ascontiguousarray(x)
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        # No copy when each row is contiguous (e.g. a slice of a larger array, or a memmap /
+        # broadcast view of many rows): the engine reads rows through their stride, tile
+        # by tile, so predict on 10^7 rows never materialises a float32 copy of x.
+        if x.dtype == _U8 or x.dtype == np.float32:
+            if not _rows_contiguous(x):
+                x = np.ascontiguousarray(x)
+            if x.dtype == _U8:
+                return x
+        else:
+            x = np.ascontiguousarray(x, dtype=np.float32)
         if check_finite and not math.isfinite(float(x.sum(dtype=np.float64))):
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
             raise ValueError(f"{name} contains NaN or inf (first at index {bad}: "
@@ -563,7 +637,7 @@ class Sequential:
         """Mean loss and accuracy over (x, y). Rows go through the network in cache-sized
         tiles in C++ whatever ``batch_size`` is."""
         self._require_compiled("evaluate")
-        x = self._prep_x(x)
+        x = self._prep_x(x, check_finite=False)  # the engine checks each tile it gathers
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
         loss_sum, correct = net.evaluate(x, y)

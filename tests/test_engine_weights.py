@@ -1,0 +1,182 @@
+"""Engine weights: pre-packed for inference and re-packed whenever they change; the views
+Python sees are read-only (writes go through set_weights, which the engine sees); one row
+predicted alone equals that row of a batch, bit for bit; memory is reported."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastmlp as fm
+from fastmlp import _core
+
+
+def _model(seed=0, hidden=32, inputs=20, outputs=5, softmax=True):
+    layers = [fm.Dense(hidden, activation="relu"), fm.Dense(outputs)]
+    if softmax:
+        layers.append(fm.Softmax())
+    return fm.Sequential(layers, input_shape=(inputs,), seed=seed)
+
+
+def _numpy_forward(model, x):
+    w = model.get_weights()
+    h = np.maximum(x.astype(np.float64) @ w[0] + w[1], 0)
+    z = h @ w[2] + w[3]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _bits_equal(a, b):
+    return np.array_equal(np.asarray(a).view(np.uint32), np.asarray(b).view(np.uint32))
+
+
+def test_set_weights_then_predict_sees_new_weights(rng):
+    m = _model()
+    x = rng.standard_normal((300, 20)).astype(np.float32)
+    before = m.predict(x)  # packs the weights
+    np.testing.assert_allclose(before, _numpy_forward(m, x), rtol=1e-4, atol=1e-6)
+    w = m.get_weights()
+    w[0] = rng.standard_normal(w[0].shape).astype(np.float32)
+    w[3] = w[3] + 1.0
+    m.set_weights(w)
+    after = m.predict(x)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, _numpy_forward(m, x), rtol=1e-4, atol=1e-6)
+    # a single layer's set_weights reaches the engine too
+    m.layers[1].set_weights([np.zeros((32, 5), np.float32), np.zeros(5, np.float32)])
+    np.testing.assert_array_equal(m.predict(x), np.full((300, 5), 0.2, np.float32))
+
+
+def test_weights_version_bumps_on_every_update_path(rng):
+    m = _model()
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    net = m._net
+    x = rng.standard_normal((64, 20)).astype(np.float32)
+    y = rng.integers(0, 5, 64)
+    v = net.weights_version
+    m.predict(x)
+    assert net.weights_version == v  # reading does not change the version
+    p0 = m.predict(x)
+    m.train_on_batch(x, y)
+    assert net.weights_version > v
+    v = net.weights_version
+    p1 = m.predict(x)
+    assert not np.array_equal(p0, p1)  # the re-packed weights were used
+    np.testing.assert_allclose(p1, _numpy_forward(m, x), rtol=1e-4, atol=1e-6)
+    m.fit(x, y, batch_size=1, epochs=1, verbose=0)  # fused batch-1 path
+    assert net.weights_version >= v + 64
+    v = net.weights_version
+    np.testing.assert_allclose(m.predict(x), _numpy_forward(m, x), rtol=1e-4, atol=1e-6)
+    m.set_weights(m.get_weights())
+    assert net.weights_version > v
+    ev = m.evaluate(x, y)
+    ref = _numpy_forward(m, x)
+    assert ev["loss"] == pytest.approx(float(-np.log(ref[np.arange(64), y]).mean()), rel=1e-4)
+
+
+def test_in_place_writes_raise_clear_error():
+    m = _model()
+    m.predict(np.zeros((1, 20), np.float32))
+    k, b = m.layers[0].kernel, m.layers[0].bias
+    assert not k.flags.writeable and not b.flags.writeable
+    for write in (lambda: k.__setitem__((0, 0), 1.0), lambda: b.__setitem__(..., 0.0),
+                  lambda: np.add(k, 1, out=k)):
+        with pytest.raises(ValueError, match="set_weights"):
+            write()
+    with pytest.raises(ValueError, match="set_weights"):
+        m.layers[0].kernel += 1
+    with pytest.raises(ValueError):
+        k.setflags(write=True)
+    with pytest.raises(ValueError):
+        np.copyto(k, 0.0)
+    # reading and arithmetic give ordinary arrays
+    assert type(k * 2) is np.ndarray and type(np.asarray(k)) is np.ndarray
+    assert repr(b).startswith("array(")
+    w = m.get_weights()[0]
+    assert w.flags.writeable and type(w) is np.ndarray and np.array_equal(w, k)
+    w[...] = 0  # a copy: the model is unchanged
+    assert not np.array_equal(w, m.layers[0].kernel)
+
+
+def test_raw_param_views_are_read_only():
+    net = _core.Network([(0, 3, 2, 0, 0.0, True, 1.0, 0.0)], 3)
+    with pytest.raises(ValueError, match="read-only"):
+        net.param(0)[0, 0] = 1.0
+    net.set_param(0, np.arange(6, dtype=np.float32).reshape(3, 2))
+    np.testing.assert_array_equal(net.param(0), np.arange(6).reshape(3, 2))
+    with pytest.raises(ValueError, match="shape"):
+        net.set_param(0, np.zeros((2, 3), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        net.set_param(1, np.zeros(2, np.float64))
+    with pytest.raises(IndexError):
+        net.set_param(2, np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match="expected 2 arrays"):
+        net.set_params([np.zeros((3, 2), np.float32)])
+
+
+def test_tier_switch_repacks(rng):
+    """The packed layout is private to a tier: switching tiers must re-pack."""
+    from conftest import TIERS
+    if len(TIERS) < 2:
+        pytest.skip("one ISA tier only")
+    before = _core.get_isa()
+    try:
+        m = _model(hidden=40)
+        x = rng.standard_normal((100, 20)).astype(np.float32)
+        ref = _numpy_forward(m, x)
+        for t in TIERS + TIERS[:1]:
+            _core.set_isa(t)
+            np.testing.assert_allclose(m.predict(x), ref, rtol=1e-4, atol=1e-6, err_msg=t)
+    finally:
+        _core.set_isa(before)
+
+
+@pytest.mark.parametrize("dims", [(20, 32, 5), (784, 128, 10), (600, 97, 3)])
+def test_one_row_equals_batch_row_bitwise(isa, rng, dims):
+    n_in, hidden, n_out = dims
+    m = _model(inputs=n_in, hidden=hidden, outputs=n_out, seed=1)
+    x = rng.standard_normal((300, n_in)).astype(np.float32)
+    batch = m.predict(x)
+    for i in (0, 1, 7, 255, 256, 299):
+        assert _bits_equal(m.predict(x[i:i + 1]), batch[i:i + 1]), f"row {i}"
+    for lo, hi in ((3, 5), (10, 14), (250, 262)):
+        assert _bits_equal(m.predict(x[lo:hi]), batch[lo:hi]), f"rows {lo}:{hi}"
+    u8 = rng.integers(0, 256, (40, n_in), dtype=np.uint8)
+    mu = fm.Sequential([fm.Rescaling(1 / 255)] + [fm.Dense(hidden, activation="tanh"),
+                                                 fm.Dense(n_out)], input_shape=(n_in,), seed=2)
+    bu = mu.predict(u8)
+    for i in (0, 5, 39):
+        assert _bits_equal(mu.predict(u8[i:i + 1]), bu[i:i + 1])
+
+
+def test_strided_rows_are_read_in_place(rng):
+    m = _model()
+    big = rng.standard_normal((50, 40)).astype(np.float32)
+    x = big[::2, 5:25]  # rows strided, each row contiguous
+    ref = m.predict(np.ascontiguousarray(x))
+    assert _bits_equal(m.predict(x), ref)
+    assert _bits_equal(m.predict(np.ascontiguousarray(x)[::-1]), ref[::-1])
+    row = big[:1, :20]
+    assert _bits_equal(m.predict(np.broadcast_to(row, (7, 20))), np.repeat(m.predict(row), 7, 0))
+    assert _bits_equal(m.predict(big[:, :20:1].T[:20].T), m.predict(big[:, :20].copy()))
+    colmajor = np.asfortranarray(big[:, :20])
+    assert _bits_equal(m.predict(colmajor), m.predict(big[:, :20].copy()))
+
+
+def test_memory_bytes_reported(rng, capsys):
+    m = _model(hidden=64)
+    n_params = m.count_params()
+    assert m.memory_bytes() == 4 * n_params  # before the engine exists: weights only
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    d = m.memory_bytes(detail=True)
+    assert d["weights"] == 4 * n_params
+    assert d["optimizer"] == 2 * 4 * n_params  # Adam: m and v
+    assert d["total"] == sum(d[k] for k in ("weights", "optimizer", "packed", "workspace"))
+    m.predict(rng.standard_normal((10_000, 20)).astype(np.float32))
+    d2 = m.memory_bytes(detail=True)
+    assert d2["packed"] >= 4 * n_params
+    # workspaces are tiles, not proportional to the 10,000 rows predicted
+    assert d2["workspace"] < 16 * 256 * (20 + 64 + 5 + 5 + 5) * 4 * 2
+    assert m.memory_bytes() == d2["total"]
+    m.summary()
+    out = capsys.readouterr().out
+    assert "Memory:" in out and "optimizer state" in out
