@@ -80,7 +80,14 @@ def _convert_f32(fn: str, name: str, x) -> np.ndarray:
         )
     # np.asarray (not ascontiguousarray) keeps 0-d arrays 0-d and drops subclasses
     # (np.memmap, np.matrix) without copying when the data is already float32 C-order.
-    return np.asarray(arr, dtype=F32, order="C")
+    try:
+        return np.asarray(arr, dtype=F32, order="C")
+    except MemoryError:
+        # e.g. a zero-stride np.broadcast_to view claiming terabytes: say which argument
+        raise MemoryError(
+            f"{fn}: argument '{name}' ({describe(arr)}) needs a float32 C-contiguous copy "
+            f"of {arr.size * 4} bytes, which cannot be allocated."
+        ) from None
 
 
 def check_ndim(fn: str, name: str, arr: np.ndarray, expected: str, ok: bool) -> None:
