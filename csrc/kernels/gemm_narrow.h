@@ -66,7 +66,7 @@ inline void gemm_narrow_tile(int64_t K, const float* A, int64_t lda, int64_t i0,
       if (beta != 0.f) x += beta * c[j];
       if (ep) {
         if (ep->bias) x += ep->bias[j];
-        if (ep->act == Act::relu) x = x > 0.f ? x : 0.f;
+        if (ep->act == Act::relu) x = x < 0.f ? 0.f : x;  // NaN propagates, like ops.relu
         else if (ep->act == Act::leaky_relu) x = x > 0.f ? x : ep->alpha * x;
       }
       c[j] = x;
