@@ -61,21 +61,35 @@ def test_stub_names_match_runtime():
     assert stub_names - runtime == set(), f"stubs for missing names {sorted(stub_names - runtime)}"
 
 
+def test_stub_class_members_match_runtime():
+    for node in _stub().body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        cls = getattr(_core, node.name)
+        stub = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+        stub |= {n.target.id for n in node.body
+                 if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+        runtime = {n for n in vars(cls) if not n.startswith("_")}
+        assert runtime - stub == set(), f"{node.name}: no stub for {sorted(runtime - stub)}"
+        assert stub - runtime == set(), f"{node.name}: stubs for missing {sorted(stub - runtime)}"
+
+
 def _functions(tree: ast.Module):
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
-            yield node.name, node, getattr(_core, node.name)
+            yield node.name, node, getattr(_core, node.name, None)
         elif isinstance(node, ast.ClassDef):
-            cls = getattr(_core, node.name)
+            cls = getattr(_core, node.name, None)
             for sub in node.body:
                 if isinstance(sub, ast.FunctionDef) and not any(
                         isinstance(d, ast.Name) and d.id == "property" for d in sub.decorator_list):
-                    yield f"{node.name}.{sub.name}", sub, getattr(cls, sub.name)
+                    yield f"{node.name}.{sub.name}", sub, getattr(cls, sub.name, None)
 
 
 @pytest.mark.parametrize("name", [n for n, _, _ in _functions(_stub())])
 def test_stub_signature_matches_runtime(name):
     fn, obj = next((f, o) for n, f, o in _functions(_stub()) if n == name)
+    assert obj is not None, f"{name} is in the stub but not in the extension"
     expected = _runtime_params(obj)
     got = _stub_params(fn)
     if "." in name:  # methods: pybind11 writes "self" first, like the stub
