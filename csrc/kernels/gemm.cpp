@@ -33,8 +33,8 @@ using gemm_cfg::NV;
 // Work below this many flops per thread stays on one thread (~10 us of FMAs).
 constexpr double kMinFlopsPerThread = 1.5e6;
 
-using UKernel = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, int,
-                         float, float, bool, const Epilogue*);
+using UKernel = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
+                         int, float, float, bool, const Epilogue*);
 
 template <bool D, int R, size_t... Vs>
 constexpr std::array<UKernel, NV> ukernel_row(std::index_sequence<Vs...>) {
@@ -58,6 +58,7 @@ constexpr std::array<std::array<std::array<UKernel, NV>, MR>, 2> ukernels = {
 // hundred contiguous bytes that any cache serves as well as a packed copy.
 constexpr int64_t kDirectAMaxPanels = 2;
 constexpr int64_t kDirectAMaxDepth = 32;
+constexpr int64_t kDirectBMaxRows = 160;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -214,8 +215,15 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         const int64_t ir_per_ic = mc_max / MR;
         // B is packed once per (jc, pc), with the first super-block's A (or was packed
         // ahead of time: see packed_b_offset).
-        const int64_t n_pack_b = (sb == 0 && !Bpre) ? n_jr : 0;
-        const float* Bblk = Bpre ? Bpre + packed_b_offset(K, jc, pc, nc) : Bp;
+        // Row-major B whose panels are all whole is read in place when few row tiles
+        // reuse it (a training step's forward GEMM: batch rows x a hidden width that is a
+        // multiple of NR): packing would cost about as much as those few passes.
+        const bool direct_b = !Bpre && !trans_b && nc % NR == 0 && M <= kDirectBMaxRows;
+        const int64_t n_pack_b = (sb == 0 && !Bpre && !direct_b) ? n_jr : 0;
+        const float* Bblk = Bpre ? Bpre + packed_b_offset(K, jc, pc, nc)
+                            : direct_b ? B + pc * ldb + jc : Bp;
+        const int64_t b_panel = direct_b ? NR : NR * kc;  // offset between panels
+        const int64_t b_step = direct_b ? ldb : NR;      // offset between k-steps
         const bool direct_a = !trans_a && (n_jr <= kDirectAMaxPanels || kc <= kDirectAMaxDepth);
         // Transposed A is packed in groups of panels (see pack_a_panels_trans).
         constexpr int64_t kTransGroup = 8;
@@ -263,7 +271,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
             pep = &tile_ep;
           }
           const float* a = direct_a ? A + (ia + p * MR) * lda + pc : Ap + p * MR * kc;
-          ukernels[direct_a][rows - 1][nvec - 1](kc, a, lda, Bblk + jr * NR * kc, c, ldc, cols,
+          ukernels[direct_a][rows - 1][nvec - 1](kc, a, lda, Bblk + jr * b_panel, b_step, c, ldc, cols,
                                                  alpha, beta, first, pep);
           if (last && post_act) apply_post_act(ep, c, ldc, rows, cols);
         }

@@ -60,12 +60,14 @@ inline void gemm_store_tile(simd::Vec (&acc)[ROWS][NVEC], float* __restrict C, i
 
 // DIRECT_A: Ap is not packed but points at row-major A (row stride lda, unit k stride);
 // used when a panel of A would be read by too few B panels to repay packing it.
+// ldbp: floats between consecutive k-steps of Bp (NR when packed; B's row stride when B is
+// read in place, which the driver does only for whole NR-wide panels).
 template <int ROWS, int NVEC, bool DIRECT_A>
 inline void gemm_ukernel(int64_t kc, const float* __restrict Ap, int64_t lda,
-                         const float* __restrict Bp, float* __restrict C, int64_t ldc,
+                         const float* __restrict Bp, int64_t ldbp, float* __restrict C, int64_t ldc,
                          int n_valid, float alpha, float beta, bool first, const Epilogue* ep) {
   using namespace simd;
-  constexpr int MR = gemm_cfg::MR, NR = gemm_cfg::NR;
+  constexpr int MR = gemm_cfg::MR;
   Vec acc[ROWS][NVEC];
   for (int r = 0; r < ROWS; ++r)
     for (int v = 0; v < NVEC; ++v) acc[r][v] = zero();
@@ -78,7 +80,7 @@ inline void gemm_ukernel(int64_t kc, const float* __restrict Ap, int64_t lda,
       for (int v = 0; v < NVEC; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
     }
     if (!DIRECT_A) Ap += MR;
-    Bp += NR;
+    Bp += ldbp;
   }
 
   gemm_store_tile<ROWS, NVEC>(acc, C, ldc, n_valid, alpha, beta, first, ep);
