@@ -177,9 +177,17 @@ class Dense(Layer):
         out = super().build(input_shape, rng)
         fan_in = int(self.input_shape[0])
         if self.kernel is None or self.kernel.shape != (fan_in, self.units):
-            self.kernel = np.ascontiguousarray(
-                initializers.get(self.kernel_initializer)((fan_in, self.units), rng),
-                dtype=np.float32)
+            init = initializers.get(self.kernel_initializer)
+            try:
+                kernel = init((fan_in, self.units), rng)
+            except (MemoryError, ValueError) as exc:  # ValueError: "array is too big"
+                if fan_in * self.units < 1 << 26:
+                    raise
+                raise MemoryError(
+                    f"Dense layer {self.name!r} (units={self.units}): its ({fan_in}, "
+                    f"{self.units}) kernel needs {4 * fan_in * self.units} bytes, which "
+                    f"cannot be allocated ({exc})") from None
+            self.kernel = np.ascontiguousarray(kernel, dtype=np.float32)
             if self.use_bias:
                 self.bias = np.ascontiguousarray(
                     initializers.get(self.bias_initializer)((self.units,), rng),
