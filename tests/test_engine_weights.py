@@ -180,3 +180,35 @@ def test_memory_bytes_reported(rng, capsys):
     m.summary()
     out = capsys.readouterr().out
     assert "Memory:" in out and "optimizer state" in out
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("n", [1, 3, 300])
+def test_nonfinite_input_rows_predict_nan_and_evaluate_raises(rng, bad, n):
+    m = _model(hidden=16)  # ReLU hidden layer: would turn NaN into 0 without the check
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = rng.standard_normal((n, 20)).astype(np.float32)
+    clean = m.predict(x)
+    r = n // 2
+    x[r, 7] = bad
+    out = m.predict(x)
+    assert np.isnan(out[r]).all()
+    others = np.arange(n) != r
+    assert _bits_equal(out[others], clean[others])
+    with pytest.raises(ValueError, match=rf"NaN or inf \(first in example {r}\)"):
+        m.evaluate(x, np.zeros(n, np.int32))
+
+
+def test_one_input_feature_kernel_stays_2d(rng):
+    """A Dense with one input has a kernel of shape (1, units), not a bias-like vector."""
+    m = fm.Sequential([fm.Dense(7, activation="tanh"), fm.Dense(3)], input_shape=(1,), seed=0)
+    m.compile(optimizer="adam", loss="mse")
+    assert m.layers[0].kernel.shape == (1, 7) and m.layers[0].bias.shape == (7,)
+    w = [a + 0.5 for a in m.get_weights()]
+    assert [a.shape for a in w] == [(1, 7), (7,), (7, 3), (3,)]
+    m.set_weights(w)
+    x = rng.standard_normal((9, 1)).astype(np.float32)
+    ref = np.tanh(x.astype(np.float64) @ w[0] + w[1]) @ w[2] + w[3]
+    np.testing.assert_allclose(m.predict(x), ref, rtol=1e-5, atol=1e-5)
+    loss, grads = m._net.compute_gradients(x, rng.standard_normal((9, 3)).astype(np.float32))
+    assert [g.shape for g in grads] == [a.shape for a in w]

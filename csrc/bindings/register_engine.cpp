@@ -90,7 +90,7 @@ py::array param_view(py::object self, int i) {
   const int64_t r = n.param_rows(i), c = n.param_cols(i);
   float* p = const_cast<float*>(n.param(i));
   py::array_t<float> a =
-      r == 1 ? py::array_t<float>({c}, {static_cast<py::ssize_t>(sizeof(float))}, p, self)
+      n.param_is_vector(i) ? py::array_t<float>({c}, {static_cast<py::ssize_t>(sizeof(float))}, p, self)
              : py::array_t<float>({r, c},
                                   {static_cast<py::ssize_t>(c * sizeof(float)),
                                    static_cast<py::ssize_t>(sizeof(float))},
@@ -120,11 +120,12 @@ struct ExclusiveLock {
 void check_param_value(const Network& n, int i, const py::array& a) {
   const int64_t r = n.param_rows(i), c = n.param_cols(i);
   check_array<float>(a, "value", false);
-  const bool ok = r == 1 ? (a.ndim() == 1 && a.shape(0) == c)
+  const bool vec = n.param_is_vector(i);
+  const bool ok = vec ? (a.ndim() == 1 && a.shape(0) == c)
                          : (a.ndim() == 2 && a.shape(0) == r && a.shape(1) == c);
   if (!ok)
     throw py::value_error("param " + std::to_string(i) + ": expected shape " +
-                          (r == 1 ? "(" + std::to_string(c) + ",)"
+                          (vec ? "(" + std::to_string(c) + ",)"
                                   : "(" + std::to_string(r) + ", " + std::to_string(c) + ")"));
 }
 
@@ -218,7 +219,8 @@ void register_engine(py::module_& m) {
         std::vector<float*> dst;
         for (int i = 0; i < n.num_params(); ++i) {
           const int64_t r = n.param_rows(i), c = n.param_cols(i);
-          out.push_back(r == 1 ? py::array_t<float>({c}) : py::array_t<float>({r, c}));
+          out.push_back(n.param_is_vector(i) ? py::array_t<float>({c})
+                                             : py::array_t<float>({r, c}));
           dst.push_back(out.back().mutable_data());
         }
         {
@@ -346,7 +348,8 @@ void register_engine(py::module_& m) {
         std::vector<float*> ptrs;
         for (int i = 0; i < n.num_params(); ++i) {
           const int64_t r = n.param_rows(i), c = n.param_cols(i);
-          py::array_t<float> g = r == 1 ? py::array_t<float>({c}) : py::array_t<float>({r, c});
+          py::array_t<float> g =
+              n.param_is_vector(i) ? py::array_t<float>({c}) : py::array_t<float>({r, c});
           ptrs.push_back(g.mutable_data());
           out.append(g);
         }

@@ -129,6 +129,8 @@ class Network {
   const float* param(int i) const { return params_[i].buf->data(); }
   int64_t param_rows(int i) const { return params_[i].rows; }
   int64_t param_cols(int i) const { return params_[i].cols; }
+  // True for a bias (1-D, param_cols(i) values); false for a kernel [rows, cols].
+  bool param_is_vector(int i) const { return params_[i].vector; }
   // Copies param_rows(i) * param_cols(i) floats into parameter i (hold lock() exclusive)
   // and bumps weights_version().
   void set_param(int i, const float* src);
@@ -177,6 +179,7 @@ class Network {
   struct Param {
     std::unique_ptr<AlignedBuf> buf, s0, s1;
     int64_t rows = 0, cols = 0;
+    bool vector = false;  // a bias
   };
   struct LayerRt {
     LayerSpec spec;
@@ -210,10 +213,12 @@ class Network {
   std::unique_ptr<Workspace> acquire_ws(int64_t rows);
   void release_ws(std::unique_ptr<Workspace> ws);
   // Forward over `rows` rows from `in` (rows x input_dim). When `final_out` is set the
-  // last computed layer writes there. Skips the final softmax when `fused_top`. Dense
-  // layers use the packed weights when `pk` is set (inference), else the live weights.
+  // last computed layer writes there. Skips the final softmax when `fused_top`. With
+  // `infer`, dense layers multiply by the packed weights `pk` (or, for a few rows, by the
+  // live weights with the same bits: small_rows_dense); else by the live weights.
   const float* forward(const KernelTable& k, Workspace& ws, const float* in, int64_t rows,
-                       bool fused_top, float* final_out, const Packed* pk = nullptr);
+                       bool fused_top, float* final_out, bool infer = false,
+                       const Packed* pk = nullptr);
   // Loss of the batch from the top output; optional gradient into dy and per-row loss.
   // Returns (sum of row losses, correct rows).
   double loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,

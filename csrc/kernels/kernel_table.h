@@ -91,6 +91,15 @@ struct KernelTable {
   // C[M,N] = epilogue(op(A) @ op(B)) with B pre-packed by pack_b (alpha 1, beta 0).
   void (*gemm_packed)(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A,
                       int64_t lda, const float* Bp, float* C, int64_t ldc, const Epilogue* ep);
+
+  // Maximum depth of one K block of the blocked gemm path and of gemm_packed: they split K
+  // into ceil(K / gemm_kc) equal blocks, sum each C element as one FMA chain per block and
+  // add the blocks in order (C = chain + C). The few-row path sums one chain over all of
+  // K. So a caller that splits K into those same blocks (each <= gemm_kc: one chain on any
+  // path) and passes beta = 1 after the first block gets the bits of gemm_packed from
+  // plain gemm (the engine's small-batch inference relies on it; checked on every tier by
+  // tests/test_engine_weights.py).
+  int64_t gemm_kc;
 };
 
 }  // namespace fastmlp

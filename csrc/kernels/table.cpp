@@ -1,6 +1,7 @@
 // Fills this tier's KernelTable from the entry points defined in the other kernel sources.
 #include "kernels/tier.h"
 #include "kernels/entry_points.h"
+#include "kernels/gemm_blocking.h"
 
 FASTMLP_TIER_BEGIN
 
@@ -22,6 +23,7 @@ const KernelTable& kernel_table() {
       packed_b_size,
       pack_b,
       gemm_packed,
+      gemm_cfg::KC,
   };
   return table;
 }

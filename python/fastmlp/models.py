@@ -647,7 +647,14 @@ class Sequential:
         """Outputs of the layers for x (float32 ``[N, outputs]``); a final Softmax is applied.
 
         Rows go through all layers in cache-sized tiles in C++ (parallel over tiles), so
-        ``batch_size`` is accepted for Keras compatibility only. NaN in x gives NaN rows.
+        ``batch_size`` is accepted for Keras compatibility only. A row of x holding NaN or
+        inf gives an all-NaN output row (other rows are unaffected); ``fit`` and
+        ``evaluate`` raise ``ValueError`` on such input instead.
+
+        Each row's result is independent of the other rows passed along (bit for bit: a
+        row predicted alone equals that row of a batch) and of the thread count. Safe to
+        call from several threads at once, also while another thread trains the model:
+        see the README's "Thread safety" section.
         """
         net = self._net
         # Fast path (a float32/uint8 C-contiguous batch of the right shape): about a
