@@ -28,6 +28,9 @@ IDX_DTYPES = {
 }
 
 _CHUNK = 1 << 20
+# Largest data an IDX header may claim (the biggest real one, MNIST training images, holds
+# 47 MB): a gzip bomb behind a header claiming more is refused before inflating anything.
+_MAX_IDX_BYTES = 1 << 30
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -128,6 +131,11 @@ def read_idx(path, *, dtype=None, ndim=None) -> np.ndarray:
         for d in shape:
             count *= d
         claimed = count * file_dtype.itemsize  # a Python int: no overflow, no allocation
+        if claimed > _MAX_IDX_BYTES:
+            raise ValueError(
+                f"{path}: IDX header says shape {shape} ({claimed} data bytes), more than "
+                f"the {_MAX_IDX_BYTES} bytes any IDX dataset holds: corrupt or hostile file"
+            )
         data = read_bounded(src, claimed + 1)
         if len(data) != claimed:
             have = (f"only {len(data)}" if len(data) < claimed
