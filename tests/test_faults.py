@@ -159,3 +159,18 @@ def test_save_over_a_directory_fails_cleanly(tmp_path):
     with pytest.raises(OSError):
         m.save(tmp_path / "d.npz")
     assert _leftovers(tmp_path) == []
+
+
+def test_saved_file_mode_like_open_and_kept_on_replace(tmp_path):
+    m = _model()
+    path = tmp_path / "m.npz"
+    old_umask = os.umask(0o022)
+    try:
+        m.save(path)
+    finally:
+        os.umask(old_umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    os.chmod(path, 0o640)
+    m.save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert _leftovers(tmp_path) == []
