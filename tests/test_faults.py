@@ -76,6 +76,25 @@ def test_real_sigint_during_fit_leaves_model_usable(rng, how):
     assert after["loss"] < before["loss"] or after["accuracy"] > 0.9
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_during_a_huge_predict_is_honoured_between_slices(rng):
+    m = fm.Sequential([fm.Rescaling(1 / 255), fm.Dense(256, activation="relu"), fm.Dense(10)],
+                      input_shape=(784,), seed=0)
+    row = rng.integers(0, 256, (1, 784), dtype=np.uint8)
+    small = m.predict(row)
+    x = np.broadcast_to(row, (4 * 10**6, 784))  # about 1.6e12 flops: minutes on one core
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            m.predict(x)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 20
+    assert np.array_equal(m.predict(x[:70_000])[::9999], np.repeat(small, 8, 0))
+
+
 @pytest.fixture
 def saved(tmp_path, rng):
     m = _model(seed=1)

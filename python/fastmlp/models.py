@@ -24,6 +24,7 @@ __all__ = ["Sequential"]
 _perf = time.perf_counter
 _U8 = np.dtype(np.uint8)
 _CHUNK_SECONDS = 0.1  # progress updates and Ctrl-C checks happen between chunks
+_PREDICT_SLICE = 1 << 16  # rows per C++ call in a big predict (a multiple of the 256-row tile)
 
 
 def _check_int(name, v, lo, allow_none=False):
@@ -660,7 +661,7 @@ class Sequential:
         # Fast path (a float32/uint8 C-contiguous batch of the right shape): about a
         # microsecond of Python; anything else goes through the checks below.
         if net is not None and type(x) is np.ndarray and x.shape[1:] == self._input_shape \
-                and len(x):
+                and 0 < len(x) <= _PREDICT_SLICE:
             t0 = _perf()
             try:
                 out = net.predict(x)
@@ -672,7 +673,14 @@ class Sequential:
         x = self._prep_x(x, check_finite=False)
         net = self._ensure_net()
         t0 = _perf()
-        out = net.predict(x)
+        if len(x) <= _PREDICT_SLICE:
+            out = net.predict(x)
+        else:
+            # Slices of whole tiles (same results bit for bit): Ctrl-C is honoured between
+            # them instead of after the whole input.
+            out = np.empty((len(x), net.output_dim), dtype=np.float32)
+            for i in range(0, len(x), _PREDICT_SLICE):
+                net.predict_into(x[i:i + _PREDICT_SLICE], out[i:i + _PREDICT_SLICE])
         self._last_pred = (len(x), _perf() - t0)
         return out
 
