@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -185,3 +186,34 @@ def test_set_weights_is_atomic_for_readers(rng):
     for i, res in enumerate(results[1:], 1):
         ok = {pa, pb} if i % 2 else {pa[: 6 * 4], pb[: 6 * 4]}
         assert all(r in ok for r in res)
+
+
+def test_predicts_run_concurrently_not_serialized(rng, restore_threads):
+    """While one thread is inside a long predict (one C++ call, GIL released), other
+    threads' predicts complete: readers share the lock (a mutex would make them wait)."""
+    m = fm.Sequential([fm.Rescaling(1 / 255), fm.Dense(256, activation="relu"), fm.Dense(10)],
+                      input_shape=(784,), seed=0)
+    small = rng.random((8, 784), dtype=np.float32)
+    tiny = rng.random((1, 784), dtype=np.float32)
+    ref_small, ref_tiny = m.predict(small), m.predict(tiny)
+    fm.set_num_threads(1)  # the long call lasts about a second on any machine
+    big = np.broadcast_to(rng.integers(0, 256, (1, 784), dtype=np.uint8), (250_000, 784))
+    inside, finished = threading.Event(), []
+
+    def long_call():
+        inside.set()
+        m._net.predict(big)  # one C++ call, seconds long
+        finished.append(time.perf_counter())
+
+    t = threading.Thread(target=long_call)
+    t.start()
+    inside.wait()
+    time.sleep(0.05)
+    done_while_busy = 0
+    while t.is_alive() and done_while_busy < 20:
+        assert np.array_equal(m.predict(small), ref_small)
+        assert np.array_equal(m.predict(tiny), ref_tiny)
+        if t.is_alive():
+            done_while_busy += 1
+    t.join()
+    assert done_while_busy > 0, "predict waited for the other thread's predict to finish"
