@@ -31,6 +31,9 @@ inline void store_mask(float* p, Vec v, Mask m) { _mm512_mask_storeu_ps(p, m, v)
 inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
 inline Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+inline Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+inline Vec div(Vec a, Vec b) { return _mm512_div_ps(a, b); }
+inline Vec sqrt(Vec a) { return _mm512_sqrt_ps(a); }
 inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
 // x > 0 ? x : a * x
 inline Vec leaky(Vec x, Vec a) {
@@ -57,6 +60,9 @@ inline void store_mask(float* p, Vec v, Mask m) { _mm256_maskstore_ps(p, m, v); 
 inline Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
 inline Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
+inline Vec div(Vec a, Vec b) { return _mm256_div_ps(a, b); }
+inline Vec sqrt(Vec a) { return _mm256_sqrt_ps(a); }
 inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
 inline Vec leaky(Vec x, Vec a) {
   const __m256 pos = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
@@ -94,6 +100,9 @@ inline void store_mask(float* p, Vec v, Mask m) {
 inline Vec fmadd(Vec a, Vec b, Vec c) { return vfmaq_f32(c, a, b); }  // a*b + c, one rounding
 inline Vec add(Vec a, Vec b) { return vaddq_f32(a, b); }
 inline Vec mul(Vec a, Vec b) { return vmulq_f32(a, b); }
+inline Vec sub(Vec a, Vec b) { return vsubq_f32(a, b); }
+inline Vec div(Vec a, Vec b) { return vdivq_f32(a, b); }
+inline Vec sqrt(Vec a) { return vsqrtq_f32(a); }
 // b when either is NaN, like maxps (vmaxq_f32 would return NaN)
 inline Vec max(Vec a, Vec b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
 // x > 0 ? x : a * x
@@ -127,6 +136,9 @@ inline Vec fmadd(Vec a, Vec b, Vec c) {
 }
 inline Vec add(Vec a, Vec b) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] + b.v[i]; return r; }
 inline Vec mul(Vec a, Vec b) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] * b.v[i]; return r; }
+inline Vec sub(Vec a, Vec b) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] - b.v[i]; return r; }
+inline Vec div(Vec a, Vec b) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] / b.v[i]; return r; }
+inline Vec sqrt(Vec a) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = __builtin_sqrtf(a.v[i]); return r; }
 inline Vec max(Vec a, Vec b) {
   Vec r;
   for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] < b.v[i] ? b.v[i] : a.v[i];

@@ -1,0 +1,149 @@
+// One optimizer step on a run of parameters whose gradient is already summed: the
+// epilogue of GEMMs that update weights in place (gemm_update) instead of storing a
+// gradient matrix. Formulas as EngineOptStep (engine_kernels.h).
+#pragma once
+#include <cmath>
+
+#include "kernels/engine_kernels.h"
+#include "kernels/simd.h"
+#include "kernels/tier.h"
+
+FASTMLP_TIER_BEGIN
+
+// Update one block of a weight row: p[0..n), grad g[0..n) (already summed over rows).
+inline void opt_row_update(float* __restrict p, const float* __restrict g,
+                              float* __restrict s0, float* __restrict s1, int64_t n,
+                              const EngineOptStep& o, float bc1, float bc2) {
+  if (o.kind == 0) {
+    const float lr = o.lr, wd = o.weight_decay, mom = o.momentum;
+    if (mom != 0.f) {
+      if (o.nesterov) {
+        for (int64_t j = 0; j < n; ++j) {
+          const float gj = g[j] + wd * p[j];
+          const float vj = mom * s0[j] + gj;
+          s0[j] = vj;
+          p[j] -= lr * (gj + mom * vj);
+        }
+      } else {
+        for (int64_t j = 0; j < n; ++j) {
+          const float gj = g[j] + wd * p[j];
+          const float vj = mom * s0[j] + gj;
+          s0[j] = vj;
+          p[j] -= lr * vj;
+        }
+      }
+    } else {
+      for (int64_t j = 0; j < n; ++j) p[j] -= lr * (g[j] + wd * p[j]);
+    }
+  } else {
+    const float b1 = o.beta1, b2 = o.beta2, eps = o.eps, lr = o.lr, wd = o.weight_decay;
+    const float c1 = 1.f - b1, c2 = 1.f - b2;
+    const float ibc1 = 1.f / bc1, ibc2 = 1.f / bc2;
+    const float l2 = o.decoupled ? 0.f : wd;
+    const float dec = o.decoupled ? lr * wd : 0.f;
+    for (int64_t j = 0; j < n; ++j) {
+      const float gj = g[j] + l2 * p[j];
+      const float mj = b1 * s0[j] + c1 * gj;
+      const float vj = b2 * s1[j] + c2 * gj * gj;
+      s0[j] = mj;
+      s1[j] = vj;
+      const float pj = p[j] - dec * p[j];
+      p[j] = pj - lr * (mj * ibc1) / (std::sqrt(vj * ibc2) + eps);
+    }
+  }
+}
+
+
+// Bias corrections of step o.step (Adam), 1 for SGD.
+inline void opt_bias_corrections(const EngineOptStep& o, float* bc1, float* bc2) {
+  *bc1 = *bc2 = 1.f;
+  if (o.kind == 1) {
+    *bc1 = 1.f - static_cast<float>(std::pow(double(o.beta1), double(o.step)));
+    *bc2 = 1.f - static_cast<float>(std::pow(double(o.beta2), double(o.step)));
+  }
+}
+
+// The same step on a rows x cols tile of a weight matrix (row stride ld, state laid out
+// alike) from a gradient tile g (row stride ldg), in vector registers: the epilogue of a
+// GEMM that updates weights in place. Lanes past `cols` are never touched.
+namespace opt_tile {
+enum Mode { sgd_plain, sgd_momentum, sgd_nesterov, adam };
+
+struct Consts {
+  simd::Vec lr, wd, mom, b1, b2, c1, c2, eps, ibc1, ibc2, keep;
+};
+
+template <Mode MODE, bool FULL>
+inline void step(float* p, const float* g, float* s0, float* s1, const Consts& k,
+                 simd::Mask m) {
+  using namespace simd;
+  auto ld = [m](const float* q) { return FULL ? load(q) : load_mask(q, m); };
+  auto st = [m](float* q, Vec v) { if (FULL) store(q, v); else store_mask(q, v, m); };
+  const Vec pv = ld(p);
+  const Vec gv = fmadd(k.wd, pv, ld(g));  // g + wd * p (L2 decay; 0 when decoupled)
+  if (MODE == sgd_plain) {
+    st(p, sub(pv, mul(k.lr, gv)));
+  } else if (MODE == sgd_momentum || MODE == sgd_nesterov) {
+    const Vec v = fmadd(k.mom, ld(s0), gv);
+    st(s0, v);
+    st(p, sub(pv, mul(k.lr, MODE == sgd_nesterov ? fmadd(k.mom, v, gv) : v)));
+  } else {
+    const Vec mv = fmadd(k.b1, ld(s0), mul(k.c1, gv));
+    const Vec vv = fmadd(k.b2, ld(s1), mul(k.c2, mul(gv, gv)));
+    st(s0, mv);
+    st(s1, vv);
+    const Vec den = add(sqrt(mul(vv, k.ibc2)), k.eps);
+    st(p, sub(mul(pv, k.keep), div(mul(k.lr, mul(mv, k.ibc1)), den)));
+  }
+}
+
+template <Mode MODE>
+inline void tile(float* p, int64_t ld, const float* g, int64_t ldg, float* s0, float* s1,
+                 int rows, int cols, const Consts& k) {
+  using namespace simd;
+  const int full = cols / VL * VL;
+  const Mask m = mask_first(cols - full > 0 ? cols - full : VL);
+  for (int r = 0; r < rows; ++r) {
+    float* pr = p + r * ld;
+    const float* gr = g + r * ldg;
+    float* s0r = s0 ? s0 + r * ld : nullptr;
+    float* s1r = s1 ? s1 + r * ld : nullptr;
+    for (int j = 0; j < full; j += VL)
+      step<MODE, true>(pr + j, gr + j, s0r ? s0r + j : nullptr, s1r ? s1r + j : nullptr, k, m);
+    if (full < cols)
+      step<MODE, false>(pr + full, gr + full, s0r ? s0r + full : nullptr,
+                        s1r ? s1r + full : nullptr, k, m);
+  }
+}
+}  // namespace opt_tile
+
+inline opt_tile::Consts opt_consts(const EngineOptStep& o, float bc1, float bc2) {
+  using namespace simd;
+  const bool decoupled = o.kind == 1 && o.decoupled;
+  return {set1(o.lr), set1(decoupled ? 0.f : o.weight_decay), set1(o.momentum),
+          set1(o.beta1), set1(o.beta2), set1(1.f - o.beta1), set1(1.f - o.beta2),
+          set1(o.eps), set1(1.f / bc1), set1(1.f / bc2),
+          set1(1.f - (decoupled ? o.lr * o.weight_decay : 0.f))};
+}
+
+inline void opt_tile_update(float* p, int64_t ld, const float* g, int64_t ldg, float* s0,
+                            float* s1, int rows, int cols, const EngineOptStep& o, float bc1,
+                            float bc2) {
+  using namespace simd;
+  const bool decoupled = o.kind == 1 && o.decoupled;
+  const opt_tile::Consts k = {set1(o.lr), set1(decoupled ? 0.f : o.weight_decay),
+                              set1(o.momentum), set1(o.beta1), set1(o.beta2),
+                              set1(1.f - o.beta1), set1(1.f - o.beta2), set1(o.eps),
+                              set1(1.f / bc1), set1(1.f / bc2),
+                              set1(1.f - (decoupled ? o.lr * o.weight_decay : 0.f))};
+  if (o.kind == 1)
+    opt_tile::tile<opt_tile::adam>(p, ld, g, ldg, s0, s1, rows, cols, k);
+  else if (o.momentum == 0.f)
+    opt_tile::tile<opt_tile::sgd_plain>(p, ld, g, ldg, s0, s1, rows, cols, k);
+  else if (o.nesterov)
+    opt_tile::tile<opt_tile::sgd_nesterov>(p, ld, g, ldg, s0, s1, rows, cols, k);
+  else
+    opt_tile::tile<opt_tile::sgd_momentum>(p, ld, g, ldg, s0, s1, rows, cols, k);
+}
+
+FASTMLP_TIER_END
