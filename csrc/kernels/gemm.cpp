@@ -144,7 +144,7 @@ void small_m_rows(const float* a_rows, int64_t N, int64_t K, const float* B, int
           if (beta != 0.f) x += beta * crow[j];
           if (ep) {
             if (ep->bias) x += ep->bias[j0 + j];
-            if (ep->act == Act::relu) x = x > 0.f ? x : 0.f;
+            if (ep->act == Act::relu) x = x < 0.f ? 0.f : x;  // NaN propagates
             else if (ep->act == Act::leaky_relu) x = x > 0.f ? x : ep->alpha * x;
           }
           crow[j] = x;

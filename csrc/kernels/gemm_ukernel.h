@@ -49,7 +49,7 @@ inline void gemm_store_tile(simd::Vec (&acc)[ROWS][NVEC], float* __restrict C, i
         x = fmadd(old, vbeta_or_one, x);
       }
       if (has_bias) x = add(x, bias[v]);
-      if (act == Act::relu) x = max(x, zero());
+      if (act == Act::relu) x = max(zero(), x);  // maxps returns x (NaN) when x is NaN
       else if (act == Act::leaky_relu) x = leaky(x, leak);
       if (masked) store_mask(c + v * VL, x, tail);
       else store(c + v * VL, x);
