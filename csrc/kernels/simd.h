@@ -141,7 +141,7 @@ inline Vec div(Vec a, Vec b) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i
 inline Vec sqrt(Vec a) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = __builtin_sqrtf(a.v[i]); return r; }
 inline Vec max(Vec a, Vec b) {
   Vec r;
-  for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] < b.v[i] ? b.v[i] : a.v[i];
+  for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];  // b if NaN, like maxps
   return r;
 }
 inline Vec leaky(Vec x, Vec a) {
