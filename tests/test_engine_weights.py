@@ -212,3 +212,26 @@ def test_one_input_feature_kernel_stays_2d(rng):
     np.testing.assert_allclose(m.predict(x), ref, rtol=1e-5, atol=1e-5)
     loss, grads = m._net.compute_gradients(x, rng.standard_normal((9, 3)).astype(np.float32))
     assert [g.shape for g in grads] == [a.shape for a in w]
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64])
+def test_fit_stops_at_nonfinite_input_before_touching_weights(rng, batch):
+    m = _model(hidden=16)
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = rng.standard_normal((200, 20)).astype(np.float32)
+    y = rng.integers(0, 5, 200)
+    x[123, 4] = np.inf if batch == 7 else np.nan
+    w0 = m.get_weights()
+    with pytest.raises(ValueError, match=r"NaN or inf \(at index \(123, 4\).*before epoch 1"):
+        m.fit(x, y, batch_size=batch, epochs=2, seed=3, verbose=0)
+    w1 = m.get_weights()
+    assert all(np.isfinite(w).all() for w in w1)
+    # the batches before the bad one trained; the bad one did not
+    m2 = _model(hidden=16)
+    m2.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        m2.train_on_batch(x[120:130], y[120:130])
+    assert all(np.array_equal(a, b) for a, b in zip(m2.get_weights(), w0))
+    assert m._net.bad_input_row == 123
+    m.fit(np.nan_to_num(x, posinf=0.0), y, batch_size=batch, epochs=1, verbose=0)
+    assert m._net.bad_input_row == -1

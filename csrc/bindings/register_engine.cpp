@@ -234,6 +234,9 @@ void register_engine(py::module_& m) {
         return l;
       }, "Copies of all parameters, taken together (a consistent snapshot).")
       .def_property_readonly("weights_version", &Network::weights_version)
+      .def_property_readonly("bad_input_row", &Network::bad_input_row,
+                             "Row of x holding NaN or inf that stopped the last "
+                             "train_batches call, or -1.")
       .def("memory", [](Network& n) {
         const engine::MemoryUse m = n.memory();
         py::dict d;

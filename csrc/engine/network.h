@@ -134,6 +134,8 @@ class Network {
   // Copies param_rows(i) * param_cols(i) floats into parameter i (hold lock() exclusive)
   // and bumps weights_version().
   void set_param(int i, const float* src);
+  // Row of x holding NaN or inf that stopped the last train_batches call, or -1.
+  int64_t bad_input_row() const { return bad_input_row_; }
   // Incremented by every change of the weights (training steps, set_param).
   uint64_t weights_version() const { return version_.load(std::memory_order_acquire); }
   // Bytes of weights, optimizer state, packed weights and workspaces held now.
@@ -154,8 +156,9 @@ class Network {
   // Trains batches [first_batch, first_batch + n_batches) of the index list idx[0..n_idx)
   // (batch b covers idx[b*bs, min((b+1)*bs, n_idx))). Writes each batch's mean loss and
   // accuracy into losses[k], accs[k] (k counts from 0 for first_batch). Stops before
-  // updating when a loss is not finite. Returns the number of batches completed (the
-  // non-finite batch included in the count, its weights untouched).
+  // updating when a loss is not finite, or when a float batch holds NaN/inf (then its
+  // loss is NaN and bad_input_row() names the row of x). Returns the number of batches
+  // completed (the stopping batch included in the count, its weights untouched).
   int64_t train_batches(const InputView& x, const TargetView& y, const int32_t* idx,
                         int64_t n_idx, int64_t batch_size, int64_t first_batch,
                         int64_t n_batches, float* losses, float* accs);
@@ -238,6 +241,7 @@ class Network {
   OptimizerConfig opt_;
   LossKind loss_ = LossKind::sparse_ce;
   int64_t step_ = 0;
+  int64_t bad_input_row_ = -1;
   Workspace train_ws_;  // training only (under the exclusive lock)
   AlignedBuf dW_, db_;
   std::atomic<uint64_t> version_{1};

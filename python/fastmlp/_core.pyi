@@ -126,6 +126,9 @@ class Network:
         """Copies of all parameters, taken together (a consistent snapshot)."""
     @property
     def weights_version(self) -> int: ...
+    @property
+    def bad_input_row(self) -> int:
+        """Row of x holding NaN or inf that stopped the last train_batches call, or -1."""
     def memory(self) -> dict[str, int]:
         """Bytes held now: weights, optimizer state, packed weights, workspaces, total."""
     def release_caches(self) -> None:

@@ -55,6 +55,14 @@ def _rows_contiguous(x):
     return x.shape[0] <= 1 or x.strides[0] % x.itemsize == 0
 
 
+def _nonfinite_input(x, row, name, tail=""):
+    """The ValueError for NaN/inf found by the engine in example ``row`` of x."""
+    inner = tuple(int(i) for i in np.argwhere(~np.isfinite(x[row]))[0])
+    bad = (int(row),) + inner
+    return ValueError(f"{name} contains NaN or inf (at index {bad}: {x[bad]}); clean the data "
+                      f"first, e.g. np.nan_to_num({name}).{tail}")
+
+
 def _check_shape(shape, name="input_shape"):
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
@@ -501,7 +509,7 @@ class Sequential:
             raise ValueError(f"validation_split: expected a fraction in [0, 1), got "
                              f"{validation_split!r}")
         seed = _random.draw_seed() if seed is None else _random._check_seed(seed)
-        x = self._prep_x(x)
+        x = self._prep_x(x, check_finite=False)  # the engine checks each batch it gathers
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
         xv = yv = None
@@ -568,6 +576,10 @@ class Sequential:
                     t_train += dt
                     t_batch = max(dt / max(got, 1), 1e-7)
                     last = done + got - 1
+                    if net.bad_input_row >= 0:
+                        raise _nonfinite_input(x, net.bad_input_row, "x",
+                                               f" Training stopped before epoch {epoch + 1}, "
+                                               f"batch {last + 1} (of {nb}).")
                     if got < k or (got and not math.isfinite(float(losses[last]))):
                         raise FloatingPointError(
                             f"training diverged: the loss became {float(losses[last])} at "
@@ -616,7 +628,7 @@ class Sequential:
     def train_on_batch(self, x, y) -> dict:
         """One training step on (x, y) as one batch, in one C++ call."""
         self._require_compiled("train_on_batch")
-        x = self._prep_x(x)
+        x = self._prep_x(x, check_finite=False)  # the engine checks the batch it gathers
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
         n = len(x)
@@ -626,6 +638,8 @@ class Sequential:
         out = np.zeros(2, dtype=np.float32)
         net.set_learning_rate(float(self.optimizer.learning_rate))
         net.train_batches(x, y, idx, n, 0, 1, out[0:1], out[1:2])
+        if net.bad_input_row >= 0:
+            raise _nonfinite_input(x, net.bad_input_row, "x", " The weights are unchanged.")
         if not math.isfinite(float(out[0])):
             raise FloatingPointError(
                 f"training diverged: the loss became {float(out[0])} in train_on_batch; the "
