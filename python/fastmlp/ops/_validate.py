@@ -51,7 +51,7 @@ def as_f32(fn: str, name: str, x) -> np.ndarray:
     arrays are converted; everything else (bool, int, complex, object, str, None) raises
     ``TypeError``. Read-only arrays are fine: inputs are never written.
     """
-    if type(x) is _ndarray and x.dtype == F32 and x.flags.c_contiguous:
+    if type(x) is _ndarray and x.dtype == F32 and x.flags.c_contiguous and x.flags.aligned:
         return x
     return _convert_f32(fn, name, x)
 
@@ -81,7 +81,10 @@ def _convert_f32(fn: str, name: str, x) -> np.ndarray:
     # np.asarray (not ascontiguousarray) keeps 0-d arrays 0-d and drops subclasses
     # (np.memmap, np.matrix) without copying when the data is already float32 C-order.
     try:
-        return np.asarray(arr, dtype=F32, order="C")
+        out = np.asarray(arr, dtype=F32, order="C")
+        # a misaligned view (e.g. at an odd offset into a byte buffer) is copied: the
+        # kernels read float* / int32* (an unaligned one is undefined behaviour in C++)
+        return out if out.flags.aligned else out.copy()
     except MemoryError:
         # e.g. a zero-stride np.broadcast_to view claiming terabytes: say which argument
         raise MemoryError(
@@ -134,6 +137,11 @@ def check_out(fn: str, out, shape: tuple, inputs=(), inplace=None, name: str = "
             f"{fn}: argument '{name}' is read-only (shape {out.shape}, dtype {out.dtype}); "
             f"pass a writable float32 array or {name}=None."
         )
+    if not out.flags.aligned:
+        raise ValueError(
+            f"{fn}: argument '{name}' is not aligned to 4 bytes (a view at an odd byte "
+            f"offset); pass `np.empty({shape}, np.float32)` or {name}=None."
+        )
     for arg_name, arr in inputs:
         if arr is None or not np.may_share_memory(out, arr):
             continue
@@ -162,7 +170,8 @@ def check_state(fn: str, name: str, x, shape=None) -> np.ndarray:
     It must be a writable float32 C-contiguous ndarray (of ``shape`` when given): an
     in-place update of a converted copy would be silently lost, so nothing is converted.
     """
-    if type(x) is _ndarray and x.dtype == F32 and x.flags.c_contiguous and x.flags.writeable:
+    if type(x) is _ndarray and x.dtype == F32 and x.flags.c_contiguous and x.flags.writeable \
+            and x.flags.aligned:
         if shape is None or x.shape == shape:
             return x
     if not isinstance(x, _ndarray):
@@ -187,6 +196,11 @@ def check_state(fn: str, name: str, x, shape=None) -> np.ndarray:
         raise ValueError(
             f"{fn}: argument '{name}' is updated in place but is read-only (shape "
             f"{x.shape}, dtype {x.dtype}); pass a writable array, e.g. `{name}.copy()`."
+        )
+    if not x.flags.aligned:
+        raise ValueError(
+            f"{fn}: argument '{name}' is updated in place but is not aligned to 4 bytes (a "
+            f"view at an odd byte offset); store it as `{name}.copy()`."
         )
     if shape is not None and x.shape != shape:
         raise ValueError(
@@ -221,7 +235,8 @@ def as_labels(fn: str, labels, n: int, ncls: int, name: str = "labels") -> np.nd
     int32 C-contiguous input is passed through (the kernel binding checks the range);
     other integer dtypes are range-checked here before the cast, so that no value wraps.
     """
-    if type(labels) is _ndarray and labels.dtype == I32 and labels.flags.c_contiguous:
+    if type(labels) is _ndarray and labels.dtype == I32 and labels.flags.c_contiguous \
+            and labels.flags.aligned:
         arr = labels
     else:
         if labels is None:
@@ -256,7 +271,7 @@ def as_labels(fn: str, labels, n: int, ncls: int, name: str = "labels") -> np.nd
             f"logits); received {describe(arr)}."
             + (" Flatten it with `labels.reshape(-1)`." if arr.size == n else "")
         )
-    if arr.dtype == I32 and arr.flags.c_contiguous:
+    if arr.dtype == I32 and arr.flags.c_contiguous and arr.flags.aligned:
         return arr
     if n:
         lo = int(arr.min())
@@ -265,7 +280,8 @@ def as_labels(fn: str, labels, n: int, ncls: int, name: str = "labels") -> np.nd
             bad = lo if lo < 0 else hi
             idx = int(np.flatnonzero(arr == bad)[0])
             raise label_range_error(fn, name, bad, idx, n, ncls)
-    return np.asarray(arr, dtype=I32, order="C")
+    out = np.asarray(arr, dtype=I32, order="C")
+    return out if out.flags.aligned else out.copy()
 
 
 def label_range_error(fn, name, value, index, n, ncls) -> ValueError:
