@@ -43,10 +43,8 @@ def _act(name, z, alpha=0.01):
 def models(draw):
     """(model spec list, input shape per example, number of outputs)."""
     two_d = draw(st.booleans())
-    # Fan-in 1 (an input of one feature, or Dense(1) before another Dense) is left to
-    # test_dense_with_fan_in_one below: the engine takes a (1, units) kernel for a bias.
-    shape = (draw(st.integers(1, 4)), draw(st.integers(2, 5))) if two_d else \
-        (draw(st.sampled_from([2, 3, 8, 17, 33])),)
+    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5))) if two_d else \
+        (draw(st.sampled_from([1, 2, 3, 8, 17, 33])),)
     spec = []
     if draw(st.booleans()):
         spec.append(("rescale", draw(st.sampled_from([1 / 255, 0.5, 2.0])),
@@ -54,7 +52,7 @@ def models(draw):
     if two_d:
         spec.append(("flatten",))
     for _ in range(draw(st.integers(1, 3))):
-        spec.append(("dense", draw(st.sampled_from([2, 3, 5, 8, 16, 17, 40])),
+        spec.append(("dense", draw(st.sampled_from([1, 2, 3, 5, 8, 16, 17, 40])),
                      draw(st.sampled_from(ACTS)), draw(st.booleans())))
     if draw(st.booleans()):
         spec.append(("act", draw(st.sampled_from(ACTS[1:]))))
@@ -146,13 +144,10 @@ def test_fuzz_predict(isa, m, n, data, seed):
     assert np.isnan(y[nan_rows]).any(axis=1).all(), "a NaN input row gave a non-NaN output"
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="engine: a Dense kernel of one row (fan-in 1) is taken for a bias "
-                          "(register_engine.cpp check_param_value/param_view: r == 1 means "
-                          "a 1-D array); fixed -> remove this mark")
 @pytest.mark.parametrize("spec", [[("dense", 3, "relu", True), ("dense", 2, "linear", True)],
                                   [("dense", 1, "linear", False), ("dense", 2, "linear", True)]])
 def test_dense_with_fan_in_one(spec):
+    """A kernel of one row (fan-in 1) is a 2-D weight, not a bias (found by fuzzing)."""
     model = build(spec, (1,) if spec[0][1] == 3 else (4,), 0)
     x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(-1, 1).repeat(model.input_shape[0], 1)
     y = model.predict(x)
@@ -218,11 +213,8 @@ def _call(model, what, x, y, batch):
         assert 0.0 <= r["accuracy"] <= 1.0
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning,
-                   reason="models.py _prep_x: x.sum() of +inf and -inf warns 'invalid value "
-                          "encountered in reduce' before the ValueError (needs np.errstate); "
-                          "fixed -> remove this mark")
 def test_x_with_both_infinities_raises_without_a_warning():
+    """x.sum() of +inf and -inf must not warn before the ValueError (found by fuzzing)."""
     model = fm.Sequential([fm.layers.Dense(2)], input_shape=(2,), seed=0)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     x = np.array([[np.inf, 1.0], [-np.inf, 2.0]], np.float32)
@@ -242,27 +234,27 @@ def test_fuzz_fit_evaluate(isa, m, n, data, seed, ykind, ylayout, what, batch):
     rng = np.random.default_rng(seed)
     y, y_ok = make_targets(ykind, n, n_out, rng)
     y = layout(y, ylayout)
+    # np.matrix targets may be refused; a broadcast (every row = row 0) may make bad ones good
+    y_maybe = ylayout in ("matrix", "broadcast")
     x_ok = isinstance(x, np.ndarray) and x.dtype.kind in "biuf"
     x_finite = x_ok and bool(np.isfinite(np.asarray(x, np.float64)).all())
     before = [w.copy() for w in model.get_weights()]
     try:
-        # errstate: +inf and -inf in x make _prep_x's finiteness sum warn (see
-        # test_x_with_both_infinities_raises_without_a_warning)
-        with np.errstate(invalid="ignore"):
-            _call(model, what, x, y, batch)
+        _call(model, what, x, y, batch)
     except (TypeError, ValueError) as exc:
 
         # a refused call leaves the weights untouched
         for a, b in zip(before, model.get_weights()):
             np.testing.assert_array_equal(a, b)
-        bad = (["x"] if not x_ok or not x_finite else []) + (["y"] if not y_ok else [])
+        bad = (["x"] if not x_ok or not x_finite else []) + \
+            (["y"] if not y_ok or y_maybe else [])
         if bad:  # either may be checked first
             return expect_error(exc, *bad)
         raise
     except FloatingPointError:
         # divergence (e.g. huge inputs): allowed, the message is tested in test_models
         return
-    assert x_ok and x_finite and y_ok
+    assert x_ok and x_finite and (y_ok or y_maybe)
     if what != "evaluate":
         p = model.predict(np.asarray(x))
         assert p.shape == (n, n_out)
@@ -273,7 +265,7 @@ def test_fuzz_fit_evaluate(isa, m, n, data, seed, ykind, ylayout, what, batch):
 
 @fuzz_settings(0.5)
 @given(units=st.sampled_from([10**7, 10**12, 2**40, 2**62]),
-       fan_in=st.sampled_from([2, 10**6, 10**7]))
+       fan_in=st.sampled_from([1, 10**6, 10**7]))
 def test_fuzz_dense_impossible_sizes(units, fan_in):
     """A layer whose weights cannot be allocated raises MemoryError (or a ValueError
     naming the size), never aborts; the model stays usable."""
@@ -322,4 +314,4 @@ except (ValueError, MemoryError) as exc:
 def test_fit_huge_batch_with_steps_per_epoch_is_bounded():
     """batch_size far beyond the data with steps_per_epoch: capped (or refused) quickly,
     never an index stream of 10^12 entries (run in a subprocess: the bug is a hang)."""
-    subprocess.run([sys.executable, "-c", _HUGE_BATCH], check=True, timeout=20)
+    subprocess.run([sys.executable, "-c", _HUGE_BATCH], check=True, timeout=10)
