@@ -307,10 +307,6 @@ except (ValueError, MemoryError) as exc:
 """
 
 
-@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
-                   reason="models.py _IndexStream.take builds a batch_size*steps index "
-                          "stream (10**12 entries) in a Python loop: fit hangs; fixed -> "
-                          "remove this mark")
 def test_fit_huge_batch_with_steps_per_epoch_is_bounded():
     """batch_size far beyond the data with steps_per_epoch: capped (or refused) quickly,
     never an index stream of 10^12 entries (run in a subprocess: the bug is a hang)."""

@@ -526,8 +526,8 @@ class Sequential:
             # like Keras: the last fraction, taken before shuffling
             x, xv, y, yv = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
         n = len(x)
+        batch_size = min(batch_size, n)  # a batch never exceeds the data (as Keras)
         if steps_per_epoch is None:
-            batch_size = min(batch_size, n)
             nb = (n + batch_size - 1) // batch_size
         else:
             nb = steps_per_epoch
