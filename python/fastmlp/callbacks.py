@@ -16,22 +16,42 @@ __all__ = ["Callback", "History", "EarlyStopping", "LambdaCallback"]
 
 
 class Callback:
+    """Base class for training callbacks; override the ``on_*`` hooks you need.
+
+    ``fit`` sets ``model`` (the model being trained) and ``params`` (``epochs``,
+    ``steps`` per epoch, ``verbose``, ...) before training starts.
+    """
+
     def __init__(self):
         self.model = None
         self.params: dict = {}
 
     def set_model(self, model):
+        """Set the model the callback is attached to (called by ``fit``)."""
         self.model = model
 
     def set_params(self, params):
+        """Set the training parameters dict (called by ``fit``)."""
         self.params = params
 
-    def on_train_begin(self, logs=None): pass
-    def on_train_end(self, logs=None): pass
-    def on_epoch_begin(self, epoch, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+    def on_train_begin(self, logs=None):
+        """Called once at the start of training."""
+
+    def on_train_end(self, logs=None):
+        """Called once at the end of training."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of epoch ``epoch`` (0-based)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of epoch ``epoch`` with that epoch's metrics in ``logs``."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Hook for the start of a training batch; ``fit`` does not call it (batches run
+        in C++ chunks; see ``on_train_batch_end``)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Called after training batch ``batch`` with its ``{"loss", "accuracy"}``."""
 
 
 class History(Callback):
@@ -48,6 +68,7 @@ class History(Callback):
         self.interrupted = False
 
     def on_epoch_end(self, epoch, logs=None):
+        """Record ``epoch`` and append each value of ``logs`` to ``history``."""
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
@@ -58,10 +79,12 @@ class History(Callback):
 
     @property
     def batch_loss(self) -> np.ndarray:
+        """Loss of every trained batch of every epoch (float32, empty before training)."""
         return np.concatenate(self._batch_loss) if self._batch_loss else np.zeros(0, np.float32)
 
     @property
     def batch_accuracy(self) -> np.ndarray:
+        """Accuracy of every trained batch of every epoch (float32, empty before training)."""
         return np.concatenate(self._batch_acc) if self._batch_acc else np.zeros(0, np.float32)
 
 
@@ -108,6 +131,7 @@ class EarlyStopping(Callback):
         return a > b + self.min_delta
 
     def on_train_begin(self, logs=None):
+        """Reset the wait count, the best value (to ``baseline`` if given) and the best weights."""
         self.wait = 0
         self.stopped_epoch = 0
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -117,6 +141,12 @@ class EarlyStopping(Callback):
         self.best_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        """Compare ``logs[monitor]`` with the best value so far; set
+        ``model.stop_training`` after ``patience`` epochs without improvement.
+
+        Warns (``RuntimeWarning``) and does nothing if ``monitor`` is not in ``logs``;
+        epochs before ``start_from_epoch`` are ignored.
+        """
         logs = logs or {}
         if self.monitor not in logs:
             warnings.warn(f"EarlyStopping: metric {self.monitor!r} is not available "
@@ -140,6 +170,8 @@ class EarlyStopping(Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        """If training was stopped early: restore the best weights (with
+        ``restore_best_weights``) and, if ``verbose``, print the stopping epoch."""
         if self.stopped_epoch and self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
         if self.stopped_epoch and self.verbose:

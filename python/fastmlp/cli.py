@@ -530,6 +530,9 @@ def cmd_info(args):
 # --- parser ---------------------------------------------------------------------------------
 
 def build_parser():
+    """The ``argparse`` parser of the ``fastmlp`` command (subcommands ``demo``, ``train``,
+    ``bench``, ``experiments``, ``info``).
+    """
     p = argparse.ArgumentParser(
         prog="fastmlp",
         description="Fast multilayer perceptrons on the CPU: demo, training, benchmarks.")
@@ -609,6 +612,20 @@ def _version():
 
 
 def main(argv=None):
+    """Run the ``fastmlp`` command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: the subcommand's status (0 on success), 1 on a CLI, value, type
+        or OS error (printed to stderr; ``FASTMLP_DEBUG=1`` re-raises the last three), 2 when no command is given (help is
+        printed), 130 on Ctrl-C.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

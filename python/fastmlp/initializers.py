@@ -37,35 +37,107 @@ def _truncated_normal(shape, rng, std):
 
 
 def glorot_uniform(shape, rng):
+    """Glorot (Xavier) uniform: U(-limit, limit), ``limit = sqrt(6 / (fan_in + fan_out))``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(fan_in, fan_out)`` for a kernel, ``(n,)`` for a bias.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape ``shape``.
+    """
     fi, fo = _fans(shape)
     return _uniform(shape, rng, math.sqrt(6.0 / (fi + fo)))
 
 
 def glorot_normal(shape, rng):
+    """Glorot (Xavier) normal, truncated at 2 std, ``std = sqrt(2 / (fan_in + fan_out))``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(fan_in, fan_out)`` for a kernel, ``(n,)`` for a bias.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape ``shape``.
+    """
     fi, fo = _fans(shape)
     return _truncated_normal(shape, rng, math.sqrt(2.0 / (fi + fo)))
 
 
 def he_uniform(shape, rng):
+    """He uniform: U(-limit, limit), ``limit = sqrt(6 / fan_in)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(fan_in, fan_out)`` for a kernel, ``(n,)`` for a bias.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape ``shape``.
+    """
     fi, _ = _fans(shape)
     return _uniform(shape, rng, math.sqrt(6.0 / fi))
 
 
 def he_normal(shape, rng):
+    """He normal, truncated at 2 std, ``std = sqrt(2 / fan_in)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(fan_in, fan_out)`` for a kernel, ``(n,)`` for a bias.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape ``shape``.
+    """
     fi, _ = _fans(shape)
     return _truncated_normal(shape, rng, math.sqrt(2.0 / fi))
 
 
 def lecun_uniform(shape, rng):
+    """LeCun uniform: U(-limit, limit), ``limit = sqrt(3 / fan_in)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(fan_in, fan_out)`` for a kernel, ``(n,)`` for a bias.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape ``shape``.
+    """
     fi, _ = _fans(shape)
     return _uniform(shape, rng, math.sqrt(3.0 / fi))
 
 
 def zeros(shape, rng=None):
+    """float32 zeros of shape ``shape`` (``rng`` is ignored)."""
     return np.zeros(shape, dtype=np.float32)
 
 
 def ones(shape, rng=None):
+    """float32 ones of shape ``shape`` (``rng`` is ignored)."""
     return np.ones(shape, dtype=np.float32)
 
 

@@ -83,33 +83,62 @@ class Layer:
 
     # -- shapes and weights -------------------------------------------------------------
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """Shape of one output example for an input example of shape ``input_shape``
+        (the base class returns it unchanged).
+        """
         return tuple(input_shape)
 
     def build(self, input_shape: tuple, rng: np.random.Generator) -> tuple:
+        """Record the input and output shapes for ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            Shape of one input example (without the batch dimension).
+        rng : numpy.random.Generator
+            Random generator for weight initialisation (unused by the base class).
+
+        Returns
+        -------
+        tuple
+            The output shape of one example.
+        """
         self.input_shape = tuple(input_shape)
         self.output_shape = self.compute_output_shape(self.input_shape)
         return self.output_shape
 
     @property
     def weights(self) -> list:
+        """The layer's weight arrays (none for the base class)."""
         return []
 
     def get_weights(self) -> list:
+        """float32 copies of the layer's weights."""
         return [np.array(w, dtype=np.float32, copy=True) for w in self.weights]
 
     def set_weights(self, weights) -> None:
+        """Replace the layer's weights (the base class has none).
+
+        Raises
+        ------
+        ValueError
+            If ``weights`` is not empty.
+        """
         if len(weights) != 0:
             raise ValueError(f"layer {self.name!r} has no weights, got {len(weights)} arrays")
 
     def count_params(self) -> int:
+        """Number of weights (elements of all weight arrays) in the layer."""
         return int(sum(w.size for w in self.weights))
 
     # -- config -------------------------------------------------------------------------
     def get_config(self) -> dict:
+        """Constructor arguments that rebuild this layer (the base class: its name)."""
         return {"name": self.name}
 
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
+        """Create a layer from ``get_config()`` output: ``cls(**config)``."""
         return cls(**config)
 
     def __repr__(self) -> str:
@@ -129,6 +158,7 @@ class Rescaling(Layer):
         self.offset = float(offset)
 
     def get_config(self):
+        """Constructor arguments: ``scale``, ``offset`` and ``name``."""
         return {"scale": self.scale, "offset": self.offset, "name": self.name}
 
 
@@ -136,6 +166,7 @@ class Flatten(Layer):
     """Flattens each example to one dimension (``(28, 28) -> (784,)``)."""
 
     def compute_output_shape(self, input_shape):
+        """``(prod(input_shape),)``."""
         return (int(np.prod(input_shape)),)
 
 
@@ -166,6 +197,13 @@ class Dense(Layer):
         self._engine = None
 
     def compute_output_shape(self, input_shape):
+        """``(units,)``.
+
+        Raises
+        ------
+        ValueError
+            If ``input_shape`` is not one-dimensional (add ``Flatten`` before the layer).
+        """
         if len(input_shape) != 1:
             raise ValueError(
                 f"Dense layer {self.name!r} expects flat examples of shape (features,), but "
@@ -174,6 +212,27 @@ class Dense(Layer):
         return (self.units,)
 
     def build(self, input_shape, rng):
+        """Set the shapes and initialise the kernel (and bias) if missing or of the wrong shape.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            ``(features,)``, the shape of one input example.
+        rng : numpy.random.Generator
+            Passed to the kernel and bias initialisers.
+
+        Returns
+        -------
+        tuple
+            ``(units,)``.
+
+        Raises
+        ------
+        ValueError
+            If ``input_shape`` is not one-dimensional.
+        MemoryError
+            If a large kernel cannot be allocated.
+        """
         out = super().build(input_shape, rng)
         fan_in = int(self.input_shape[0])
         if self.kernel is None or self.kernel.shape != (fan_in, self.units):
@@ -197,11 +256,26 @@ class Dense(Layer):
 
     @property
     def weights(self):
+        """``[kernel, bias]`` (``[kernel]`` without bias), or ``[]`` before the layer is built."""
         if self.kernel is None:
             return []
         return [self.kernel, self.bias] if self.use_bias else [self.kernel]
 
     def set_weights(self, weights):
+        """Replace the kernel (and bias) with ``weights``, converted to float32.
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            ``[kernel [in, units], bias [units]]``, or ``[kernel]`` when ``use_bias=False``.
+
+        Raises
+        ------
+        ValueError
+            If the layer is not built yet, or the number or shapes of the arrays differ.
+        TypeError
+            If an array is not numeric.
+        """
         mine = self.weights
         if not mine:
             raise ValueError(f"layer {self.name!r} is not built yet (its input size is "
@@ -232,6 +306,7 @@ class Dense(Layer):
         return out
 
     def get_config(self):
+        """Constructor arguments; initialisers given as callables are saved as the defaults."""
         return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias,
                 "kernel_initializer": self.kernel_initializer
                 if isinstance(self.kernel_initializer, str) else "glorot_uniform",
@@ -260,6 +335,7 @@ class LeakyReLU(_Activation):
         self.alpha = float(alpha)
 
     def get_config(self):
+        """Constructor arguments: ``alpha`` and ``name``."""
         return {"alpha": self.alpha, "name": self.name}
 
 

@@ -12,11 +12,15 @@ __all__ = ["Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
 
 
 class Loss:
+    """Base class of the losses; ``name`` is the string alias, ``code`` the engine's
+    loss code. The loss itself is computed in C++."""
+
     name = ""
     code = -1  # engine code (csrc/engine/network.h LossKind)
     is_crossentropy = False
 
     def get_config(self):
+        """Constructor arguments (none: ``{}``)."""
         return {}
 
     def __repr__(self):
@@ -24,18 +28,24 @@ class Loss:
 
 
 class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy with integer class labels (``"sparse_categorical_crossentropy"``)."""
+
     name = "sparse_categorical_crossentropy"
     code = 0
     is_crossentropy = True
 
 
 class CategoricalCrossentropy(Loss):
+    """Cross-entropy with one-hot or probability targets (``"categorical_crossentropy"``)."""
+
     name = "categorical_crossentropy"
     code = 1
     is_crossentropy = True
 
 
 class MeanSquaredError(Loss):
+    """Mean squared error (``"mse"`` or ``"mean_squared_error"``)."""
+
     name = "mse"
     code = 2
 
@@ -49,6 +59,24 @@ _ALIASES = {
 
 
 def get(identifier) -> Loss:
+    """Resolve a loss.
+
+    Parameters
+    ----------
+    identifier : str, Loss or Loss subclass
+        A name (``"sparse_categorical_crossentropy"``, ``"categorical_crossentropy"``,
+        ``"mse"``, ``"mean_squared_error"``), a loss instance (returned as is) or a
+        ``Loss`` subclass (instantiated).
+
+    Returns
+    -------
+    Loss
+
+    Raises
+    ------
+    ValueError
+        If ``identifier`` is not recognised.
+    """
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Loss):

@@ -109,19 +109,41 @@ class Sequential:
     # ---------------------------------------------------------------- structure
     @property
     def layers(self) -> list:
+        """A copy of the list of layers, in order."""
         return list(self._layers)
 
     @property
     def input_shape(self):
+        """Shape of one input example (a tuple without the batch dimension), or None if unknown."""
         return self._input_shape
 
     @property
     def output_shape(self):
+        """Shape of one output example (without the batch dimension), or None if the
+        input shape is unknown. Builds the layers if needed.
+        """
         if not self._build():
             return None
         return self._layers[-1].output_shape if self._layers else self._input_shape
 
     def add(self, layer: Layer) -> None:
+        """Append a layer to the model.
+
+        If the input shape is known the model is rebuilt at once; if that fails the layer is
+        removed again and the error is raised.
+
+        Parameters
+        ----------
+        layer : Layer
+            The layer to append (a layer instance can be in a model only once).
+
+        Raises
+        ------
+        TypeError
+            If ``layer`` is not a fastmlp layer.
+        ValueError
+            If ``layer`` is already in this model, or does not fit the previous layer's output.
+        """
         if not isinstance(layer, Layer):
             raise TypeError(f"add: expected a fastmlp layer (e.g. fm.Dense(10)), got "
                             f"{type(layer).__name__} {layer!r}")
@@ -137,6 +159,13 @@ class Sequential:
                 raise
 
     def pop(self) -> Layer:
+        """Remove and return the last layer.
+
+        Raises
+        ------
+        IndexError
+            If the model has no layers.
+        """
         if not self._layers:
             raise IndexError("pop: the model has no layers")
         self._net = None
@@ -161,6 +190,20 @@ class Sequential:
         return True
 
     def build(self, input_shape=None) -> None:
+        """Compute the layer shapes and initialise any missing weights.
+
+        Parameters
+        ----------
+        input_shape : tuple of int, optional
+            Shape of one example (without the batch dimension). Needed unless the model
+            already knows its input shape.
+
+        Raises
+        ------
+        ValueError
+            If ``input_shape`` differs from the shape the model was built for, or no input
+            shape is known.
+        """
         if input_shape is not None:
             input_shape = _check_shape(input_shape)
             if self._input_shape is not None and input_shape != self._input_shape:
@@ -178,6 +221,13 @@ class Sequential:
                              "or fit it on data first")
 
     def count_params(self) -> int:
+        """Total number of weights (kernels and biases) of all layers.
+
+        Raises
+        ------
+        ValueError
+            If the model is not built yet (its input shape is unknown).
+        """
         self._require_built("count_params")
         return int(sum(l.count_params() for l in self._layers))
 
@@ -240,6 +290,16 @@ class Sequential:
         return m if detail else int(m["total"])
 
     def summary(self, print_fn=None) -> None:
+        """Print a table of the layers, their output shapes and parameter counts.
+
+        When the model is built, the total parameter count and the memory the engine holds
+        (see ``memory_bytes``) are printed too; otherwise shapes and counts show as ``?``.
+
+        Parameters
+        ----------
+        print_fn : callable, optional
+            Called with each line of the table (default: ``print``).
+        """
         print_fn = print_fn or print
         built = self._build()
         rows = []
@@ -363,6 +423,24 @@ class Sequential:
 
     # ---------------------------------------------------------------- compile
     def compile(self, optimizer="adam", loss=None, metrics=None) -> None:
+        """Configure the model for training.
+
+        Parameters
+        ----------
+        optimizer : str or Optimizer, default "adam"
+            ``"sgd"``, ``"adam"``, ``"adamw"`` (case-insensitive) or an optimizer instance.
+        loss : str or Loss
+            Required: ``"sparse_categorical_crossentropy"``, ``"categorical_crossentropy"``,
+            ``"mse"`` / ``"mean_squared_error"``, or a :class:`fastmlp.losses.Loss`.
+        metrics : list of str, optional
+            Only ``"accuracy"`` (or ``"acc"``) is supported.
+
+        Raises
+        ------
+        ValueError
+            If ``loss`` is missing or unknown, the optimizer or a metric is unknown, or the
+            loss does not fit the model's output.
+        """
         opt = _optimizers.get(optimizer)
         if loss is None:
             raise ValueError("compile: loss is required, e.g. "
@@ -711,6 +789,8 @@ class Sequential:
 
     # ---------------------------------------------------------------- saving
     def get_config(self) -> dict:
+        """JSON-serialisable description of the model: its name, input shape and
+        each layer's ``class_name`` and ``config`` (no weights)."""
         return {"name": self.name,
                 "input_shape": list(self._input_shape) if self._input_shape else None,
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()}

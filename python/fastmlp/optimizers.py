@@ -27,6 +27,14 @@ def _num(name, v, lo=None, hi=None, lo_open=False, hi_open=False):
 
 
 class Optimizer:
+    """Base class of the optimizers (the updates run in C++).
+
+    Parameters
+    ----------
+    learning_rate : float
+        Step size, a finite number > 0.
+    """
+
     _kind = 0
 
     def __init__(self, learning_rate):
@@ -34,6 +42,7 @@ class Optimizer:
 
     @property
     def learning_rate(self) -> float:
+        """Step size; setting it checks it is a finite number > 0 (else ``ValueError``)."""
         return self._lr
 
     @learning_rate.setter
@@ -44,10 +53,12 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self) -> dict:
+        """Constructor arguments of this optimizer (implemented by subclasses)."""
         raise NotImplementedError
 
     @classmethod
     def from_config(cls, config):
+        """Create an optimizer from ``get_config()`` output: ``cls(**config)``."""
         return cls(**config)
 
     def __repr__(self):
@@ -56,6 +67,25 @@ class Optimizer:
 
 
 class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.01
+        Step size, > 0.
+    momentum : float, default 0.0
+        In ``[0, 1)``.
+    nesterov : bool, default False
+        Use Nesterov momentum.
+    weight_decay : float, default 0.0
+        L2 term (``>= 0``) added to the gradient.
+
+    Raises
+    ------
+    ValueError
+        If an argument is not a finite number in its range.
+    """
+
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(learning_rate)
         self.momentum = _num("momentum", momentum, lo=0.0, hi=1.0, hi_open=True)
@@ -68,11 +98,31 @@ class SGD(Optimizer):
                     nesterov=self.nesterov, decoupled=False)
 
     def get_config(self):
+        """Constructor arguments: ``learning_rate``, ``momentum``, ``nesterov``, ``weight_decay``."""
         return {"learning_rate": self.learning_rate, "momentum": self.momentum,
                 "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
 
 class Adam(Optimizer):
+    """Adam; ``weight_decay`` is an L2 term added to the gradient (as PyTorch's Adam).
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.001
+        Step size, > 0.
+    beta_1, beta_2 : float, default 0.9, 0.999
+        Decay rates of the moment estimates, in ``[0, 1)``.
+    epsilon : float, default 1e-7
+        Added to the denominator, > 0.
+    weight_decay : float, default 0.0
+        ``>= 0``.
+
+    Raises
+    ------
+    ValueError
+        If an argument is not a finite number in its range.
+    """
+
     _decoupled = False
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
@@ -89,12 +139,16 @@ class Adam(Optimizer):
                     nesterov=False, decoupled=self._decoupled)
 
     def get_config(self):
+        """Constructor arguments: ``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``, ``weight_decay``."""
         return {"learning_rate": self.learning_rate, "beta_1": self.beta_1,
                 "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "weight_decay": self.weight_decay}
 
 
 class AdamW(Adam):
+    """Adam with decoupled weight decay (default ``weight_decay=0.004``); other
+    arguments as :class:`Adam`."""
+
     _decoupled = True
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
@@ -107,6 +161,23 @@ _BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
 def get(identifier) -> Optimizer:
+    """Resolve an optimizer.
+
+    Parameters
+    ----------
+    identifier : str or Optimizer
+        ``"sgd"``, ``"adam"`` or ``"adamw"`` (case-insensitive; default arguments), or an
+        optimizer instance (returned as is).
+
+    Returns
+    -------
+    Optimizer
+
+    Raises
+    ------
+    ValueError
+        If ``identifier`` is not recognised.
+    """
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:

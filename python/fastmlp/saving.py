@@ -32,6 +32,19 @@ _VERSION = 1
 
 
 def save_model(model, path) -> None:
+    """Save a model to ``path`` as a NumPy ``.npz`` file (JSON config + weights).
+
+    The config includes the compile settings (optimizer, loss, metrics) if the model is
+    compiled; weights are saved only if the model is built. The file is written to a
+    temporary file and renamed over ``path``, so an existing file is never half-replaced.
+
+    Parameters
+    ----------
+    model : Sequential
+        The model to save.
+    path : str or os.PathLike
+        Destination file.
+    """
     path = os.fspath(path)
     config = {"format": _FORMAT, "version": _VERSION, "model": model.get_config(),
               "compile": None}
