@@ -1,6 +1,5 @@
-// One optimizer step on a run of parameters whose gradient is already summed: the
-// epilogue of GEMMs that update weights in place (gemm_update) instead of storing a
-// gradient matrix. Formulas as EngineOptStep (engine_kernels.h).
+// One vectorized optimizer step on a tile of parameters whose gradient is already
+// summed (gemm_update: batch-1 rows, or a gradient in scratch). Formulas as EngineOptStep (engine_kernels.h).
 #pragma once
 #include <cmath>
 
@@ -9,50 +8,6 @@
 #include "kernels/tier.h"
 
 FASTMLP_TIER_BEGIN
-
-// Update one block of a weight row: p[0..n), grad g[0..n) (already summed over rows).
-inline void opt_row_update(float* __restrict p, const float* __restrict g,
-                              float* __restrict s0, float* __restrict s1, int64_t n,
-                              const EngineOptStep& o, float bc1, float bc2) {
-  if (o.kind == 0) {
-    const float lr = o.lr, wd = o.weight_decay, mom = o.momentum;
-    if (mom != 0.f) {
-      if (o.nesterov) {
-        for (int64_t j = 0; j < n; ++j) {
-          const float gj = g[j] + wd * p[j];
-          const float vj = mom * s0[j] + gj;
-          s0[j] = vj;
-          p[j] -= lr * (gj + mom * vj);
-        }
-      } else {
-        for (int64_t j = 0; j < n; ++j) {
-          const float gj = g[j] + wd * p[j];
-          const float vj = mom * s0[j] + gj;
-          s0[j] = vj;
-          p[j] -= lr * vj;
-        }
-      }
-    } else {
-      for (int64_t j = 0; j < n; ++j) p[j] -= lr * (g[j] + wd * p[j]);
-    }
-  } else {
-    const float b1 = o.beta1, b2 = o.beta2, eps = o.eps, lr = o.lr, wd = o.weight_decay;
-    const float c1 = 1.f - b1, c2 = 1.f - b2;
-    const float ibc1 = 1.f / bc1, ibc2 = 1.f / bc2;
-    const float l2 = o.decoupled ? 0.f : wd;
-    const float dec = o.decoupled ? lr * wd : 0.f;
-    for (int64_t j = 0; j < n; ++j) {
-      const float gj = g[j] + l2 * p[j];
-      const float mj = b1 * s0[j] + c1 * gj;
-      const float vj = b2 * s1[j] + c2 * gj * gj;
-      s0[j] = mj;
-      s1[j] = vj;
-      const float pj = p[j] - dec * p[j];
-      p[j] = pj - lr * (mj * ibc1) / (std::sqrt(vj * ibc2) + eps);
-    }
-  }
-}
-
 
 // Bias corrections of step o.step (Adam), 1 for SGD.
 inline void opt_bias_corrections(const EngineOptStep& o, float* bc1, float* bc2) {
@@ -129,13 +84,7 @@ inline opt_tile::Consts opt_consts(const EngineOptStep& o, float bc1, float bc2)
 inline void opt_tile_update(float* p, int64_t ld, const float* g, int64_t ldg, float* s0,
                             float* s1, int rows, int cols, const EngineOptStep& o, float bc1,
                             float bc2) {
-  using namespace simd;
-  const bool decoupled = o.kind == 1 && o.decoupled;
-  const opt_tile::Consts k = {set1(o.lr), set1(decoupled ? 0.f : o.weight_decay),
-                              set1(o.momentum), set1(o.beta1), set1(o.beta2),
-                              set1(1.f - o.beta1), set1(1.f - o.beta2), set1(o.eps),
-                              set1(1.f / bc1), set1(1.f / bc2),
-                              set1(1.f - (decoupled ? o.lr * o.weight_decay : 0.f))};
+  const opt_tile::Consts k = opt_consts(o, bc1, bc2);
   if (o.kind == 1)
     opt_tile::tile<opt_tile::adam>(p, ld, g, ldg, s0, s1, rows, cols, k);
   else if (o.momentum == 0.f)
