@@ -246,3 +246,66 @@ def test_gemm_raw_epilogue_all_paths(isa, ref, check, rng, m, n, k, ta, tb, act,
     expected = ref.act(name, z, 0.2)
     check(out, expected, ref.lipschitz(name, 0.2) * ztol + ref.act_tol(name, expected),
           f"epilogue {name} beta={beta} {m}x{n}x{k} ta={ta} tb={tb}")
+
+
+def _fast(a, b, out=None, ta=False, tb=False, alpha=1.0, beta=0.0):
+    from fastmlp import _core
+
+    return _core.gemm_fast(a, b, out, ta, tb, alpha, beta)
+
+
+def test_gemm_fast_path_matches_validated_path(isa, rng):
+    # The one-call fast path and the Python-validated path run the same kernel: bitwise equal.
+    for ta, tb in TRANS:
+        a, b = _operands(rng, 37, 10, 64, ta, tb)
+        fast = _fast(a, b, None, ta, tb)
+        assert fast is not None and fast.shape == (37, 10) and fast.dtype == np.float32
+        slow = ops.gemm(a, b, trans_a=np.bool_(ta), trans_b=tb)  # numpy bool: slow path
+        np.testing.assert_array_equal(fast, slow)
+        out = np.full((37, 10), 5.0, np.float32)
+        assert _fast(a, b, out, ta, tb, 0.5, 2.0) is out
+        slow = np.full((37, 10), 5.0, np.float32)
+        ops.gemm(a, b, trans_a=ta, trans_b=tb, alpha=np.float32(0.5), beta=2.0, out=slow)
+        np.testing.assert_array_equal(out, slow)
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+def test_gemm_fast_path_declines_unusual_input(rng):
+    # Every unusual argument returns None so that the Python layer converts or raises.
+    a = rng.standard_normal((8, 6)).astype(np.float32)
+    b = rng.standard_normal((6, 4)).astype(np.float32)
+    out = np.empty((8, 4), np.float32)
+    assert _fast(a, b, out) is out
+    ro = out.copy()
+    ro.flags.writeable = False
+    big = np.empty((8, 12), np.float32)
+    declined = {
+        "float64 a": (a.astype(np.float64), b, out),
+        "non-contiguous a": (np.asfortranarray(a), b, out),
+        "byte-swapped b": (a, b.astype(">f4"), out),
+        "1-D b": (a, b.ravel(), out),
+        "list a": (a.tolist(), b, out),
+        "subclass a": (a.view(_Sub), b, out),
+        "wrong out shape": (a, b, np.empty((4, 8), np.float32)),
+        "read-only out": (a, b, ro),
+        "non-contiguous out": (a, b, big[:, :4]),
+        "inner mismatch": (a, b[:5], out),
+        "empty": (a[:0], b, None),
+    }
+    for what, (x, y, o) in declined.items():
+        assert _fast(x, y, o) is None, what
+    alias = np.empty((8, 8), np.float32)
+    assert _fast(alias[:, :6].copy(), rng.standard_normal((6, 8)).astype(np.float32), alias) is not None
+    assert _fast(alias, np.eye(8, dtype=np.float32), alias) is None, "out is a"
+    assert _fast(a, b, out, 1, False) is None, "int flag"
+    assert _fast(a, b, out, False, False, np.float32(1.0)) is None, "numpy alpha"
+    assert _fast(a, b, out, False, False, 1.0, 1) is None, "int beta"
+    assert _fast(a, b, None, False, False, 1.0, 1.0) is None, "beta without out"
+    # ... and the public function still raises its own errors for those.
+    with pytest.raises(ValueError, match="out"):
+        ops.gemm(a, b, out=ro)
+    with pytest.raises(ValueError, match="share|overlap|alias"):
+        ops.gemm(alias, np.eye(8, dtype=np.float32), out=alias)

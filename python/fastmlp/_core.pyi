@@ -67,6 +67,12 @@ def gemm(a: _F32, b: _F32, out: _F32, trans_a: bool, trans_b: bool, alpha: float
     """``out = act(alpha * op(a) @ op(b) + beta * out + bias)``; when ``beta == 0``
     ``out`` is never read."""
 
+def gemm_fast(a: object, b: object, out: object, trans_a: object, trans_b: object,
+              alpha: object, beta: object) -> Optional[_F32]:
+    """``fastmlp.ops.gemm``'s common case in one call: returns the result, or None when an
+    argument is not a plain float32 C-contiguous matrix / bool / float (or ``out`` may
+    overlap an input, or a size is 0), leaving conversion and errors to Python."""
+
 def act_forward(x: _F32, out: _F32, act: int, alpha: float) -> None:
     """Elementwise activation ``out = act(x)`` (``alpha``: leaky_relu slope)."""
 

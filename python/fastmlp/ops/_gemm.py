@@ -4,6 +4,8 @@ from __future__ import annotations
 from .. import _core
 from . import _validate as _v
 
+_gemm_fast = _core.gemm_fast
+
 
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     """Matrix product ``alpha * op(a) @ op(b) + beta * out`` in float32.
@@ -38,6 +40,11 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     >>> ops.gemm(a, b).shape
     (2, 4)
     """
+    # Common case (float32 C-contiguous operands, bool flags, float scales) in one C++
+    # call; None means "unusual input": convert and validate below.
+    r = _gemm_fast(a, b, out, trans_a, trans_b, alpha, beta)
+    if r is not None:
+        return r
     fn = "gemm"
     a = _v.as_f32(fn, "a", a)
     b = _v.as_f32(fn, "b", b)
