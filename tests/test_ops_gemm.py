@@ -102,6 +102,16 @@ def test_gemm_block_edges(isa, ref, check, rng, m, n, k):
         _run(ref, check, rng, m, n, k, ta, tb)
 
 
+@pytest.mark.parametrize("m", [79, 80, 81, 159, 160, 161])
+@pytest.mark.parametrize("n", [32, 64, 96])
+def test_gemm_direct_b_edges(isa, ref, check, rng, m, n):
+    """Row-major B with whole NR panels is read in place up to a per-tier row count
+    (DIRECT_B_MAX_ROWS: 80 on AVX2, 160 elsewhere) and packed above it: both sides of
+    each edge, with alpha/beta and with K above one K block."""
+    _run(ref, check, rng, m, n, 37, False, False)
+    _run(ref, check, rng, m, n, 600, False, False, alpha=-0.5, beta=0.25)
+
+
 @pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)
 def test_gemm_packed_a_super_blocks(isa, ref, check, rng, ta, tb):
     """M large enough that packed A spans several 8 MiB super-blocks on every tier

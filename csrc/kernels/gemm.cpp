@@ -35,7 +35,7 @@ using gemm_cfg::NV;
 constexpr double kMinFlopsPerThread = 1.5e6;
 
 using UKernel = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t,
-                         int, float, float, bool, const Epilogue*);
+                         int, const TileStore&);
 
 template <bool D, int R, size_t... Vs>
 constexpr std::array<UKernel, NV> ukernel_row(std::index_sequence<Vs...>) {
@@ -59,7 +59,6 @@ constexpr std::array<std::array<std::array<UKernel, NV>, MR>, 2> ukernels = {
 // hundred contiguous bytes that any cache serves as well as a packed copy.
 constexpr int64_t kDirectAMaxPanels = 2;
 constexpr int64_t kDirectAMaxDepth = 32;
-constexpr int64_t kDirectBMaxRows = 160;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -219,7 +218,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         // Row-major B whose panels are all whole is read in place when few row tiles
         // reuse it (a training step's forward GEMM: batch rows x a hidden width that is a
         // multiple of NR): packing would cost about as much as those few passes.
-        const bool direct_b = !Bpre && !trans_b && nc % NR == 0 && M <= kDirectBMaxRows;
+        const bool direct_b = !Bpre && !trans_b && nc % NR == 0 && M <= gemm_cfg::DIRECT_B_MAX_ROWS;
         const int64_t n_pack_b = (sb == 0 && !Bpre && !direct_b) ? n_jr : 0;
         const float* Bblk = Bpre ? Bpre + packed_b_offset(K, jc, pc, nc)
                             : direct_b ? B + pc * ldb + jc : Bp;
@@ -253,12 +252,18 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         // Tiles ordered (MC block, jr, ir): an MC block of A stays in L2 while a thread
         // sweeps its B panels; consecutive tiles of a thread share a B panel.
         split_range(n_ic * n_jr * ir_per_ic, tid, nth, &lo, &hi);
-        for (int64_t t = lo; t < hi; ++t) {
-          const int64_t ic = t / (n_jr * ir_per_ic);
-          const int64_t rem = t % (n_jr * ir_per_ic);
-          const int64_t jr = rem / ir_per_ic;
-          const int64_t p = ic * ir_per_ic + rem % ir_per_ic;  // A panel in super-block
-          if (p >= n_ia) continue;                           // past the last row
+        // (ic, jr, ir) of tile lo, then stepped like an odometer: three divisions per
+        // tile cost as much as the FMAs of a K = 10 tile.
+        int64_t ic = lo / (n_jr * ir_per_ic);
+        int64_t jr = lo % (n_jr * ir_per_ic) / ir_per_ic;
+        int64_t ir = lo % ir_per_ic;
+        for (int64_t t = lo; t < hi; ++t, ++ir) {
+          if (ir == ir_per_ic) {
+            ir = 0;
+            if (++jr == n_jr) { jr = 0; ++ic; }
+          }
+          const int64_t p = ic * ir_per_ic + ir;  // A panel in super-block
+          if (p >= n_ia) continue;                // past the last row
           const int rows = static_cast<int>(min_of<int64_t>(MR, ma - p * MR));
           const int cols = static_cast<int>(min_of<int64_t>(NR, nc - jr * NR));
           const int nvec = (cols + simd::VL - 1) / simd::VL;
@@ -272,8 +277,9 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
             pep = &tile_ep;
           }
           const float* a = direct_a ? A + (ia + p * MR) * lda + pc : Ap + p * MR * kc;
-          ukernels[direct_a][rows - 1][nvec - 1](kc, a, lda, Bblk + jr * b_panel, b_step, c, ldc, cols,
-                                                 alpha, beta, first, pep);
+          const TileStore st{alpha, beta, first, pep};
+          ukernels[direct_a][rows - 1][nvec - 1](kc, a, lda, Bblk + jr * b_panel, b_step, c, ldc,
+                                                 cols, st);
           if (last && post_act) apply_post_act(ep, c, ldc, rows, cols);
         }
         barrier();  // the next block's packing overwrites Ap / Bp

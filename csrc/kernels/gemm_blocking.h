@@ -4,6 +4,9 @@
 //            are streamed from L2 (Zen 4's 1 MiB L2 feeds 24 FMAs per 14 loads easily)
 //   MC       max rows of a packed A block (MC*KC floats stay in L2)
 //   NC       max columns of a packed B block (KC*NC floats stay in L3)
+//   DIRECT_B_MAX_ROWS  row-major B is read in place (not packed) when M is at most this:
+//            about a dozen row tiles re-read each B panel (measured: AVX2 at M = 128
+//            with N = 512 ran 16% slower unpacked, at M = 64 with N = 256 7% faster)
 // K and M are split into equal blocks no larger than KC / MC so no block is tiny.
 #pragma once
 #include "kernels/simd.h"
@@ -14,12 +17,15 @@ namespace gemm_cfg {
 #if defined(FASTMLP_TIER_AVX512)
 constexpr int MR = 12, NV = 2;   // 12 x 32 tile: 24 zmm accumulators
 constexpr int64_t KC = 512, MC = 240, NC = 4096;
+constexpr int64_t DIRECT_B_MAX_ROWS = 160;
 #elif defined(FASTMLP_TIER_AVX2)
 constexpr int MR = 6, NV = 2;    // 6 x 16 tile: 12 ymm accumulators
 constexpr int64_t KC = 384, MC = 120, NC = 4096;
+constexpr int64_t DIRECT_B_MAX_ROWS = 80;
 #else
 constexpr int MR = 4, NV = 4;    // 4 x 16 tile of 4-lane vectors
 constexpr int64_t KC = 256, MC = 128, NC = 2048;
+constexpr int64_t DIRECT_B_MAX_ROWS = 160;
 #endif
 constexpr int NR = NV * simd::VL;
 constexpr int SMALL_M = 4;       // M <= SMALL_M streams B once, without packing
