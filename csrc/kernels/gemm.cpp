@@ -172,9 +172,10 @@ void gemm_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   if (post_activation(ep)) apply_post_act(ep, C, ldc, M, N);
 }
 
-void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                  float* C, int64_t ldc, const Epilogue* ep, const float* Bpre) {
+// One thread's GEMM: the five BLIS loops over its own packed buffers (thread_local).
+void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                     float* C, int64_t ldc, const Epilogue* ep, const float* Bpre) {
   // Equal blocks no larger than the table's maxima.
   const int64_t n_kb = ceil_div(K, gemm_cfg::KC);
   const int64_t kc_max = ceil_div(K, n_kb);
@@ -182,9 +183,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   const int64_t mc_max = round_up(ceil_div(M, n_mb), MR);
   const int64_t n_nb = ceil_div(N, gemm_cfg::NC);
   const int64_t nc_max = round_up(ceil_div(N, n_nb), NR);
-  // A is packed for several MC blocks at once (up to kPackedARows rows) so that one
-  // barrier covers packing A and B: barriers, not flops, dominate the small shapes of
-  // an MLP step (e.g. 784x64x128).
+  // A is packed for several MC blocks at once (up to 8 MiB) before the B panels sweep it.
   constexpr int64_t kPackedAFloats = int64_t(2) << 20;  // 8 MiB
   const int64_t mb_per_super = max_of<int64_t>(1, kPackedAFloats / (mc_max * kc_max));
   const int64_t n_super = ceil_div(n_mb, mb_per_super);
@@ -193,12 +192,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   static thread_local ScratchBuffer a_buf, b_buf;
   float* Bp = Bpre ? nullptr : b_buf.get(static_cast<size_t>(kc_max * nc_max));
   float* Ap = a_buf.get(static_cast<size_t>(kc_max * round_up(ma_max, MR)));
-  const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
   const bool post_act = post_activation(ep);
-
-// One thread's share of the five loops; `barrier` separates packing from computing.
-  auto run = [&](int tid, int nth, auto&& barrier) {
-  int64_t lo, hi;
   for (int64_t jb = 0; jb < n_nb; ++jb) {
     const int64_t jc = jb * nc_max;
     const int64_t nc = min_of(nc_max, N - jc);
@@ -229,8 +223,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         constexpr int64_t kTransGroup = 8;
         const int64_t n_pack_a = direct_a ? 0 : trans_a ? ceil_div(n_ia, kTransGroup) : n_ia;
 
-        split_range(n_pack_b + n_pack_a, tid, nth, &lo, &hi);
-        for (int64_t t = lo; t < hi; ++t) {
+        for (int64_t t = 0; t < n_pack_b + n_pack_a; ++t) {
           if (t < n_pack_b) {
             const int cols = static_cast<int>(min_of<int64_t>(NR, nc - t * NR));
             pack_b_panel(trans_b, B, ldb, pc, kc, jc + t * NR, cols, Bp + t * NR * kc);
@@ -247,23 +240,13 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
           }
         }
 
-        barrier();
-
         // Tiles ordered (MC block, jr, ir): an MC block of A stays in L2 while a thread
         // sweeps its B panels; consecutive tiles of a thread share a B panel.
-        split_range(n_ic * n_jr * ir_per_ic, tid, nth, &lo, &hi);
-        // (ic, jr, ir) of tile lo, then stepped like an odometer: three divisions per
-        // tile cost as much as the FMAs of a K = 10 tile.
-        int64_t ic = lo / (n_jr * ir_per_ic);
-        int64_t jr = lo % (n_jr * ir_per_ic) / ir_per_ic;
-        int64_t ir = lo % ir_per_ic;
-        for (int64_t t = lo; t < hi; ++t, ++ir) {
-          if (ir == ir_per_ic) {
-            ir = 0;
-            if (++jr == n_jr) { jr = 0; ++ic; }
-          }
+        for (int64_t ic = 0; ic < n_ic; ++ic)
+        for (int64_t jr = 0; jr < n_jr; ++jr)
+        for (int64_t ir = 0; ir < ir_per_ic; ++ir) {
           const int64_t p = ic * ir_per_ic + ir;  // A panel in super-block
-          if (p >= n_ia) continue;                // past the last row
+          if (p >= n_ia) break;                   // past the last row
           const int rows = static_cast<int>(min_of<int64_t>(MR, ma - p * MR));
           const int cols = static_cast<int>(min_of<int64_t>(NR, nc - jr * NR));
           const int nvec = (cols + simd::VL - 1) / simd::VL;
@@ -282,27 +265,61 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                                                  cols, st);
           if (last && post_act) apply_post_act(ep, c, ldc, rows, cols);
         }
-        barrier();  // the next block's packing overwrites Ap / Bp
       }
     }
   }
-  };
-  if (nthreads <= 1) {
-    run(0, 1, [] {});
-    return;
-  }
-#pragma omp parallel num_threads(nthreads)
+}
+
+// Threads split C into row slices (whole MR panels) or column slices (whole NR panels)
+// and each runs the one-thread loops on its slice: no barrier at all. Each thread packs
+// the operand it shares with the others itself; the slice is taken along the longer of
+// M and N so that this repeated packing (B for row slices, A for column slices) is the
+// smaller operand, about 1% of the work at the MLP shapes (X^T dY 784x64x128 packs B
+// 64x128 twice). The two barriers per K block of a shared packing cost more than that on
+// 50-100 us calls. K is never split, and a C element's arithmetic does not depend on the
+// slice it falls in, so results are bitwise identical for any thread count.
+void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                  float* C, int64_t ldc, const Epilogue* ep, const float* Bpre) {
+  const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
+  // Pre-packed B is laid out for the full N: slices of it are row slices.
+  const bool by_rows = Bpre || M >= N;
+  const int64_t unit = by_rows ? MR : NR;
+  const int64_t n_units = ceil_div(by_rows ? M : N, unit);
+  if (nthreads <= 1 || n_units < 2)
+    return gemm_blocked_1t(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep,
+                           Bpre);
+#pragma omp parallel num_threads(static_cast<int>(min_of<int64_t>(nthreads, n_units)))
   {
 #ifdef FASTMLP_HAVE_OPENMP
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
 #else
     const int tid = 0, nth = 1;
 #endif
-    run(tid, nth, [] {
-#pragma omp barrier
-    });
+    int64_t lo, hi;
+    split_range(n_units, tid, nth, &lo, &hi);
+    const int64_t i0 = lo * unit, i1 = min_of(hi * unit, by_rows ? M : N);
+    if (i1 > i0) {
+      if (by_rows) {
+        const float* As = trans_a ? A + i0 : A + i0 * lda;
+        gemm_blocked_1t(trans_a, trans_b, i1 - i0, N, K, alpha, As, lda, B, ldb, beta,
+                        C + i0 * ldc, ldc, ep, Bpre);
+      } else {
+        const float* Bs = trans_b ? B + i0 * ldb : B + i0;
+        Epilogue slice_ep;
+        const Epilogue* pep = ep;
+        if (ep && ep->bias) {
+          slice_ep = *ep;
+          slice_ep.bias += i0;
+          pep = &slice_ep;
+        }
+        gemm_blocked_1t(trans_a, trans_b, M, i1 - i0, K, alpha, A, lda, Bs, ldb, beta,
+                        C + i0, ldc, pep, nullptr);
+      }
+    }
   }
 }
+
 
 using NarrowFn = void (*)(int64_t, int64_t, const float*, int64_t, const float*, int64_t, bool,
                          float*, int64_t, float, float, const Epilogue*, int);
