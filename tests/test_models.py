@@ -340,6 +340,69 @@ def test_save_load_round_trip(tmp_path):
         fm.load_model(bad)
 
 
+@pytest.mark.parametrize("opt", [
+    lambda: fm.optimizers.SGD(0.05),
+    lambda: fm.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: fm.optimizers.Adam(0.003),
+    lambda: fm.optimizers.AdamW(0.003, weight_decay=0.01),
+], ids=["sgd", "sgd-momentum", "adam", "adamw"])
+def test_save_load_resumes_training_exactly(tmp_path, opt):
+    """The optimizer state (velocity / moments and the step count) is saved: training
+    resumed from a file gives bitwise the weights of training that never stopped."""
+    x, y = _mnist_like(96)
+    a = _mlp(seed=3, opt=opt())
+    a.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    a.save(tmp_path / "m.npz")
+    b = fm.load_model(tmp_path / "m.npz")
+    a.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    b.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    # A fresh optimizer state (compile again) would have diverged for every optimizer
+    # that keeps state: the test above can fail.
+    c = fm.load_model(tmp_path / "m.npz")
+    c.compile(optimizer=opt(), loss="sparse_categorical_crossentropy")
+    c.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    same = all(np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+    assert same == (type(opt()) is fm.optimizers.SGD and opt().momentum == 0)
+
+
+def test_load_rejects_bad_optimizer_state(tmp_path):
+    x, y = _mnist_like(32)
+    m = _mlp(seed=0, opt=fm.optimizers.Adam(0.001))
+    m.fit(x, y, epochs=1, verbose=0)
+    m.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+        arrays = dict(z)
+    names = sorted(k for k in arrays if k.startswith("optimizer_"))
+    assert names and len(names) == 2 * sum(1 for k in arrays if k.startswith("weight_"))
+    import json
+
+    def write(mutate):
+        d = {k: v.copy() for k, v in arrays.items()}
+        mutate(d)
+        np.savez(tmp_path / "bad.npz", **d)
+        return tmp_path / "bad.npz"
+
+    def set_step(d, value):
+        cfg = json.loads(d["config"].tobytes())
+        cfg["compile"]["optimizer_step"] = value
+        d["config"] = np.frombuffer(json.dumps(cfg).encode(), np.uint8)
+
+    cases = {
+        "missing slot": lambda d: d.pop(names[0]),
+        "wrong shape": lambda d: d.__setitem__(names[0], np.zeros(3, np.float32)),
+        "wrong dtype": lambda d: d.__setitem__(names[1], d[names[1]].astype(np.int32)),
+        "negative step": lambda d: set_step(d, -1),
+        "float step": lambda d: set_step(d, 1.5),
+    }
+    for what, mutate in cases.items():
+        with pytest.raises(ValueError, match="invalid model file"):
+            fm.load_model(write(mutate))
+    # compile=False ignores the optimizer entries altogether
+    assert fm.load_model(write(cases["missing slot"]), compile=False).predict(x).shape == (32, 10)
+
+
 def test_history_fields_validation_split_and_steps_per_epoch():
     x, y = _mnist_like(200)
     m = _mlp(seed=0)

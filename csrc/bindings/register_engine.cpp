@@ -17,7 +17,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <cstring>
+#include <tuple>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -271,6 +273,61 @@ void register_engine(py::module_& m) {
         ExclusiveLock lock(n);
         n.reset_optimizer_state();
       })
+      .def("get_optimizer_state", [](Network& n) {
+        // [[slot0, slot1] per parameter], copies shaped like the parameter; None where
+        // the optimizer keeps no such slot. Taken under one shared lock (consistent).
+        std::vector<std::array<py::object, 2>> out(static_cast<size_t>(n.num_params()));
+        int64_t step = 0;
+        {
+          SharedLock lock(n);
+          step = n.step();
+          for (int i = 0; i < n.num_params(); ++i)
+            for (int j = 0; j < 2; ++j) {
+              const float* src = n.opt_state(i, j);
+              if (!src) { out[static_cast<size_t>(i)][j] = py::none(); continue; }
+              const int64_t r = n.param_rows(i), c = n.param_cols(i);
+              py::array_t<float> a = n.param_is_vector(i) ? py::array_t<float>({c})
+                                                          : py::array_t<float>({r, c});
+              std::memcpy(a.mutable_data(), src, sizeof(float) * static_cast<size_t>(r * c));
+              out[static_cast<size_t>(i)][j] = std::move(a);
+            }
+        }
+        py::list l;
+        for (auto& slots : out) l.append(py::make_tuple(slots[0], slots[1]));
+        return py::make_tuple(step, l);
+      }, "(step, state): the optimizer's step count and copies of its state, one "
+         "(slot0, slot1) tuple per parameter (SGD: (velocity or None, None); Adam/AdamW: "
+         "(m, v)), taken together.")
+      .def("set_optimizer_state", [](Network& n, int64_t step, py::list state) {
+        if (step < 0) throw py::value_error("optimizer state: step must be >= 0");
+        if (static_cast<int>(state.size()) != n.num_params())
+          throw py::value_error("optimizer state: expected " + std::to_string(n.num_params()) +
+                                " entries, got " + std::to_string(state.size()));
+        std::vector<py::array> keep;
+        std::vector<std::tuple<int, int, const float*>> src;
+        for (int i = 0; i < n.num_params(); ++i) {
+          py::tuple slots = state[static_cast<size_t>(i)].cast<py::tuple>();
+          if (slots.size() != 2) throw py::value_error("optimizer state: expected pairs");
+          for (int j = 0; j < 2; ++j) {
+            const bool have = n.opt_state(i, j) != nullptr;
+            if (slots[j].is_none() != !have)
+              throw py::value_error("optimizer state: parameter " + std::to_string(i) +
+                                    " slot " + std::to_string(j) + (have ? " is missing"
+                                    : " is not kept by this optimizer"));
+            if (!have) continue;
+            py::array a = slots[j].cast<py::array>();
+            check_param_value(n, i, a);
+            src.emplace_back(i, j, static_cast<const float*>(a.data()));
+            keep.push_back(std::move(a));
+          }
+        }
+        py::gil_scoped_release release;  // `keep` holds the arrays alive
+        std::lock_guard<engine::RwLock> lock(n.lock());
+        for (auto& [i, j, p] : src)
+          std::memcpy(n.opt_state(i, j), p,
+                      sizeof(float) * static_cast<size_t>(n.param_rows(i) * n.param_cols(i)));
+        n.set_step(step);
+      }, py::arg("step"), py::arg("state"), "Restores state taken by get_optimizer_state (same optimizer kind).")
       .def_property("step", &Network::step, [](Network& n, int64_t s) {
         ExclusiveLock lock(n);
         n.set_step(s);

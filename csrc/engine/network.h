@@ -148,6 +148,12 @@ class Network {
   void reset_optimizer_state();
   int64_t step() const { return step_; }
   void set_step(int64_t s) { step_ = s; }
+  // Optimizer state slot `which` (0: SGD velocity or Adam m; 1: Adam v) of parameter i,
+  // param_rows(i) * param_cols(i) floats, or nullptr when the optimizer keeps none.
+  float* opt_state(int i, int which) {
+    const auto& s = which == 0 ? params_[i].s0 : params_[i].s1;
+    return s ? s->data() : nullptr;
+  }
   void set_loss(LossKind k) { loss_ = k; }
   LossKind loss() const { return loss_; }
   // Batches with at most this many rows take the fused no-dW path.

@@ -243,6 +243,19 @@ class Sequential:
             out.extend(l.get_weights())
         return out
 
+    def _optimizer_state(self):
+        """``(step, [(slot0, slot1) per weight array])`` of the compiled model's optimizer
+        (copies, taken together), or None before the engine exists (no step taken)."""
+        net = self._net
+        if not self._compiled or net is None:
+            return None
+        return net.get_optimizer_state()
+
+    def _set_optimizer_state(self, step, state) -> None:
+        """Restores what ``_optimizer_state`` returned (same optimizer kind and shapes)."""
+        self._require_compiled("_set_optimizer_state")
+        self._ensure_net().set_optimizer_state(int(step), list(state))
+
     def set_weights(self, weights) -> None:
         """Replace all weights (``[W1 [in, out], b1, W2, b2, ...]``, as ``get_weights``).
 
@@ -807,7 +820,8 @@ class Sequential:
         return to_torch(self)
 
     def save(self, path) -> None:
-        """Save to ``path`` (a NumPy ``.npz``: weights + JSON config; see fastmlp.saving)."""
+        """Save to ``path`` (a NumPy ``.npz``: weights, optimizer state + JSON config; see
+        fastmlp.saving). ``fm.load_model(path)`` resumes training exactly."""
         from .saving import save_model
         save_model(self, path)
 

@@ -5,13 +5,18 @@ Format (version 1): a NumPy ``.npz`` archive (written at exactly the given path)
     "version": 1, "model": {name, input_shape, layers: [{class_name, config}]},
     "compile": {optimizer: {class_name, config}, loss, metrics} or null}``;
   * ``weight_00000``, ``weight_00001``, ...: float32 arrays in ``get_weights()`` order
-    (``W1 [in, out], b1, W2, b2, ...``).
+    (``W1 [in, out], b1, W2, b2, ...``);
+  * for a compiled model, the optimizer state so that training resumes where it stopped:
+    ``optimizer_00000_0``, ``optimizer_00000_1``, ... (per weight array: SGD's velocity
+    in slot 0 when momentum is used; Adam's m and v in slots 0 and 1), with the step
+    count as ``"optimizer_step"`` in the config's ``compile`` entry. Files without them
+    (older files) load with a fresh optimizer state.
 Loading never unpickles (``allow_pickle=False``). Saving writes a temporary file
 (``.fastmlp-*.tmp``) in the same directory, fsyncs it and renames it over ``path``
 (``os.replace``), so a full disk, a read-only directory, Ctrl-C or a crash never leaves a
 half-written model: ``path`` holds the previous file or the new one. The temporary file is
 removed on any error (only a hard kill can leave one behind). The new file keeps the mode
-of the file it replaces. Optimizer state is not saved.
+of the file it replaces.
 """
 from __future__ import annotations
 
@@ -53,7 +58,17 @@ def save_model(model, path) -> None:
             "optimizer": {"class_name": type(model.optimizer).__name__,
                           "config": model.optimizer.get_config()},
             "loss": model.loss.name, "metrics": list(model.metrics)}
+    opt_arrays = {}
+    state = model._optimizer_state() if model._compiled else None
+    if state is not None:
+        step, slots = state
+        config["compile"]["optimizer_step"] = int(step)
+        for i, pair in enumerate(slots):
+            for j, a in enumerate(pair):
+                if a is not None:
+                    opt_arrays[f"optimizer_{i:05d}_{j}"] = a
     arrays = {"config": np.frombuffer(json.dumps(config).encode("utf-8"), dtype=np.uint8)}
+    arrays.update(opt_arrays)
     weights = model.get_weights() if model.input_shape is not None else []
     for i, w in enumerate(weights):
         arrays[f"weight_{i:05d}"] = np.ascontiguousarray(w, dtype=np.float32)
@@ -168,6 +183,13 @@ def load_model(path, compile=True):
                        "AdamW": _optimizers.AdamW}[cc["optimizer"]["class_name"]]
             model.compile(optimizer=opt_cls.from_config(cc["optimizer"]["config"]),
                           loss=_losses.get(cc["loss"]), metrics=cc.get("metrics") or None)
+            if shape is not None and "optimizer_step" in cc:
+                step = cc["optimizer_step"]
+                if type(step) is not int or step < 0:
+                    raise ValueError(f"optimizer_step must be an int >= 0, got {step!r}")
+                slots = [(z.get(f"optimizer_{i:05d}_0"), z.get(f"optimizer_{i:05d}_1"))
+                         for i in range(len(weights))]
+                model._set_optimizer_state(step, slots)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError,
             RecursionError) as e:
         raise ValueError(f"{path!r}: invalid model file ({type(e).__name__}: {e})") from None
