@@ -54,6 +54,28 @@ inline void pack_a_panel(const float* A, int64_t lda, int64_t i0, int rows, int6
   }
 }
 
+#if defined(FASTMLP_TIER_AVX512) || defined(FASTMLP_TIER_AVX2)
+// dst[c * ldd + r] = src[r * lds + c] for an 8 x 8 block (unaligned rows).
+inline void transpose_8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {  // interleave row pairs: (r0 r1) lanes 0,1 | 4,5 ...
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {  // gather 4-row columns within each 128-bit half
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {  // join the halves of rows 0-3 and 4-7
+    _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+#endif
+
 inline void pack_b_panel(bool trans_b, const float* B, int64_t ldb, int64_t p0, int64_t kc,
                          int64_t j0, int cols, float* __restrict dst) {
   using namespace simd;
@@ -77,13 +99,25 @@ inline void pack_b_panel(bool trans_b, const float* B, int64_t ldb, int64_t p0, 
         src += ldb;
       }
     }
-  } else {  // B stored N x K: read each column of op(B) contiguously, scatter
-    for (int j = 0; j < cols; ++j) {
+  } else {  // B stored N x K: op(B)'s columns are B's rows; transpose them into steps
+    int j = 0;
+#if defined(FASTMLP_TIER_AVX512) || defined(FASTMLP_TIER_AVX2)
+    // 8 x 8 blocks transposed in registers: a scalar scatter of W^T (dY W^T in every
+    // training step) took a quarter of a 128x512x512 product.
+    const int64_t k8 = kc & ~int64_t(7);
+    for (; j + 8 <= cols; j += 8) {
+      const float* src = B + (j0 + j) * ldb + p0;
+      for (int64_t k = 0; k < k8; k += 8) transpose_8x8(src + k, ldb, dst + k * NR + j, NR);
+      for (int64_t k = k8; k < kc; ++k)
+        for (int i = 0; i < 8; ++i) dst[k * NR + j + i] = src[i * ldb + k];
+    }
+#endif
+    for (; j < cols; ++j) {
       const float* src = B + (j0 + j) * ldb + p0;
       float* d = dst + j;
       for (int64_t k = 0; k < kc; ++k) d[k * NR] = src[k];
     }
-    for (int j = cols; j < NR; ++j)
+    for (j = cols; j < NR; ++j)
       for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = 0.f;
   }
 }
