@@ -43,11 +43,31 @@ inline void pack_a_panels_trans(const float* A, int64_t lda, int64_t i0, int64_t
   }
 }
 
-// Row-major A (stored M x K): read each row contiguously, scatter with stride MR.
+// Row-major A (stored M x K): each step k gathers one float from every row.
 inline void pack_a_panel(const float* A, int64_t lda, int64_t i0, int rows, int64_t p0,
                          int64_t kc, float* __restrict dst) {
   constexpr int MR = gemm_cfg::MR;
-  for (int i = 0; i < rows; ++i) {
+  int i = 0;
+#if defined(FASTMLP_TIER_AVX512) || defined(FASTMLP_TIER_AVX2)
+  // Four rows at a time, 4 x 4 blocks transposed in registers (a scalar scatter with
+  // stride MR took ~14% of a 1024-row inference GEMM).
+  const int64_t k4 = kc & ~int64_t(3);
+  for (; i + 4 <= rows; i += 4) {
+    const float* src = A + (i0 + i) * lda + p0;
+    for (int64_t k = 0; k < k4; k += 4) {
+      __m128 r0 = _mm_loadu_ps(src + k), r1 = _mm_loadu_ps(src + lda + k);
+      __m128 r2 = _mm_loadu_ps(src + 2 * lda + k), r3 = _mm_loadu_ps(src + 3 * lda + k);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(dst + k * MR + i, r0);
+      _mm_storeu_ps(dst + (k + 1) * MR + i, r1);
+      _mm_storeu_ps(dst + (k + 2) * MR + i, r2);
+      _mm_storeu_ps(dst + (k + 3) * MR + i, r3);
+    }
+    for (int64_t k = k4; k < kc; ++k)
+      for (int r = 0; r < 4; ++r) dst[k * MR + i + r] = src[r * lda + k];
+  }
+#endif
+  for (; i < rows; ++i) {
     const float* src = A + (i0 + i) * lda + p0;
     float* d = dst + i;
     for (int64_t k = 0; k < kc; ++k) d[k * MR] = src[k];
