@@ -331,32 +331,131 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, nullptr);
 }
 
+namespace {
+
+// Batch-1 update of W[M, N] columns [j0, j0 + cols) (NV vectors, the last maybe partial),
+// rows [i0, i1): row i's gradient x[i] * dz is formed in registers (dz stays in NV
+// registers) and stepped at once, so W and its state are read and written once, with no
+// gradient scratch. With FWD the same pass also runs the next example's forward product
+// on the new weights, yn = ep(xn @ W_new): one chain per column over the rows in order,
+// fmadd(xn[i], W_new[i, j], acc) from zero, then gemm_store_tile, exactly as gemm's
+// one-row path (gemm_small_m) does, so the bits equal a separate forward pass. That pass
+// then never has to read W again (W is ~400 KB for T1: the dominant traffic at batch 1).
+template <opt_tile::Mode MODE, int NV, bool FWD>
+void outer_update_cols(int64_t i0, int64_t i1, int64_t N, int64_t j0, int cols,
+                       const float* x, const float* dz, float* W, float* s0, float* s1,
+                       const opt_tile::Consts& k, bool skip_zero, const float* xn, float* yn,
+                       const Epilogue* ep) {
+  using namespace simd;
+  const int last_lanes = cols - (NV - 1) * VL;
+  const Mask tail = mask_first(last_lanes);
+  const bool full = last_lanes == VL;
+  Vec d[NV];
+  Vec acc[1][NV];
+  for (int v = 0; v < NV; ++v) {
+    d[v] = (v == NV - 1 && !full) ? load_mask(dz + j0 + v * VL, tail) : load(dz + j0 + v * VL);
+    acc[0][v] = zero();
+  }
+  for (int64_t i = i0; i < i1; ++i) {
+    float* w = W + i * N + j0;
+    float* r0 = s0 ? s0 + i * N + j0 : nullptr;
+    float* r1 = s1 ? s1 + i * N + j0 : nullptr;
+    const float xi = x[i];
+    Vec a;
+    if (FWD) a = set1(xn[i]);
+    if (skip_zero && xi == 0.f) {  // x[i] == 0 leaves row i as it is
+      if (FWD)
+        for (int v = 0; v < NV; ++v) {
+          const Vec wv = (v == NV - 1 && !full) ? load_mask(w + v * VL, tail) : load(w + v * VL);
+          acc[0][v] = fmadd(a, wv, acc[0][v]);
+        }
+      continue;
+    }
+    const Vec xv = set1(xi);
+    for (int v = 0; v < NV; ++v) {
+      const Vec g = mul(xv, d[v]);
+      const int o = v * VL;
+      const Vec pn = (v == NV - 1 && !full)
+          ? opt_tile::step_reg<MODE, false>(w + o, g, r0 ? r0 + o : nullptr, r1 ? r1 + o : nullptr, k, tail)
+          : opt_tile::step_reg<MODE, true>(w + o, g, r0 ? r0 + o : nullptr, r1 ? r1 + o : nullptr, k, tail);
+      if (FWD) acc[0][v] = fmadd(a, pn, acc[0][v]);
+    }
+  }
+  if (FWD) {
+    Epilogue local;
+    const Epilogue* pep = nullptr;
+    if (ep) {
+      local = *ep;
+      if (local.bias) local.bias += j0;
+      pep = &local;
+    }
+    gemm_store_tile<1, NV>(acc, yn + j0, N, cols, 1.f, 0.f, true, pep);
+  }
+}
+
+// Vectors per column chunk: dz and the forward accumulators each take this many registers.
+constexpr int kOuterVecs = small_m::ACC / 2;
+
+using OuterFn = void (*)(int64_t, int64_t, int64_t, int64_t, int, const float*, const float*,
+                         float*, float*, float*, const opt_tile::Consts&, bool, const float*,
+                         float*, const Epilogue*);
+
+template <opt_tile::Mode MODE, bool FWD, size_t... Vs>
+constexpr std::array<OuterFn, kOuterVecs> outer_row(std::index_sequence<Vs...>) {
+  return {&outer_update_cols<MODE, static_cast<int>(Vs) + 1, FWD>...};
+}
+
+template <bool FWD>
+constexpr std::array<std::array<OuterFn, kOuterVecs>, 4> outer_grid() {
+  using S = std::make_index_sequence<kOuterVecs>;
+  return {outer_row<opt_tile::sgd_plain, FWD>(S{}), outer_row<opt_tile::sgd_momentum, FWD>(S{}),
+          outer_row<opt_tile::sgd_nesterov, FWD>(S{}), outer_row<opt_tile::adam, FWD>(S{})};
+}
+
+// outer_kernels[fwd][mode][nvec-1]
+constexpr std::array<std::array<std::array<OuterFn, kOuterVecs>, 4>, 2> outer_kernels = {
+    outer_grid<false>(), outer_grid<true>()};
+
+opt_tile::Mode opt_mode(const EngineOptStep& o) {
+  if (o.kind == 1) return opt_tile::adam;
+  if (o.momentum == 0.f) return opt_tile::sgd_plain;
+  return o.nesterov ? opt_tile::sgd_nesterov : opt_tile::sgd_momentum;
+}
+
+}  // namespace
+
 void gemm_update(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float* W, float* s0, float* s1,
-                 const EngineOptStep* opt) {
+                 const EngineOptStep* opt, const float* xn, float* yn, const Epilogue* ep_next) {
   if (M <= 0 || N <= 0) return;
   const EngineOptStep o = *opt;
   float bc1, bc2;
   opt_bias_corrections(o, &bc1, &bc2);
-  // Batch 1 (K == 1, x^T dz is an outer product): one streaming pass over W and its state,
-  // each row's gradient x[i] * dz formed in L1 just before its step; W, its velocity or
-  // moments are read and written once (measured 1.3x the GEMM-then-update path on T1).
+  // Batch 1 (K == 1, x^T dz is an outer product): one streaming pass over W and its state
+  // (outer_update_cols), optionally fused with the next example's forward product.
   if (K == 1 && trans_a && !trans_b) {
     const bool skip_zero = o.kind == 0 && o.momentum == 0.f && o.weight_decay == 0.f;
+    const bool fwd = xn != nullptr;
+    const opt_tile::Consts k = opt_consts(o, bc1, bc2);
+    const auto& fns = outer_kernels[fwd][opt_mode(o)];
+    constexpr int64_t kChunk = kOuterVecs * simd::VL;
+    const int64_t n_chunks = ceil_div(N, kChunk);
+    // Threads split column chunks, and rows too without the forward product (its sums
+    // run over all rows and must stay on one thread: same bits for any thread count).
     constexpr int64_t kRowsPerTask = 64;
+    const int64_t n_rb = fwd ? 1 : ceil_div(M, kRowsPerTask);
+    const int64_t rows_per = fwd ? M : kRowsPerTask;
     const int nthreads = threads_for(5.0 * M * N, 1 << 19);
-    parallel_for(ceil_div(M, kRowsPerTask), nthreads, [&](int64_t t) {
-      static thread_local ScratchBuffer row_buf;
-      float* g = row_buf.get(static_cast<size_t>(N));
-      const int64_t i1 = min_of(M, (t + 1) * kRowsPerTask);
-      for (int64_t i = t * kRowsPerTask; i < i1; ++i) {
-        const float xi = A[i];
-        if (skip_zero && xi == 0.f) continue;  // x[i] == 0 leaves row i as it is
-        for (int64_t j = 0; j < N; ++j) g[j] = xi * B[j];
-        opt_tile_update(W + i * N, N, g, N, s0 ? s0 + i * N : nullptr,
-                        s1 ? s1 + i * N : nullptr, 1, static_cast<int>(N), o, bc1, bc2);
-      }
+    parallel_for(n_chunks * n_rb, nthreads, [&](int64_t t) {
+      const int64_t c = t / n_rb, rb = t % n_rb;
+      const int64_t j0 = c * kChunk;
+      const int cols = static_cast<int>(min_of(kChunk, N - j0));
+      const int nv = (cols + simd::VL - 1) / simd::VL;
+      const int64_t i0 = rb * rows_per;
+      fns[nv - 1](i0, min_of(M, i0 + rows_per), N, j0, cols, A, B, W, s0, s1, k, skip_zero,
+                  xn, yn, ep_next);
     });
+    if (fwd && post_activation(ep_next)) apply_post_act(ep_next, yn, N, 1, N);
     return;
   }
   // Otherwise the product dominates (stepping from the GEMM tiles measured no faster):
