@@ -173,9 +173,21 @@ void gemm_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   if (post_activation(ep)) apply_post_act(ep, C, ldc, M, N);
 }
 
+// An optimizer step applied to W[M, N] (row stride ldw) straight from the GEMM tiles
+// (gemm_blocked with a single K block): the gradient never goes to memory.
+struct TileUpdate {
+  float* W;
+  float* s0;
+  float* s1;
+  int64_t ldw;
+  opt_tile::Mode mode;
+  opt_tile::Consts k;
+};
+
 void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                  float* C, int64_t ldc, const Epilogue* ep, const float* Bpre) {
+                  float* C, int64_t ldc, const Epilogue* ep, const float* Bpre,
+                  const TileUpdate* upd = nullptr) {
   // Equal blocks no larger than the table's maxima.
   const int64_t n_kb = ceil_div(K, gemm_cfg::KC);
   const int64_t kc_max = ceil_div(K, n_kb);
@@ -196,6 +208,10 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   float* Ap = a_buf.get(static_cast<size_t>(kc_max * round_up(ma_max, MR)));
   const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
   const bool post_act = post_activation(ep);
+  // Per-thread gradient rows of one A panel when updating W (MR x nc_max each).
+  static thread_local ScratchBuffer gt_buf;
+  const int64_t gt_stride = MR * nc_max;
+  float* Gt = upd ? gt_buf.get(static_cast<size_t>(nthreads * gt_stride)) : nullptr;
 
 // One thread's share of the five loops; `barrier` separates packing from computing.
   auto run = [&](int tid, int nth, auto&& barrier) {
@@ -249,6 +265,31 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         }
 
         barrier();
+
+        if (upd) {
+          // Updating W (single K block): a thread takes whole A panels; the panel's
+          // gradient rows (MR x nc) go to its L1 buffer, then one pass steps those rows of
+          // W and its state, which are contiguous when nc == N (a linear stream: stepping
+          // tile by tile walked 2*MR strided streams and measured slower).
+          float* g = Gt + tid * gt_stride;
+          split_range(n_ia, tid, nth, &lo, &hi);
+          for (int64_t p = lo; p < hi; ++p) {
+            const int rows = static_cast<int>(min_of<int64_t>(MR, ma - p * MR));
+            const float* a = direct_a ? A + (ia + p * MR) * lda + pc : Ap + p * MR * kc;
+            for (int64_t jr = 0; jr < n_jr; ++jr) {
+              const int cols = static_cast<int>(min_of<int64_t>(NR, nc - jr * NR));
+              ukernels[direct_a][rows - 1][(cols + simd::VL - 1) / simd::VL - 1](
+                  kc, a, lda, Bblk + jr * b_panel, b_step, g + jr * NR, nc_max, cols, alpha,
+                  0.f, true, nullptr);
+            }
+            const int64_t off = (ia + p * MR) * upd->ldw + jc;
+            opt_tile_apply(upd->mode, upd->k, upd->W + off, upd->ldw, g, nc_max,
+                           upd->s0 ? upd->s0 + off : nullptr, upd->s1 ? upd->s1 + off : nullptr,
+                           rows, static_cast<int>(nc));
+          }
+          barrier();
+          continue;
+        }
 
         // Tiles ordered (MC block, jr, ir): an MC block of A stays in L2 while a thread
         // sweeps its B panels; consecutive tiles of a thread share a B panel.
@@ -416,12 +457,6 @@ constexpr std::array<std::array<OuterFn, kOuterVecs>, 4> outer_grid() {
 constexpr std::array<std::array<std::array<OuterFn, kOuterVecs>, 4>, 2> outer_kernels = {
     outer_grid<false>(), outer_grid<true>()};
 
-opt_tile::Mode opt_mode(const EngineOptStep& o) {
-  if (o.kind == 1) return opt_tile::adam;
-  if (o.momentum == 0.f) return opt_tile::sgd_plain;
-  return o.nesterov ? opt_tile::sgd_nesterov : opt_tile::sgd_momentum;
-}
-
 }  // namespace
 
 void gemm_update(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
@@ -458,8 +493,13 @@ void gemm_update(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
     if (fwd && post_activation(ep_next)) apply_post_act(ep_next, yn, N, 1, N);
     return;
   }
-  // Otherwise the product dominates (stepping from the GEMM tiles measured no faster):
-  // the gradient goes to scratch, then one vectorized pass steps W.
+  // One K block on the blocked path: each GEMM tile steps its part of W as it is made.
+  if (K <= gemm_cfg::KC && M > gemm_cfg::SMALL_M && !(trans_a && N <= narrow::NARROW_MAX)) {
+    const TileUpdate u{W, s0, s1, N, opt_mode(o), opt_consts(o, bc1, bc2)};
+    gemm_blocked(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, W, N, nullptr, nullptr, &u);
+    return;
+  }
+  // Otherwise the gradient goes to scratch, then one vectorized pass steps W.
   static thread_local ScratchBuffer g_buf;
   float* g = g_buf.get(static_cast<size_t>(M * N));
   gemm(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, g, N, nullptr);

@@ -91,18 +91,28 @@ inline opt_tile::Consts opt_consts(const EngineOptStep& o, float bc1, float bc2)
           set1(1.f - (decoupled ? o.lr * o.weight_decay : 0.f))};
 }
 
+inline opt_tile::Mode opt_mode(const EngineOptStep& o) {
+  if (o.kind == 1) return opt_tile::adam;
+  if (o.momentum == 0.f) return opt_tile::sgd_plain;
+  return o.nesterov ? opt_tile::sgd_nesterov : opt_tile::sgd_momentum;
+}
+
+// The step on a tile with constants made once by the caller (opt_consts).
+inline void opt_tile_apply(opt_tile::Mode mode, const opt_tile::Consts& k, float* p,
+                           int64_t ld, const float* g, int64_t ldg, float* s0, float* s1,
+                           int rows, int cols) {
+  switch (mode) {
+    case opt_tile::adam: opt_tile::tile<opt_tile::adam>(p, ld, g, ldg, s0, s1, rows, cols, k); break;
+    case opt_tile::sgd_plain: opt_tile::tile<opt_tile::sgd_plain>(p, ld, g, ldg, s0, s1, rows, cols, k); break;
+    case opt_tile::sgd_nesterov: opt_tile::tile<opt_tile::sgd_nesterov>(p, ld, g, ldg, s0, s1, rows, cols, k); break;
+    default: opt_tile::tile<opt_tile::sgd_momentum>(p, ld, g, ldg, s0, s1, rows, cols, k); break;
+  }
+}
+
 inline void opt_tile_update(float* p, int64_t ld, const float* g, int64_t ldg, float* s0,
                             float* s1, int rows, int cols, const EngineOptStep& o, float bc1,
                             float bc2) {
-  const opt_tile::Consts k = opt_consts(o, bc1, bc2);
-  if (o.kind == 1)
-    opt_tile::tile<opt_tile::adam>(p, ld, g, ldg, s0, s1, rows, cols, k);
-  else if (o.momentum == 0.f)
-    opt_tile::tile<opt_tile::sgd_plain>(p, ld, g, ldg, s0, s1, rows, cols, k);
-  else if (o.nesterov)
-    opt_tile::tile<opt_tile::sgd_nesterov>(p, ld, g, ldg, s0, s1, rows, cols, k);
-  else
-    opt_tile::tile<opt_tile::sgd_momentum>(p, ld, g, ldg, s0, s1, rows, cols, k);
+  opt_tile_apply(opt_mode(o), opt_consts(o, bc1, bc2), p, ld, g, ldg, s0, s1, rows, cols);
 }
 
 FASTMLP_TIER_END
