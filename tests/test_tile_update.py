@@ -1,4 +1,4 @@
-"""Mini-batch training steps W straight from the GEMM tiles of x^T dz (gemm_update's
+"""Mini-batch training (Adam at any batch size, SGD up to fused_max_rows) steps W straight from the GEMM tiles of x^T dz (gemm_update's
 blocked path: one K block, the gradient never written to memory). Checked against a
 float64 NumPy step, against the dW-matrix path (fused_max_rows = 0), and 1 vs 2 threads."""
 import numpy as np
@@ -56,7 +56,9 @@ def _ref_step(w, x, y, state, t, kind, mom=0.0, nest=False, wd=0.0):
 
 
 @pytest.mark.parametrize("opt", list(OPTS))
-@pytest.mark.parametrize("fin,width,batch", [(100, 40, 20), (37, 64, 64), (30, 13, 600)])
+# SGD takes the tile path up to fused_max_rows (8) rows, Adam at any batch size.
+@pytest.mark.parametrize("fin,width,batch", [(100, 40, 8), (100, 40, 20), (37, 64, 64),
+                                             (30, 13, 600)])
 def test_tile_update_matches_float64_reference(opt, fin, width, batch):
     r = np.random.default_rng(1)
     x = r.normal(size=(batch * 2, fin)).astype(np.float32)
@@ -79,8 +81,8 @@ def test_tile_update_close_to_dw_matrix_path(opt):
     y = r.integers(0, 10, size=256)
     a, b = _model(60, 50, opt), _model(60, 50, opt)
     b._net.fused_max_rows = 0
-    a.fit(x, y, batch_size=32, epochs=2, seed=4, verbose=0)
-    b.fit(x, y, batch_size=32, epochs=2, seed=4, verbose=0)
+    a.fit(x, y, batch_size=8, epochs=2, seed=4, verbose=0)
+    b.fit(x, y, batch_size=8, epochs=2, seed=4, verbose=0)
     for p, q in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-5)
 

@@ -36,6 +36,14 @@ int thread_id() {
 #endif
 }
 
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 0, 1);
+#else
+  (void)p;
+#endif
+}
+
 int64_t argmax_row(const float* r, int64_t n) {
   int64_t best = 0;
   float bv = r[0];
@@ -477,7 +485,7 @@ void Network::update_dense(LayerRt& L, const float* x, float* dz, int64_t rows, 
     }
   };
   if (next) step_bias();
-  if (rows <= fused_max_rows) {
+  if (rows <= fused_max_rows || (opt_.kind == 1 && fused_max_rows > 0)) {
     Epilogue ep;
     ep.bias = L.b >= 0 ? param(L.b) : nullptr;
     ep.act = L.spec.act;
@@ -574,6 +582,21 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
         accs[kb] = 0.f;
         ++done;
         break;
+      }
+    }
+    // The next batch's rows (random rows of a data set larger than the caches, with a
+    // shuffled index) are fetched while this step computes: gathering them cold stalled
+    // on memory for ~5% of an E1 epoch.
+    if (idx && kb + 1 < n_batches) {
+      const int64_t next = start + batch_size;
+      const int64_t nrows = std::min(batch_size, n_idx - next);
+      const size_t esz = x.is_u8 ? 1 : sizeof(float);
+      const size_t bytes = static_cast<size_t>(input_dim_) * esz;
+      for (int64_t r = 0; r < nrows; ++r) {
+        const char* row = static_cast<const char*>(x.data) +
+                          static_cast<size_t>(idx[next + r]) * static_cast<size_t>(x.ld) * esz;
+        for (size_t b = 0; b < bytes; b += 64) prefetch(row + b);
+        prefetch(row + bytes - 1);
       }
     }
     gather_targets(ws, y, idx, start, rows);
