@@ -156,7 +156,10 @@ class Network {
   }
   void set_loss(LossKind k) { loss_ = k; }
   LossKind loss() const { return loss_; }
-  // Batches with at most this many rows take the fused no-dW path.
+  // Batches with at most this many rows take the fused no-dW path (gemm_update); Adam
+  // takes it at any batch size (with three state streams, skipping the dW round trip
+  // measured 3-5% on E1; for SGD at T1 sizes the dW path measured ~1% faster).
+  // 0 forces a dW matrix then a separate optimizer pass for every batch.
   int64_t fused_max_rows = 8;
 
   // Trains batches [first_batch, first_batch + n_batches) of the index list idx[0..n_idx)
@@ -199,7 +202,7 @@ class Network {
   // labels / targets of the batch, per-row losses.
   struct Workspace {
     int64_t rows = 0;
-    AlignedBuf input;
+    AlignedBuf input, input_next;  // input_next: batch-1 training's next example
     std::vector<AlignedBuf> acts;
     AlignedBuf g0, g1, targets, row_loss;
     std::vector<int32_t> labels;
@@ -225,19 +228,23 @@ class Network {
   // last computed layer writes there. Skips the final softmax when `fused_top`. With
   // `infer`, dense layers multiply by the packed weights `pk` (or, for a few rows, by the
   // live weights with the same bits: small_rows_dense); else by the live weights.
+  // Starts at layer `first_layer` (then ws.acts[first_layer - 1] holds its input).
   const float* forward(const KernelTable& k, Workspace& ws, const float* in, int64_t rows,
                        bool fused_top, float* final_out, bool infer = false,
-                       const Packed* pk = nullptr);
+                       const Packed* pk = nullptr, int first_layer = 0);
   // Loss of the batch from the top output; optional gradient into dy and per-row loss.
   // Returns (sum of row losses, correct rows).
   double loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
                    float* row_loss, int64_t* correct) const;
   void gather_targets(Workspace& ws, const TargetView& y, const int32_t* idx, int64_t row0,
                       int64_t rows) const;
+  // With x_next (batch 1, layer 0 dense), layer 0's update also computes the next
+  // example's layer-0 output into ws.acts[0] (see KernelTable::dense_backward_update).
   void backward(Workspace& ws, const float* in, int64_t rows, float* dy,
-                const std::vector<float*>* grads);
+                const std::vector<float*>* grads, const float* x_next = nullptr);
   void update_dense(LayerRt& L, const float* x, float* dz, int64_t rows, float* dx,
-                    const std::vector<float*>* grads);
+                    const std::vector<float*>* grads, const float* x_next = nullptr,
+                    float* y_next = nullptr);
   bool fused_top() const;
 
   std::vector<LayerRt> layers_;

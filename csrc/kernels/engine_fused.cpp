@@ -3,7 +3,8 @@
 //     float conversion and the leading Rescaling (x * scale + offset) fused in.
 //   * dense_backward_update: a dense layer's backward pass fused with its optimizer step:
 //     dx = dz W^T with the old weights, then W updated tile by tile from x^T dz as the
-//     GEMM micro-kernels produce it (gemm_update), never through a dW matrix.
+//     GEMM micro-kernels produce it (gemm_update), never through a dW matrix; at batch 1
+//     optionally fused with the next example's forward product through this layer.
 #include <cmath>
 
 #include "kernels/engine_kernels.h"
@@ -34,11 +35,14 @@ void gather_rows(const void* x, bool is_u8, int64_t ldx, const int32_t* idx, int
 
 void dense_backward_update(const float* x, const float* dz, int64_t rows, int64_t in,
                            int64_t out, float* W, float* s0, float* s1,
-                           const EngineOptStep* opt, float* dx) {
+                           const EngineOptStep* opt, float* dx, const float* x_next,
+                           float* y_next, const Epilogue* ep_next) {
   // dx with the weights before the step, then the weight gradient x^T dz computed by the
   // GEMM micro-kernels and applied tile by tile (gemm_update): no dW matrix is written.
   if (dx) gemm(false, true, rows, in, out, 1.f, dz, out, W, out, 0.f, dx, in, nullptr);
-  gemm_update(true, false, in, out, rows, x, in, dz, out, W, s0, s1, opt);
+  // x_next only at batch 1 (the caller's contract): gemm_update's outer-product pass.
+  gemm_update(true, false, in, out, rows, x, in, dz, out, W, s0, s1, opt,
+              rows == 1 ? x_next : nullptr, y_next, ep_next);
 }
 
 FASTMLP_TIER_END

@@ -172,10 +172,23 @@ void gemm_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   if (post_activation(ep)) apply_post_act(ep, C, ldc, M, N);
 }
 
+// An optimizer step applied to W[M, N] (row stride ldw) straight from the GEMM tiles
+// (gemm_blocked with a single K block): the gradient never goes to memory.
+struct TileUpdate {
+  float* W;
+  float* s0;
+  float* s1;
+  int64_t ldw;
+  opt_tile::Mode mode;
+  opt_tile::Consts k;
+};
+
 // One thread's GEMM: the five BLIS loops over its own packed buffers (thread_local).
+// With `upd`, C is not written: each A panel's gradient rows step W (see below).
 void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                     float* C, int64_t ldc, const Epilogue* ep, const float* Bpre) {
+                     float* C, int64_t ldc, const Epilogue* ep, const float* Bpre,
+                     const TileUpdate* upd) {
   // Equal blocks no larger than the table's maxima.
   const int64_t n_kb = ceil_div(K, gemm_cfg::KC);
   const int64_t kc_max = ceil_div(K, n_kb);
@@ -193,6 +206,9 @@ void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
   float* Bp = Bpre ? nullptr : b_buf.get(static_cast<size_t>(kc_max * nc_max));
   float* Ap = a_buf.get(static_cast<size_t>(kc_max * round_up(ma_max, MR)));
   const bool post_act = post_activation(ep);
+  // The gradient rows of one A panel when updating W (MR x nc_max, in L1).
+  static thread_local ScratchBuffer gt_buf;
+  float* g = upd ? gt_buf.get(static_cast<size_t>(MR * nc_max)) : nullptr;
   for (int64_t jb = 0; jb < n_nb; ++jb) {
     const int64_t jc = jb * nc_max;
     const int64_t nc = min_of(nc_max, N - jc);
@@ -240,6 +256,28 @@ void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
           }
         }
 
+        if (upd) {
+          // Updating W (single K block): panel by panel, the panel's gradient rows
+          // (MR x nc) go to the L1 buffer, then one pass steps those rows of W and its
+          // state, which are contiguous when nc == N (a linear stream: stepping tile by
+          // tile walked 2*MR strided streams and measured slower).
+          for (int64_t p = 0; p < n_ia; ++p) {
+            const int rows = static_cast<int>(min_of<int64_t>(MR, ma - p * MR));
+            const float* a = direct_a ? A + (ia + p * MR) * lda + pc : Ap + p * MR * kc;
+            const TileStore st{alpha, 0.f, true, nullptr};
+            for (int64_t jr = 0; jr < n_jr; ++jr) {
+              const int cols = static_cast<int>(min_of<int64_t>(NR, nc - jr * NR));
+              ukernels[direct_a][rows - 1][(cols + simd::VL - 1) / simd::VL - 1](
+                  kc, a, lda, Bblk + jr * b_panel, b_step, g + jr * NR, nc_max, cols, st);
+            }
+            const int64_t off = (ia + p * MR) * upd->ldw + jc;
+            opt_tile_apply(upd->mode, upd->k, upd->W + off, upd->ldw, g, nc_max,
+                           upd->s0 ? upd->s0 + off : nullptr, upd->s1 ? upd->s1 + off : nullptr,
+                           rows, static_cast<int>(nc));
+          }
+          continue;
+        }
+
         // Tiles ordered (MC block, jr, ir): an MC block of A stays in L2 while a thread
         // sweeps its B panels; consecutive tiles of a thread share a B panel.
         for (int64_t ic = 0; ic < n_ic; ++ic)
@@ -280,7 +318,8 @@ void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 // slice it falls in, so results are bitwise identical for any thread count.
 void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                  float* C, int64_t ldc, const Epilogue* ep, const float* Bpre) {
+                  float* C, int64_t ldc, const Epilogue* ep, const float* Bpre,
+                  const TileUpdate* upd = nullptr) {
   const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
   // Pre-packed B is laid out for the full N: slices of it are row slices.
   const bool by_rows = Bpre || M >= N;
@@ -288,7 +327,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   const int64_t n_units = ceil_div(by_rows ? M : N, unit);
   if (nthreads <= 1 || n_units < 2)
     return gemm_blocked_1t(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep,
-                           Bpre);
+                           Bpre, upd);
 #pragma omp parallel num_threads(static_cast<int>(min_of<int64_t>(nthreads, n_units)))
   {
 #ifdef FASTMLP_HAVE_OPENMP
@@ -300,10 +339,21 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
     split_range(n_units, tid, nth, &lo, &hi);
     const int64_t i0 = lo * unit, i1 = min_of(hi * unit, by_rows ? M : N);
     if (i1 > i0) {
+      // The slice of W (and its state) that a slice of C updates.
+      TileUpdate slice_upd;
+      const TileUpdate* pu = nullptr;
+      if (upd) {
+        const int64_t off = by_rows ? i0 * upd->ldw : i0;
+        slice_upd = *upd;
+        slice_upd.W += off;
+        if (slice_upd.s0) slice_upd.s0 += off;
+        if (slice_upd.s1) slice_upd.s1 += off;
+        pu = &slice_upd;
+      }
       if (by_rows) {
         const float* As = trans_a ? A + i0 : A + i0 * lda;
         gemm_blocked_1t(trans_a, trans_b, i1 - i0, N, K, alpha, As, lda, B, ldb, beta,
-                        C + i0 * ldc, ldc, ep, Bpre);
+                        C + i0 * ldc, ldc, ep, Bpre, pu);
       } else {
         const float* Bs = trans_b ? B + i0 * ldb : B + i0;
         Epilogue slice_ep;
@@ -314,7 +364,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
           pep = &slice_ep;
         }
         gemm_blocked_1t(trans_a, trans_b, M, i1 - i0, K, alpha, A, lda, Bs, ldb, beta,
-                        C + i0, ldc, pep, nullptr);
+                        C + i0, ldc, pep, nullptr, pu);
       }
     }
   }
@@ -354,36 +404,134 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, nullptr);
 }
 
+namespace {
+
+// Batch-1 update of W[M, N] columns [j0, j0 + cols) (NV vectors, the last maybe partial),
+// rows [i0, i1): row i's gradient x[i] * dz is formed in registers (dz stays in NV
+// registers) and stepped at once, so W and its state are read and written once, with no
+// gradient scratch. With FWD the same pass also runs the next example's forward product
+// on the new weights, yn = ep(xn @ W_new): one chain per column over the rows in order,
+// fmadd(xn[i], W_new[i, j], acc) from zero, then gemm_store_tile, exactly as gemm's
+// one-row path (gemm_small_m) does, so the bits equal a separate forward pass. That pass
+// then never has to read W again (W is ~400 KB for T1: the dominant traffic at batch 1).
+template <opt_tile::Mode MODE, int NV, bool FWD>
+void outer_update_cols(int64_t i0, int64_t i1, int64_t N, int64_t j0, int cols,
+                       const float* x, const float* dz, float* W, float* s0, float* s1,
+                       const opt_tile::Consts& k, bool skip_zero, const float* xn, float* yn,
+                       const Epilogue* ep) {
+  using namespace simd;
+  const int last_lanes = cols - (NV - 1) * VL;
+  const Mask tail = mask_first(last_lanes);
+  const bool full = last_lanes == VL;
+  Vec d[NV];
+  Vec acc[1][NV];
+  for (int v = 0; v < NV; ++v) {
+    d[v] = (v == NV - 1 && !full) ? load_mask(dz + j0 + v * VL, tail) : load(dz + j0 + v * VL);
+    acc[0][v] = zero();
+  }
+  for (int64_t i = i0; i < i1; ++i) {
+    float* w = W + i * N + j0;
+    float* r0 = s0 ? s0 + i * N + j0 : nullptr;
+    float* r1 = s1 ? s1 + i * N + j0 : nullptr;
+    const float xi = x[i];
+    Vec a;
+    if (FWD) a = set1(xn[i]);
+    if (skip_zero && xi == 0.f) {  // x[i] == 0 leaves row i as it is
+      if (FWD)
+        for (int v = 0; v < NV; ++v) {
+          const Vec wv = (v == NV - 1 && !full) ? load_mask(w + v * VL, tail) : load(w + v * VL);
+          acc[0][v] = fmadd(a, wv, acc[0][v]);
+        }
+      continue;
+    }
+    const Vec xv = set1(xi);
+    for (int v = 0; v < NV; ++v) {
+      const Vec g = mul(xv, d[v]);
+      const int o = v * VL;
+      const Vec pn = (v == NV - 1 && !full)
+          ? opt_tile::step_reg<MODE, false>(w + o, g, r0 ? r0 + o : nullptr, r1 ? r1 + o : nullptr, k, tail)
+          : opt_tile::step_reg<MODE, true>(w + o, g, r0 ? r0 + o : nullptr, r1 ? r1 + o : nullptr, k, tail);
+      if (FWD) acc[0][v] = fmadd(a, pn, acc[0][v]);
+    }
+  }
+  if (FWD) {
+    Epilogue local;
+    const Epilogue* pep = nullptr;
+    if (ep) {
+      local = *ep;
+      if (local.bias) local.bias += j0;
+      pep = &local;
+    }
+    gemm_store_tile<1, NV>(acc, yn + j0, N, cols, 1.f, 0.f, true, pep);
+  }
+}
+
+// Vectors per column chunk: dz and the forward accumulators each take this many registers.
+constexpr int kOuterVecs = small_m::ACC / 2;
+
+using OuterFn = void (*)(int64_t, int64_t, int64_t, int64_t, int, const float*, const float*,
+                         float*, float*, float*, const opt_tile::Consts&, bool, const float*,
+                         float*, const Epilogue*);
+
+template <opt_tile::Mode MODE, bool FWD, size_t... Vs>
+constexpr std::array<OuterFn, kOuterVecs> outer_row(std::index_sequence<Vs...>) {
+  return {&outer_update_cols<MODE, static_cast<int>(Vs) + 1, FWD>...};
+}
+
+template <bool FWD>
+constexpr std::array<std::array<OuterFn, kOuterVecs>, 4> outer_grid() {
+  using S = std::make_index_sequence<kOuterVecs>;
+  return {outer_row<opt_tile::sgd_plain, FWD>(S{}), outer_row<opt_tile::sgd_momentum, FWD>(S{}),
+          outer_row<opt_tile::sgd_nesterov, FWD>(S{}), outer_row<opt_tile::adam, FWD>(S{})};
+}
+
+// outer_kernels[fwd][mode][nvec-1]
+constexpr std::array<std::array<std::array<OuterFn, kOuterVecs>, 4>, 2> outer_kernels = {
+    outer_grid<false>(), outer_grid<true>()};
+
+}  // namespace
+
 void gemm_update(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float* W, float* s0, float* s1,
-                 const EngineOptStep* opt) {
+                 const EngineOptStep* opt, const float* xn, float* yn, const Epilogue* ep_next) {
   if (M <= 0 || N <= 0) return;
   const EngineOptStep o = *opt;
   float bc1, bc2;
   opt_bias_corrections(o, &bc1, &bc2);
-  // Batch 1 (K == 1, x^T dz is an outer product): one streaming pass over W and its state,
-  // each row's gradient x[i] * dz formed in L1 just before its step; W, its velocity or
-  // moments are read and written once (measured 1.3x the GEMM-then-update path on T1).
+  // Batch 1 (K == 1, x^T dz is an outer product): one streaming pass over W and its state
+  // (outer_update_cols), optionally fused with the next example's forward product.
   if (K == 1 && trans_a && !trans_b) {
     const bool skip_zero = o.kind == 0 && o.momentum == 0.f && o.weight_decay == 0.f;
+    const bool fwd = xn != nullptr;
+    const opt_tile::Consts k = opt_consts(o, bc1, bc2);
+    const auto& fns = outer_kernels[fwd][opt_mode(o)];
+    constexpr int64_t kChunk = kOuterVecs * simd::VL;
+    const int64_t n_chunks = ceil_div(N, kChunk);
+    // Threads split column chunks, and rows too without the forward product (its sums
+    // run over all rows and must stay on one thread: same bits for any thread count).
     constexpr int64_t kRowsPerTask = 64;
+    const int64_t n_rb = fwd ? 1 : ceil_div(M, kRowsPerTask);
+    const int64_t rows_per = fwd ? M : kRowsPerTask;
     const int nthreads = threads_for(5.0 * M * N, 1 << 19);
-    parallel_for(ceil_div(M, kRowsPerTask), nthreads, [&](int64_t t) {
-      static thread_local ScratchBuffer row_buf;
-      float* g = row_buf.get(static_cast<size_t>(N));
-      const int64_t i1 = min_of(M, (t + 1) * kRowsPerTask);
-      for (int64_t i = t * kRowsPerTask; i < i1; ++i) {
-        const float xi = A[i];
-        if (skip_zero && xi == 0.f) continue;  // x[i] == 0 leaves row i as it is
-        for (int64_t j = 0; j < N; ++j) g[j] = xi * B[j];
-        opt_tile_update(W + i * N, N, g, N, s0 ? s0 + i * N : nullptr,
-                        s1 ? s1 + i * N : nullptr, 1, static_cast<int>(N), o, bc1, bc2);
-      }
+    parallel_for(n_chunks * n_rb, nthreads, [&](int64_t t) {
+      const int64_t c = t / n_rb, rb = t % n_rb;
+      const int64_t j0 = c * kChunk;
+      const int cols = static_cast<int>(min_of(kChunk, N - j0));
+      const int nv = (cols + simd::VL - 1) / simd::VL;
+      const int64_t i0 = rb * rows_per;
+      fns[nv - 1](i0, min_of(M, i0 + rows_per), N, j0, cols, A, B, W, s0, s1, k, skip_zero,
+                  xn, yn, ep_next);
     });
+    if (fwd && post_activation(ep_next)) apply_post_act(ep_next, yn, N, 1, N);
     return;
   }
-  // Otherwise the product dominates (stepping from the GEMM tiles measured no faster):
-  // the gradient goes to scratch, then one vectorized pass steps W.
+  // One K block on the blocked path: each GEMM tile steps its part of W as it is made.
+  if (K <= gemm_cfg::KC && M > gemm_cfg::SMALL_M && !(trans_a && N <= narrow::NARROW_MAX)) {
+    const TileUpdate u{W, s0, s1, N, opt_mode(o), opt_consts(o, bc1, bc2)};
+    gemm_blocked(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, W, N, nullptr, nullptr, &u);
+    return;
+  }
+  // Otherwise the gradient goes to scratch, then one vectorized pass steps W.
   static thread_local ScratchBuffer g_buf;
   float* g = g_buf.get(static_cast<size_t>(M * N));
   gemm(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, g, N, nullptr);

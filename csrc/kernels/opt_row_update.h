@@ -1,5 +1,5 @@
 // One vectorized optimizer step on a tile of parameters whose gradient is already
-// summed (gemm_update: batch-1 rows, or a gradient in scratch). Formulas as EngineOptStep (engine_kernels.h).
+// summed (gemm_update: a gradient in scratch), or held in registers (step_reg: batch 1). Formulas as EngineOptStep (engine_kernels.h).
 #pragma once
 #include <cmath>
 
@@ -28,28 +28,38 @@ struct Consts {
   simd::Vec lr, wd, mom, b1, b2, c1, c2, eps, ibc1, ibc2, keep;
 };
 
+// The step with the gradient in a register; returns the new parameters (as stored).
 template <Mode MODE, bool FULL>
-inline void step(float* p, const float* g, float* s0, float* s1, const Consts& k,
-                 simd::Mask m) {
+inline simd::Vec step_reg(float* p, simd::Vec g, float* s0, float* s1, const Consts& k,
+                          simd::Mask m) {
   using namespace simd;
   auto ld = [m](const float* q) { return FULL ? load(q) : load_mask(q, m); };
   auto st = [m](float* q, Vec v) { if (FULL) store(q, v); else store_mask(q, v, m); };
   const Vec pv = ld(p);
-  const Vec gv = fmadd(k.wd, pv, ld(g));  // g + wd * p (L2 decay; 0 when decoupled)
+  const Vec gv = fmadd(k.wd, pv, g);  // g + wd * p (L2 decay; 0 when decoupled)
+  Vec pn;
   if (MODE == sgd_plain) {
-    st(p, sub(pv, mul(k.lr, gv)));
+    pn = sub(pv, mul(k.lr, gv));
   } else if (MODE == sgd_momentum || MODE == sgd_nesterov) {
     const Vec v = fmadd(k.mom, ld(s0), gv);
     st(s0, v);
-    st(p, sub(pv, mul(k.lr, MODE == sgd_nesterov ? fmadd(k.mom, v, gv) : v)));
+    pn = sub(pv, mul(k.lr, MODE == sgd_nesterov ? fmadd(k.mom, v, gv) : v));
   } else {
     const Vec mv = fmadd(k.b1, ld(s0), mul(k.c1, gv));
     const Vec vv = fmadd(k.b2, ld(s1), mul(k.c2, mul(gv, gv)));
     st(s0, mv);
     st(s1, vv);
     const Vec den = add(sqrt(mul(vv, k.ibc2)), k.eps);
-    st(p, sub(mul(pv, k.keep), div(mul(k.lr, mul(mv, k.ibc1)), den)));
+    pn = sub(mul(pv, k.keep), div(mul(k.lr, mul(mv, k.ibc1)), den));
   }
+  st(p, pn);
+  return pn;
+}
+
+template <Mode MODE, bool FULL>
+inline void step(float* p, const float* g, float* s0, float* s1, const Consts& k,
+                 simd::Mask m) {
+  step_reg<MODE, FULL>(p, FULL ? simd::load(g) : simd::load_mask(g, m), s0, s1, k, m);
 }
 
 template <Mode MODE>
@@ -81,18 +91,28 @@ inline opt_tile::Consts opt_consts(const EngineOptStep& o, float bc1, float bc2)
           set1(1.f - (decoupled ? o.lr * o.weight_decay : 0.f))};
 }
 
+inline opt_tile::Mode opt_mode(const EngineOptStep& o) {
+  if (o.kind == 1) return opt_tile::adam;
+  if (o.momentum == 0.f) return opt_tile::sgd_plain;
+  return o.nesterov ? opt_tile::sgd_nesterov : opt_tile::sgd_momentum;
+}
+
+// The step on a tile with constants made once by the caller (opt_consts).
+inline void opt_tile_apply(opt_tile::Mode mode, const opt_tile::Consts& k, float* p,
+                           int64_t ld, const float* g, int64_t ldg, float* s0, float* s1,
+                           int rows, int cols) {
+  switch (mode) {
+    case opt_tile::adam: opt_tile::tile<opt_tile::adam>(p, ld, g, ldg, s0, s1, rows, cols, k); break;
+    case opt_tile::sgd_plain: opt_tile::tile<opt_tile::sgd_plain>(p, ld, g, ldg, s0, s1, rows, cols, k); break;
+    case opt_tile::sgd_nesterov: opt_tile::tile<opt_tile::sgd_nesterov>(p, ld, g, ldg, s0, s1, rows, cols, k); break;
+    default: opt_tile::tile<opt_tile::sgd_momentum>(p, ld, g, ldg, s0, s1, rows, cols, k); break;
+  }
+}
+
 inline void opt_tile_update(float* p, int64_t ld, const float* g, int64_t ldg, float* s0,
                             float* s1, int rows, int cols, const EngineOptStep& o, float bc1,
                             float bc2) {
-  const opt_tile::Consts k = opt_consts(o, bc1, bc2);
-  if (o.kind == 1)
-    opt_tile::tile<opt_tile::adam>(p, ld, g, ldg, s0, s1, rows, cols, k);
-  else if (o.momentum == 0.f)
-    opt_tile::tile<opt_tile::sgd_plain>(p, ld, g, ldg, s0, s1, rows, cols, k);
-  else if (o.nesterov)
-    opt_tile::tile<opt_tile::sgd_nesterov>(p, ld, g, ldg, s0, s1, rows, cols, k);
-  else
-    opt_tile::tile<opt_tile::sgd_momentum>(p, ld, g, ldg, s0, s1, rows, cols, k);
+  opt_tile_apply(opt_mode(o), opt_consts(o, bc1, bc2), p, ld, g, ldg, s0, s1, rows, cols);
 }
 
 FASTMLP_TIER_END
