@@ -43,4 +43,7 @@ int64_t packed_b_size(int64_t K, int64_t N);
 void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* Bp);
 void gemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* Bp, float* C, int64_t ldc, const Epilogue* ep);
+void gemm_packed_cols(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A,
+                      int64_t lda, const float* Bp, float* C, int64_t ldc, const Epilogue* ep,
+                      int64_t j0, int64_t j1);
 FASTMLP_TIER_END

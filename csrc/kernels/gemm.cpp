@@ -175,7 +175,12 @@ void gemm_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 
 void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
-                  float* C, int64_t ldc, const Epilogue* ep, const float* Bpre) {
+                  float* C, int64_t ldc, const Epilogue* ep, const float* Bpre,
+                  int64_t j_lo = 0, int64_t j_hi = -1) {
+  // [j_lo, j_hi) (j_lo a multiple of NR; j_hi < 0: all of N) restricts the output columns
+  // and keeps the call on this thread: the engine splits columns between its own threads.
+  const bool col_part = j_hi >= 0;
+  if (!col_part) j_hi = N;
   // Equal blocks no larger than the table's maxima.
   const int64_t n_kb = ceil_div(K, gemm_cfg::KC);
   const int64_t kc_max = ceil_div(K, n_kb);
@@ -194,7 +199,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   static thread_local ScratchBuffer a_buf, b_buf;
   float* Bp = Bpre ? nullptr : b_buf.get(static_cast<size_t>(kc_max * nc_max));
   float* Ap = a_buf.get(static_cast<size_t>(kc_max * round_up(ma_max, MR)));
-  const int nthreads = threads_for(2.0 * M * N * K, kMinFlopsPerThread);
+  const int nthreads = col_part ? 1 : threads_for(2.0 * M * N * K, kMinFlopsPerThread);
   const bool post_act = post_activation(ep);
 
 // One thread's share of the five loops; `barrier` separates packing from computing.
@@ -203,7 +208,10 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   for (int64_t jb = 0; jb < n_nb; ++jb) {
     const int64_t jc = jb * nc_max;
     const int64_t nc = min_of(nc_max, N - jc);
-    const int64_t n_jr = ceil_div(nc, NR);
+    if (jc + nc <= j_lo || jc >= j_hi) continue;
+    // This call's panels of the block: [jr0, jr0 + n_jr).
+    const int64_t jr0 = j_lo > jc ? (j_lo - jc) / NR : 0;
+    const int64_t n_jr = min_of(ceil_div(nc, NR), ceil_div(j_hi - jc, NR)) - jr0;
     for (int64_t kb = 0; kb < n_kb; ++kb) {
       const int64_t pc = kb * kc_max;
       const int64_t kc = min_of(kc_max, K - pc);
@@ -232,7 +240,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 
         split_range(n_pack_b + n_pack_a, tid, nth, &lo, &hi);
         for (int64_t t = lo; t < hi; ++t) {
-          if (t < n_pack_b) {
+          if (t < n_pack_b) {  // jr0 == 0 here (column parts need Bpre)
             const int cols = static_cast<int>(min_of<int64_t>(NR, nc - t * NR));
             pack_b_panel(trans_b, B, ldb, pc, kc, jc + t * NR, cols, Bp + t * NR * kc);
           } else {
@@ -256,7 +264,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
         for (int64_t t = lo; t < hi; ++t) {
           const int64_t ic = t / (n_jr * ir_per_ic);
           const int64_t rem = t % (n_jr * ir_per_ic);
-          const int64_t jr = rem / ir_per_ic;
+          const int64_t jr = jr0 + rem / ir_per_ic;
           const int64_t p = ic * ir_per_ic + rem % ir_per_ic;  // A panel in super-block
           if (p >= n_ia) continue;                           // past the last row
           const int rows = static_cast<int>(min_of<int64_t>(MR, ma - p * MR));
@@ -398,6 +406,19 @@ void gemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, 
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return gemm_scale_only(M, N, 0.f, C, ldc, ep);
   gemm_blocked(trans_a, false, M, N, K, 1.f, A, lda, nullptr, 0, 0.f, C, ldc, ep, Bp);
+}
+
+void gemm_packed_cols(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A,
+                      int64_t lda, const float* Bp, float* C, int64_t ldc, const Epilogue* ep,
+                      int64_t j0, int64_t j1) {
+  j1 = min_of(j1, N);
+  if (M <= 0 || j1 <= j0) return;
+  if (K <= 0) {
+    Epilogue part;
+    if (ep) { part = *ep; if (part.bias) part.bias += j0; }
+    return gemm_scale_only(M, j1 - j0, 0.f, C + j0, ldc, ep ? &part : nullptr);
+  }
+  gemm_blocked(trans_a, false, M, N, K, 1.f, A, lda, nullptr, 0, 0.f, C, ldc, ep, Bp, j0, j1);
 }
 
 FASTMLP_TIER_END
