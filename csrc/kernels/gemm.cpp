@@ -233,7 +233,8 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                             : direct_b ? B + pc * ldb + jc : Bp;
         const int64_t b_panel = direct_b ? NR : NR * kc;  // offset between panels
         const int64_t b_step = direct_b ? ldb : NR;      // offset between k-steps
-        const bool direct_a = !trans_a && (n_jr <= kDirectAMaxPanels || kc <= kDirectAMaxDepth);
+        const bool direct_a = !trans_a && ((Bpre && gemm_cfg::DIRECT_A_PREPACKED) ||
+                                           n_jr <= kDirectAMaxPanels || kc <= kDirectAMaxDepth);
         // Transposed A is packed in groups of panels (see pack_a_panels_trans).
         constexpr int64_t kTransGroup = 8;
         const int64_t n_pack_a = direct_a ? 0 : trans_a ? ceil_div(n_ia, kTransGroup) : n_ia;
