@@ -11,6 +11,7 @@ void act_forward(Act act, float alpha, const float* x, float* y, int64_t n);
 void act_backward(Act act, float alpha, const float* y, const float* dy, float* dx,
                   int64_t n);
 void softmax(const float* x, float* y, int64_t rows, int64_t cols, bool log);
+bool all_finite(const float* x, int64_t n);
 double softmax_xent(const float* logits, const int32_t* labels, float* dlogits,
                     float* row_loss, int64_t rows, int64_t cols, float grad_scale);
 void colsum(const float* x, int64_t ldx, float* out, int64_t rows, int64_t cols);

@@ -108,6 +108,9 @@ struct KernelTable {
   // plain gemm (the engine's small-batch inference relies on it; checked on every tier by
   // tests/test_engine_weights.py).
   int64_t gemm_kc;
+
+  // True when no element of x[0, n) is NaN or +-inf (the engine's input checks).
+  bool (*all_finite)(const float* x, int64_t n);
 };
 
 }  // namespace fastmlp

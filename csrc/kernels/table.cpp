@@ -26,6 +26,7 @@ const KernelTable& kernel_table() {
       gemm_packed_cols,
       gemm_cfg::NR,
       gemm_cfg::KC,
+      all_finite,
   };
   return table;
 }
