@@ -1,7 +1,9 @@
 """predict with fewer row tiles than threads splits each layer's output columns between
 the threads (network.cpp, predict_split). The split must not change a single bit: compare
 1 vs 2 threads, a row alone vs inside its batch, and a float64 NumPy forward pass, on
-widths that are not multiples of the register tile and on every layer kind."""
+widths that are not multiples of the register tile and on every layer kind. Larger
+batches on several threads are cut into equal tiles (balanced_tile_rows), which must not
+change a bit either."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 
 import fastmlp as fm
 
-BATCHES = (1, 2, 3, 4, 5, 64, 100, 256, 257, 1024)
+BATCHES = (1, 2, 3, 4, 5, 64, 100, 256, 257, 300, 1024, 1030)  # 300, 1030: balanced tiles
 
 
 def _np_act(name, z, alpha=0.01):

@@ -574,6 +574,19 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
 
 namespace {
 
+// Rows per tile for an N-row predict on `threads` threads: at most kTileRows, and tiles
+// of about equal size in a multiple of `threads` (a whole multiple of 12 rows, which the
+// register tiles of every tier divide), so no thread idles while another works through
+// a last full tile: 300 rows on 2 threads measured 1.12x over 1 thread as 256 + 44.
+// Rows are independent, so the tiling never changes a bit.
+int64_t balanced_tile_rows(int64_t N, int threads) {
+  int64_t ntiles = (N + kTileRows - 1) / kTileRows;
+  if (threads <= 1 || ntiles <= 1) return std::min(N, kTileRows);
+  ntiles = (ntiles + threads - 1) / threads * threads;
+  const int64_t rows = ((N + ntiles - 1) / ntiles + 11) / 12 * 12;
+  return std::min(rows, kTileRows);
+}
+
 // Number of threads for `ntiles` independent tiles.
 int tile_threads(int64_t ntiles) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), ntiles)));
@@ -726,12 +739,15 @@ void Network::predict(const InputView& x, float* out) {
       nt = std::max(nt, split_workers(k, l, N, avail));
     if (nt > 1) return predict_split(k, x, out, pk.get(), nt, convert);
   }
-  const int64_t ntiles = (N + kTileRows - 1) / kTileRows;
+  const int64_t tile_rows = balanced_tile_rows(N, avail);
+  const int64_t ntiles = (N + tile_rows - 1) / tile_rows;
   const int nt = tile_threads(ntiles);
-  const int64_t tile_rows = std::min(N, kTileRows);
+  // Workspaces sized as before balancing (a full tile once N exceeds one): their size
+  // stays the same whatever the row count, and the pool reuses them.
+  const int64_t ws_rows = std::min(N, kTileRows);
   auto run_tile = [&](int64_t t, Workspace& ws) {
-    const int64_t r0 = t * kTileRows;
-    const int64_t rows = std::min(kTileRows, N - r0);
+    const int64_t r0 = t * tile_rows;
+    const int64_t rows = std::min(tile_rows, N - r0);
     const float* in;
     if (convert) {
       k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, rows, input_dim_, in_scale_,
@@ -746,13 +762,13 @@ void Network::predict(const InputView& x, float* out) {
       nan_rows_for_nonfinite(k, in, rows, input_dim_, out + r0 * output_dim_, output_dim_);
   };
   if (nt <= 1) {
-    std::unique_ptr<Workspace> ws = acquire_ws(tile_rows);
+    std::unique_ptr<Workspace> ws = acquire_ws(ws_rows);
     for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *ws);
     release_ws(std::move(ws));
     return;
   }
   std::vector<std::unique_ptr<Workspace>> wss;
-  for (int t = 0; t < nt; ++t) wss.push_back(acquire_ws(tile_rows));
+  for (int t = 0; t < nt; ++t) wss.push_back(acquire_ws(ws_rows));
   {
 #ifdef FASTMLP_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt)

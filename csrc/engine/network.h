@@ -166,7 +166,9 @@ class Network {
   // out[rows, output_dim] = the layers applied to x (Keras semantics: softmax included).
   // Rows go through every layer in tiles of kTileRows with the pre-packed weights, so a
   // row's result does not depend on the other rows of the call (bitwise), nor on the
-  // thread count. NaN in x propagates to that row's output.
+  // thread count. Threads take whole tiles; a call of one tile on several threads splits
+  // each layer's output columns instead (predict_split). NaN or inf in a row of x gives an
+  // all-NaN output row.
   void predict(const InputView& x, float* out);
   // Sum of per-row losses and number of correct rows over all of x. Returns -1 when every
   // value of x is finite, else the index of the first row holding NaN or inf (then the
