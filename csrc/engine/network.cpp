@@ -1,5 +1,6 @@
 #include "engine/network.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -78,22 +79,13 @@ struct Xoshiro256ss {
 };
 
 // Index of the first row of x[rows, cols] (row stride cols) holding NaN or inf, or -1.
-// (bits & exponent) + one exponent step sets the sign bit exactly for an all-ones
-// exponent: an and/add/or stream the compiler vectorises (16 independent lanes), about
-// 1 ns per 16 floats from cache.
-int64_t first_nonfinite_row(const float* x, int64_t rows, int64_t cols) {
-  const uint32_t* u = reinterpret_cast<const uint32_t*>(x);
+// The common all-finite case is one vectorised pass of the active tier (k.all_finite).
+int64_t first_nonfinite_row(const KernelTable& k, const float* x, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
-  constexpr uint32_t kExp = 0x7f800000u, kStep = 0x00800000u;
-  uint32_t acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] |= (u[i + j] & kExp) + kStep;
-  uint32_t bad = 0;
-  for (; i < n; ++i) bad |= (u[i] & kExp) + kStep;
-  for (int j = 0; j < 16; ++j) bad |= acc[j];
-  if (!(bad & 0x80000000u)) return -1;
-  for (i = 0; i < n; ++i)
+  if (k.all_finite(x, n)) return -1;
+  const uint32_t* u = reinterpret_cast<const uint32_t*>(x);
+  constexpr uint32_t kExp = 0x7f800000u;
+  for (int64_t i = 0; i < n; ++i)
     if ((u[i] & kExp) == kExp) return i / cols;
   return -1;
 }
@@ -223,15 +215,25 @@ constexpr int64_t kGemvRows = 4;
 // y[rows, N] = ep(x[rows, K] @ W[K, N]) with the bits of gemm_packed (see
 // KernelTable::gemm_kc): K is split into the blocks the packed path uses, each summed as
 // one chain and added in order, so a row predicted alone equals that row of a batch.
+// Only output columns [j0, j1) when given (each column is its own FMA chain, so any
+// column split gives the same bits).
 void small_rows_dense(const KernelTable& k, int64_t rows, int64_t N, int64_t K,
-                      const float* x, const float* W, float* y, const Epilogue* ep) {
+                      const float* x, const float* W, float* y, const Epilogue* ep,
+                      int64_t j0 = 0, int64_t j1 = -1) {
+  if (j1 < 0 || j1 > N) j1 = N;
+  if (j1 <= j0) return;
+  Epilogue part;
+  if (ep) {
+    part = *ep;
+    if (part.bias) part.bias += j0;
+  }
   const int64_t n_kb = (K + k.gemm_kc - 1) / k.gemm_kc;
   const int64_t kc = (K + n_kb - 1) / n_kb;
   for (int64_t pc = 0; pc < K; pc += kc) {
     const int64_t kk = std::min(kc, K - pc);
     const bool last = pc + kk >= K;
-    k.gemm(false, false, rows, N, kk, 1.f, x + pc, K, W + pc * N, N, pc == 0 ? 0.f : 1.f, y,
-           N, last ? ep : nullptr);
+    k.gemm(false, false, rows, j1 - j0, kk, 1.f, x + pc, K, W + pc * N + j0, N,
+           pc == 0 ? 0.f : 1.f, y + j0, N, last && ep ? &part : nullptr);
   }
 }
 
@@ -575,7 +577,7 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
       k.gather_rows(x.data, x.is_u8, x.ld, idx, start, rows, input_dim_, in_scale_,
                     in_offset_, ws.input.data());
     if (!x.is_u8) {  // the gathered batch is in cache: checking it costs ~1 ns per 16 values
-      const int64_t r = first_nonfinite_row(ws.input.data(), rows, input_dim_);
+      const int64_t r = first_nonfinite_row(k, ws.input.data(), rows, input_dim_);
       if (r >= 0) {
         bad_input_row_ = idx ? idx[start + r] : start + r;
         losses[kb] = std::numeric_limits<float>::quiet_NaN();
@@ -626,23 +628,151 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
 
 namespace {
 
+// Rows per tile for an N-row predict on `threads` threads: at most kTileRows, and tiles
+// of about equal size in a multiple of `threads` (a whole multiple of 12 rows, which the
+// register tiles of every tier divide), so no thread idles while another works through
+// a last full tile: 300 rows on 2 threads measured 1.12x over 1 thread as 256 + 44.
+// Rows are independent, so the tiling never changes a bit.
+int64_t balanced_tile_rows(int64_t N, int threads) {
+  int64_t ntiles = (N + kTileRows - 1) / kTileRows;
+  if (threads <= 1 || ntiles <= 1) return std::min(N, kTileRows);
+  ntiles = (ntiles + threads - 1) / threads * threads;
+  const int64_t rows = ((N + ntiles - 1) / ntiles + 11) / 12 * 12;
+  return std::min(rows, kTileRows);
+}
+
 // Number of threads for `ntiles` independent tiles.
 int tile_threads(int64_t ntiles) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(max_threads(), ntiles)));
 }
 
 // Rows of x[rows, cols] holding NaN or inf get an all-NaN output row (a ReLU would
-// otherwise turn NaN into 0 and hide it).
-void nan_rows_for_nonfinite(const float* x, int64_t rows, int64_t cols, float* out,
-                            int64_t out_cols) {
-  if (first_nonfinite_row(x, rows, cols) < 0) return;
+// otherwise turn NaN into 0 and hide it). Called after the forward pass when
+// k.all_finite(x) was false before it: that check runs first so that it also brings the
+// tile's input into L2 for the GEMM (after the pass it cost 2-3% of I1 at batch 1024).
+void nan_rows_for_nonfinite(const KernelTable& k, const float* x, int64_t rows, int64_t cols,
+                            float* out, int64_t out_cols) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (int64_t r = 0; r < rows; ++r)
-    if (first_nonfinite_row(x + r * cols, 1, cols) >= 0)
+    if (!k.all_finite(x + r * cols, cols))
       for (int64_t j = 0; j < out_cols; ++j) out[r * out_cols + j] = nan;
 }
 
 }  // namespace
+
+namespace {
+
+// A dense layer's columns are split between threads only with at least this many
+// multiply-adds per thread (about 1.5 us at batch 1): below that (a 10-class output layer)
+// the barrier and moving the layer's input to the other core cost more than the second
+// thread saves. At a few rows (GEMV, each weight used once per row) the input is large
+// next to the work: there each thread must also get at least kSplitMinGemvCols columns.
+// Measured on Zen 4: 784-128-10 at batch 1 gains 1.17x; 128-128-128-10 at batch 4 and
+// 784-48-10 at batch 4 lost 1.4x with the split, so they stay on one thread.
+constexpr double kSplitMinFma = 49152;
+constexpr int64_t kSplitMinGemvCols = 64;
+// Elementwise layers (activation, affine, softmax) split their rows above this many
+// values per thread.
+constexpr double kSplitMinValues = 16384;
+
+}  // namespace
+
+int Network::split_workers(const KernelTable& k, int l, int64_t rows, int nth) const {
+  const LayerSpec& s = layers_[l].spec;
+  int64_t units, by_work;
+  if (s.kind == LayerKind::dense) {
+    units = (s.out + k.gemm_nr - 1) / k.gemm_nr;
+    if (rows <= kGemvRows) units = std::min(units, s.out / kSplitMinGemvCols);
+    by_work = static_cast<int64_t>(static_cast<double>(rows) * s.out * s.in / kSplitMinFma);
+  } else {
+    units = rows;
+    by_work = static_cast<int64_t>(static_cast<double>(rows) * s.out / kSplitMinValues);
+  }
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({nth, units, by_work})));
+}
+
+void Network::layer_part(const KernelTable& k, int l, int64_t rows, const float* cur,
+                         float* y, const Packed* pk, int part, int parts) {
+  const LayerSpec& s = layers_[l].spec;
+  int64_t lo, hi;
+  if (s.kind == LayerKind::dense) {
+    const int64_t nr = k.gemm_nr;
+    const int64_t units = (s.out + nr - 1) / nr;
+    lo = units * part / parts * nr;
+    hi = std::min(s.out, units * (part + 1) / parts * nr);
+    Epilogue ep;
+    ep.bias = layers_[l].b >= 0 ? param(layers_[l].b) : nullptr;
+    ep.act = s.act;
+    ep.alpha = s.alpha;
+    if (rows <= kGemvRows)
+      small_rows_dense(k, rows, s.out, s.in, cur, param(layers_[l].w), y, &ep, lo, hi);
+    else
+      k.gemm_packed_cols(false, rows, s.out, s.in, cur, s.in, pk->w[l].data(), y, s.out, &ep,
+                         lo, hi);
+    return;
+  }
+  lo = rows * part / parts;
+  hi = rows * (part + 1) / parts;
+  const int64_t off = lo * s.out, n = (hi - lo) * s.out;
+  switch (s.kind) {
+    case LayerKind::act:
+      k.act_forward(s.act, s.alpha, cur + off, y + off, n);
+      break;
+    case LayerKind::affine:
+      for (int64_t i = off; i < off + n; ++i) y[i] = cur[i] * s.scale + s.offset;
+      break;
+    case LayerKind::softmax:
+      k.softmax(cur + off, y + off, hi - lo, s.out, false);
+      break;
+    default:
+      break;
+  }
+}
+
+void Network::predict_split(const KernelTable& k, const InputView& x, float* out,
+                            const Packed* pk, int nt, bool convert) {
+  const int64_t rows = x.rows;
+  std::unique_ptr<Workspace> ws = acquire_ws(rows);
+  const int nl = static_cast<int>(layers_.size());
+  const float* in = convert ? ws->input.data() : static_cast<const float*>(x.data);
+#ifdef FASTMLP_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+  {
+    const int tid = thread_id();
+#ifdef FASTMLP_HAVE_OPENMP
+    const int nth = omp_get_num_threads();
+#else
+    const int nth = 1;
+#endif
+    if (convert) {
+      const int64_t r0 = rows * tid / nth, r1 = rows * (tid + 1) / nth;
+      k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, r1 - r0, input_dim_, in_scale_,
+                    in_offset_, ws->input.data() + r0 * input_dim_);
+#ifdef FASTMLP_HAVE_OPENMP
+#pragma omp barrier
+#endif
+    }
+    const float* cur = in;
+    bool prev_split = false;
+    for (int l = 0; l < nl; ++l) {
+      // Every thread takes the same barrier decisions (they depend on shared data only).
+      const int w = split_workers(k, l, rows, nth);
+      if (l > 0 && (w > 1 || prev_split)) {
+#ifdef FASTMLP_HAVE_OPENMP
+#pragma omp barrier
+#endif
+      }
+      float* y = l == nl - 1 ? out : ws->acts[l].data();
+      if (tid < w) layer_part(k, l, rows, cur, y, pk, tid, w);
+      cur = y;
+      prev_split = w > 1;
+    }
+  }
+  if (!x.is_u8 && !k.all_finite(in, rows * input_dim_))
+    nan_rows_for_nonfinite(k, in, rows, input_dim_, out, output_dim_);
+  release_ws(std::move(ws));
+}
 
 void Network::predict(const InputView& x, float* out) {
   const KernelTable& k = kernels();
@@ -652,12 +782,26 @@ void Network::predict(const InputView& x, float* out) {
   // A few rows stream the live weights (small_rows_dense) and need no packed copy.
   std::shared_ptr<const Packed> pk;
   if (N > kGemvRows) pk = packed_for(k);
-  const int64_t ntiles = (N + kTileRows - 1) / kTileRows;
+  // One row tile (up to kTileRows rows) and several threads: they split each layer's
+  // output columns instead (at batch 1 that also splits the weights' memory traffic).
+  // Only when some layer is worth it: one team for the whole pass, barriers between
+  // layers, none around layers that thread 0 does alone.
+  const int avail = max_threads();
+  if (N <= kTileRows && avail > 1) {
+    int nt = 1;
+    for (int l = 0; l < static_cast<int>(layers_.size()); ++l)
+      nt = std::max(nt, split_workers(k, l, N, avail));
+    if (nt > 1) return predict_split(k, x, out, pk.get(), nt, convert);
+  }
+  const int64_t tile_rows = balanced_tile_rows(N, avail);
+  const int64_t ntiles = (N + tile_rows - 1) / tile_rows;
   const int nt = tile_threads(ntiles);
-  const int64_t tile_rows = std::min(N, kTileRows);
+  // Workspaces sized as before balancing (a full tile once N exceeds one): their size
+  // stays the same whatever the row count, and the pool reuses them.
+  const int64_t ws_rows = std::min(N, kTileRows);
   auto run_tile = [&](int64_t t, Workspace& ws) {
-    const int64_t r0 = t * kTileRows;
-    const int64_t rows = std::min(kTileRows, N - r0);
+    const int64_t r0 = t * tile_rows;
+    const int64_t rows = std::min(tile_rows, N - r0);
     const float* in;
     if (convert) {
       k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, rows, input_dim_, in_scale_,
@@ -666,17 +810,19 @@ void Network::predict(const InputView& x, float* out) {
     } else {
       in = static_cast<const float*>(x.data) + r0 * x.ld;
     }
+    const bool finite = x.is_u8 || k.all_finite(in, rows * input_dim_);
     forward(k, ws, in, rows, false, out + r0 * output_dim_, true, pk.get());
-    if (!x.is_u8) nan_rows_for_nonfinite(in, rows, input_dim_, out + r0 * output_dim_, output_dim_);
+    if (!finite)
+      nan_rows_for_nonfinite(k, in, rows, input_dim_, out + r0 * output_dim_, output_dim_);
   };
   if (nt <= 1) {
-    std::unique_ptr<Workspace> ws = acquire_ws(tile_rows);
+    std::unique_ptr<Workspace> ws = acquire_ws(ws_rows);
     for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *ws);
     release_ws(std::move(ws));
     return;
   }
   std::vector<std::unique_ptr<Workspace>> wss;
-  for (int t = 0; t < nt; ++t) wss.push_back(acquire_ws(tile_rows));
+  for (int t = 0; t < nt; ++t) wss.push_back(acquire_ws(ws_rows));
   {
 #ifdef FASTMLP_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt)
@@ -710,7 +856,7 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
     k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, rows, input_dim_, in_scale_,
                   in_offset_, ws.input.data());
     if (!x.is_u8) {
-      const int64_t b = first_nonfinite_row(ws.input.data(), rows, input_dim_);
+      const int64_t b = first_nonfinite_row(k, ws.input.data(), rows, input_dim_);
       if (b >= 0) {
         bad[t] = r0 + b;
         return;

@@ -175,7 +175,9 @@ class Network {
   // out[rows, output_dim] = the layers applied to x (Keras semantics: softmax included).
   // Rows go through every layer in tiles of kTileRows with the pre-packed weights, so a
   // row's result does not depend on the other rows of the call (bitwise), nor on the
-  // thread count. NaN in x propagates to that row's output.
+  // thread count. Threads take whole tiles; a call of one tile on several threads splits
+  // each layer's output columns instead (predict_split). NaN or inf in a row of x gives an
+  // all-NaN output row.
   void predict(const InputView& x, float* out);
   // Sum of per-row losses and number of correct rows over all of x. Returns -1 when every
   // value of x is finite, else the index of the first row holding NaN or inf (then the
@@ -232,6 +234,16 @@ class Network {
   const float* forward(const KernelTable& k, Workspace& ws, const float* in, int64_t rows,
                        bool fused_top, float* final_out, bool infer = false,
                        const Packed* pk = nullptr, int first_layer = 0);
+  // predict for one row tile on `nt` threads that split each layer (see predict).
+  void predict_split(const KernelTable& k, const InputView& x, float* out, const Packed* pk,
+                     int nt, bool convert);
+  // Threads (at most nth) worth splitting layer l of a `rows`-row pass between; 1: thread 0
+  // runs it alone.
+  int split_workers(const KernelTable& k, int l, int64_t rows, int nth) const;
+  // Part `part` of `parts` of layer l (inference): dense layers split output columns in
+  // whole packed panels, the others split rows.
+  void layer_part(const KernelTable& k, int l, int64_t rows, const float* cur, float* y,
+                  const Packed* pk, int part, int parts);
   // Loss of the batch from the top output; optional gradient into dy and per-row loss.
   // Returns (sum of row losses, correct rows).
   double loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,

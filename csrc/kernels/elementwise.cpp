@@ -311,6 +311,22 @@ void act_backward(Act act, float alpha, const float* y, const float* dy, float* 
   });
 }
 
+// (bits & exponent) + one exponent step sets the sign bit exactly for an all-ones
+// exponent (NaN, inf): an and/add/or stream over 32 lanes that this tier's flags let the
+// compiler vectorise (the baseline SSE2 copy in the engine took 3% of I1 at batch 1024).
+bool all_finite(const float* x, int64_t n) {
+  const uint32_t* u = reinterpret_cast<const uint32_t*>(x);
+  constexpr uint32_t kExp = 0x7f800000u, kStep = 0x00800000u;
+  uint32_t acc[32] = {};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int j = 0; j < 32; ++j) acc[j] |= (u[i + j] & kExp) + kStep;
+  uint32_t bad = 0;
+  for (; i < n; ++i) bad |= (u[i] & kExp) + kStep;
+  for (int j = 0; j < 32; ++j) bad |= acc[j];
+  return !(bad & 0x80000000u);
+}
+
 void softmax(const float* x, float* y, int64_t rows, int64_t cols, bool log) {
   if (rows <= 0 || cols <= 0) return;
   const int nt = threads_for_work(static_cast<double>(rows) * (cols * 6.0 + 64.0));

@@ -11,6 +11,7 @@ void act_forward(Act act, float alpha, const float* x, float* y, int64_t n);
 void act_backward(Act act, float alpha, const float* y, const float* dy, float* dx,
                   int64_t n);
 void softmax(const float* x, float* y, int64_t rows, int64_t cols, bool log);
+bool all_finite(const float* x, int64_t n);
 double softmax_xent(const float* logits, const int32_t* labels, float* dlogits,
                     float* row_loss, int64_t rows, int64_t cols, float grad_scale);
 void colsum(const float* x, int64_t ldx, float* out, int64_t rows, int64_t cols);
@@ -46,4 +47,7 @@ int64_t packed_b_size(int64_t K, int64_t N);
 void pack_b(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, float* Bp);
 void gemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                  const float* Bp, float* C, int64_t ldc, const Epilogue* ep);
+void gemm_packed_cols(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A,
+                      int64_t lda, const float* Bp, float* C, int64_t ldc, const Epilogue* ep,
+                      int64_t j0, int64_t j1);
 FASTMLP_TIER_END

@@ -185,10 +185,13 @@ struct TileUpdate {
 
 // One thread's GEMM: the five BLIS loops over its own packed buffers (thread_local).
 // With `upd`, C is not written: each A panel's gradient rows step W (see below).
+// [j_lo, j_hi) (j_lo a multiple of NR; j_hi < 0: all of N) restricts the output columns
+// to whole panels of pre-packed B: the engine splits columns between its own threads.
 void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                      float* C, int64_t ldc, const Epilogue* ep, const float* Bpre,
-                     const TileUpdate* upd) {
+                     const TileUpdate* upd, int64_t j_lo = 0, int64_t j_hi = -1) {
+  if (j_hi < 0) j_hi = N;
   // Equal blocks no larger than the table's maxima.
   const int64_t n_kb = ceil_div(K, gemm_cfg::KC);
   const int64_t kc_max = ceil_div(K, n_kb);
@@ -212,7 +215,10 @@ void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
   for (int64_t jb = 0; jb < n_nb; ++jb) {
     const int64_t jc = jb * nc_max;
     const int64_t nc = min_of(nc_max, N - jc);
-    const int64_t n_jr = ceil_div(nc, NR);
+    if (jc + nc <= j_lo || jc >= j_hi) continue;
+    // This call's panels of the block: [jr0, jr0 + n_jr).
+    const int64_t jr0 = j_lo > jc ? (j_lo - jc) / NR : 0;
+    const int64_t n_jr = min_of(ceil_div(nc, NR), ceil_div(j_hi - jc, NR)) - jr0;
     for (int64_t kb = 0; kb < n_kb; ++kb) {
       const int64_t pc = kb * kc_max;
       const int64_t kc = min_of(kc_max, K - pc);
@@ -234,13 +240,14 @@ void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
                             : direct_b ? B + pc * ldb + jc : Bp;
         const int64_t b_panel = direct_b ? NR : NR * kc;  // offset between panels
         const int64_t b_step = direct_b ? ldb : NR;      // offset between k-steps
-        const bool direct_a = !trans_a && (n_jr <= kDirectAMaxPanels || kc <= kDirectAMaxDepth);
+        const bool direct_a = !trans_a && ((Bpre && gemm_cfg::DIRECT_A_PREPACKED) ||
+                                           n_jr <= kDirectAMaxPanels || kc <= kDirectAMaxDepth);
         // Transposed A is packed in groups of panels (see pack_a_panels_trans).
         constexpr int64_t kTransGroup = 8;
         const int64_t n_pack_a = direct_a ? 0 : trans_a ? ceil_div(n_ia, kTransGroup) : n_ia;
 
         for (int64_t t = 0; t < n_pack_b + n_pack_a; ++t) {
-          if (t < n_pack_b) {
+          if (t < n_pack_b) {  // jr0 == 0 here (column parts need Bpre)
             const int cols = static_cast<int>(min_of<int64_t>(NR, nc - t * NR));
             pack_b_panel(trans_b, B, ldb, pc, kc, jc + t * NR, cols, Bp + t * NR * kc);
           } else {
@@ -281,7 +288,7 @@ void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
         // Tiles ordered (MC block, jr, ir): an MC block of A stays in L2 while a thread
         // sweeps its B panels; consecutive tiles of a thread share a B panel.
         for (int64_t ic = 0; ic < n_ic; ++ic)
-        for (int64_t jr = 0; jr < n_jr; ++jr)
+        for (int64_t jr = jr0; jr < jr0 + n_jr; ++jr)
         for (int64_t ir = 0; ir < ir_per_ic; ++ir) {
           const int64_t p = ic * ir_per_ic + ir;  // A panel in super-block
           if (p >= n_ia) break;                   // past the last row
@@ -569,6 +576,20 @@ void gemm_packed(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, 
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return gemm_scale_only(M, N, 0.f, C, ldc, ep);
   gemm_blocked(trans_a, false, M, N, K, 1.f, A, lda, nullptr, 0, 0.f, C, ldc, ep, Bp);
+}
+
+void gemm_packed_cols(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A,
+                      int64_t lda, const float* Bp, float* C, int64_t ldc, const Epilogue* ep,
+                      int64_t j0, int64_t j1) {
+  j1 = min_of(j1, N);
+  if (M <= 0 || j1 <= j0) return;
+  if (K <= 0) {
+    Epilogue part;
+    if (ep) { part = *ep; if (part.bias) part.bias += j0; }
+    return gemm_scale_only(M, j1 - j0, 0.f, C + j0, ldc, ep ? &part : nullptr);
+  }
+  gemm_blocked_1t(trans_a, false, M, N, K, 1.f, A, lda, nullptr, 0, 0.f, C, ldc, ep, Bp, nullptr,
+                  j0, j1);
 }
 
 FASTMLP_TIER_END

@@ -95,6 +95,14 @@ struct KernelTable {
   // C[M,N] = epilogue(op(A) @ op(B)) with B pre-packed by pack_b (alpha 1, beta 0).
   void (*gemm_packed)(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A,
                       int64_t lda, const float* Bp, float* C, int64_t ldc, const Epilogue* ep);
+  // gemm_packed restricted to output columns [j0, min(j1, N)), run on the calling thread
+  // (it opens no parallel region): callers split N between their own threads. j0 and j1
+  // must be multiples of gemm_nr (or j1 >= N). Each C element gets gemm_packed's bits.
+  void (*gemm_packed_cols)(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A,
+                           int64_t lda, const float* Bp, float* C, int64_t ldc,
+                           const Epilogue* ep, int64_t j0, int64_t j1);
+  // Columns of one packed B panel (the register tile width).
+  int64_t gemm_nr;
 
   // Maximum depth of one K block of the blocked gemm path and of gemm_packed: they split K
   // into ceil(K / gemm_kc) equal blocks, sum each C element as one FMA chain per block and
@@ -104,6 +112,9 @@ struct KernelTable {
   // plain gemm (the engine's small-batch inference relies on it; checked on every tier by
   // tests/test_engine_weights.py).
   int64_t gemm_kc;
+
+  // True when no element of x[0, n) is NaN or +-inf (the engine's input checks).
+  bool (*all_finite)(const float* x, int64_t n);
 };
 
 }  // namespace fastmlp

@@ -23,7 +23,10 @@ const KernelTable& kernel_table() {
       packed_b_size,
       pack_b,
       gemm_packed,
+      gemm_packed_cols,
+      gemm_cfg::NR,
       gemm_cfg::KC,
+      all_finite,
   };
   return table;
 }

@@ -752,7 +752,8 @@ class Sequential:
     def predict(self, x, batch_size=None, verbose=0):
         """Outputs of the layers for x (float32 ``[N, outputs]``); a final Softmax is applied.
 
-        Rows go through all layers in cache-sized tiles in C++ (parallel over tiles), so
+        Rows go through all layers in cache-sized tiles in C++ (parallel over tiles; a
+        batch of a single tile splits each layer's outputs between the threads), so
         ``batch_size`` is accepted for Keras compatibility only. A row of x holding NaN or
         inf gives an all-NaN output row (other rows are unaffected); ``fit`` and
         ``evaluate`` raise ``ValueError`` on such input instead.
