@@ -16,7 +16,8 @@ namespace gemm_cfg {
 
 // DIRECT_A_PREPACKED: with pre-packed B (inference) read row-major A in place, never
 // pack it. AVX-512 (Zen 4): the scalar A pack took 14% of I1 at batch 1024 and in-place
-// A measured 1.05-1.14x faster on I1 and I2; AVX2: 1.8x slower (6 row streams, 16 regs).
+// A measured 1.05-1.14x faster on I1 and I2; AVX2: 1.04x on I1, equal on I2 (it was 1.8x
+// slower while the in-place 6x16 kernel spilled accumulators: see TileStore).
 #if defined(FASTMLP_TIER_AVX512)
 constexpr int MR = 12, NV = 2;   // 12 x 32 tile: 24 zmm accumulators
 constexpr int64_t KC = 512, MC = 240, NC = 4096;
@@ -26,7 +27,7 @@ constexpr bool DIRECT_A_PREPACKED = true;
 constexpr int MR = 6, NV = 2;    // 6 x 16 tile: 12 ymm accumulators
 constexpr int64_t KC = 384, MC = 120, NC = 4096;
 constexpr int64_t DIRECT_B_MAX_ROWS = 80;
-constexpr bool DIRECT_A_PREPACKED = false;
+constexpr bool DIRECT_A_PREPACKED = true;
 #else
 constexpr int MR = 4, NV = 4;    // 4 x 16 tile of 4-lane vectors
 constexpr int64_t KC = 256, MC = 128, NC = 2048;
