@@ -11,7 +11,7 @@ import pytest
 
 import fastmlp as fm
 
-BATCHES = (1, 2, 3, 4, 5, 64, 100, 256, 257, 300, 1024, 1030)  # 300, 1030: balanced tiles
+BATCHES = (1, 2, 3, 4, 5, 64, 100, 256, 257, 264, 265, 300, 1024, 1030)  # 264: one tile; 300, 1030: balanced
 
 
 def _np_act(name, z, alpha=0.01):
