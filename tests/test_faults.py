@@ -36,9 +36,21 @@ def _forward(m, x):
     return (np.maximum(x.astype(np.float64) @ w[0] + w[1], 0) @ w[2] + w[3]).astype(np.float32)
 
 
+@pytest.fixture
+def sigint_raises():
+    """Ctrl-C raises KeyboardInterrupt, as in an interactive Python, even when the test
+    run was started with SIGINT ignored (a background job, nohup): Python then leaves
+    SIG_IGN in place instead of its default handler."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("how", ["raise_signal", "os_kill"])
-def test_real_sigint_during_fit_leaves_model_usable(rng, how):
+def test_real_sigint_during_fit_leaves_model_usable(rng, how, sigint_raises):
     x, y = _data(rng)
     m = _model()
     started = threading.Event()
@@ -77,7 +89,7 @@ def test_real_sigint_during_fit_leaves_model_usable(rng, how):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigint_during_a_huge_predict_is_honoured_between_slices(rng):
+def test_sigint_during_a_huge_predict_is_honoured_between_slices(rng, sigint_raises):
     m = fm.Sequential([fm.Rescaling(1 / 255), fm.Dense(256, activation="relu"), fm.Dense(10)],
                       input_shape=(784,), seed=0)
     row = rng.integers(0, 256, (1, 784), dtype=np.uint8)
