@@ -1,12 +1,14 @@
 // f32 GEMM driver (BLIS-style): C = epilogue(alpha * op(A) @ op(B) + beta * C).
 //
+//   threads: each takes a row slice (whole MR panels) or a column slice (whole NR
+//   panels) of C and runs the loops below on it alone (gemm_blocked_1t)
 //   for jc in N step NC:                 B block columns
 //     for pc in K step KC:               K blocks (equal split, never threaded)
-//       pack B[pc:, jc:] into NR panels  (threads split the panels)
+//       pack B[pc:, jc:] into NR panels  (unless read in place or pre-packed)
 //       for ic in M step MC:             A blocks
-//         pack A[ic:, pc:] into MR panels (threads split the panels)
-//         for (jr, ir) tiles:            threads split the tiles, jr-major, so each
-//           micro-kernel MR x NR         thread reuses its B panel across ir
+//         pack A[ic:, pc:] into MR panels (unless read in place)
+//         for jr, ir tiles:              jr-major: the B panel is reused across ir
+//           micro-kernel MR x NR
 //
 // Threads only ever split M and N, so every C element is summed in the same order
 // whatever the thread count: results are bitwise identical for 1..n threads.
