@@ -10,20 +10,10 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
+from _np_reference import np_activation
 
-BATCHES = (1, 2, 3, 4, 5, 64, 100, 256, 257, 264, 265, 300, 1024, 1030)  # 264: one tile; 300, 1030: balanced
-
-
-def _np_act(name, z, alpha=0.01):
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, alpha * z)
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    return z
+# 264: one tile; 300, 1030: balanced tiles
+BATCHES = (1, 2, 3, 4, 5, 64, 100, 256, 257, 264, 265, 300, 1024, 1030)
 
 
 def _reference(model, x):
@@ -36,7 +26,7 @@ def _reference(model, x):
             h = h @ np.asarray(layer.kernel, np.float64)
             if layer.use_bias:
                 h = h + np.asarray(layer.bias, np.float64)
-            h = _np_act(layer.activation, h)
+            h = np_activation(layer.activation, h)
         elif isinstance(layer, fm.Softmax):
             e = np.exp(h - h.max(axis=1, keepdims=True))
             h = e / e.sum(axis=1, keepdims=True)

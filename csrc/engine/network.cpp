@@ -223,17 +223,14 @@ void small_rows_dense(const KernelTable& k, int64_t rows, int64_t N, int64_t K,
   if (j1 < 0 || j1 > N) j1 = N;
   if (j1 <= j0) return;
   Epilogue part;
-  if (ep) {
-    part = *ep;
-    if (part.bias) part.bias += j0;
-  }
+  const Epilogue* pep = epilogue_from_col(ep, j0, &part);
   const int64_t n_kb = (K + k.gemm_kc - 1) / k.gemm_kc;
   const int64_t kc = (K + n_kb - 1) / n_kb;
   for (int64_t pc = 0; pc < K; pc += kc) {
     const int64_t kk = std::min(kc, K - pc);
     const bool last = pc + kk >= K;
     k.gemm(false, false, rows, j1 - j0, kk, 1.f, x + pc, K, W + pc * N + j0, N,
-           pc == 0 ? 0.f : 1.f, y + j0, N, last && ep ? &part : nullptr);
+           pc == 0 ? 0.f : 1.f, y + j0, N, last ? pep : nullptr);
   }
 }
 

@@ -300,12 +300,7 @@ void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
           const int64_t j = jc + jr * NR;
           float* c = C + (ia + p * MR) * ldc + j;
           Epilogue tile_ep;
-          const Epilogue* pep = nullptr;
-          if (last && ep) {
-            tile_ep = *ep;
-            if (tile_ep.bias) tile_ep.bias += j;
-            pep = &tile_ep;
-          }
+          const Epilogue* pep = last ? epilogue_from_col(ep, j, &tile_ep) : nullptr;
           const float* a = direct_a ? A + (ia + p * MR) * lda + pc : Ap + p * MR * kc;
           const TileStore st{alpha, beta, first, pep};
           ukernels[direct_a][rows - 1][nvec - 1](kc, a, lda, Bblk + jr * b_panel, b_step, c, ldc,
@@ -366,12 +361,7 @@ void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
       } else {
         const float* Bs = trans_b ? B + i0 * ldb : B + i0;
         Epilogue slice_ep;
-        const Epilogue* pep = ep;
-        if (ep && ep->bias) {
-          slice_ep = *ep;
-          slice_ep.bias += i0;
-          pep = &slice_ep;
-        }
+        const Epilogue* pep = epilogue_from_col(ep, i0, &slice_ep);
         gemm_blocked_1t(trans_a, trans_b, M, i1 - i0, K, alpha, A, lda, Bs, ldb, beta,
                         C + i0, ldc, pep, nullptr, pu);
       }
@@ -465,13 +455,8 @@ void outer_update_cols(int64_t i0, int64_t i1, int64_t N, int64_t j0, int cols,
   }
   if (FWD) {
     Epilogue local;
-    const Epilogue* pep = nullptr;
-    if (ep) {
-      local = *ep;
-      if (local.bias) local.bias += j0;
-      pep = &local;
-    }
-    gemm_store_tile<1, NV>(acc, yn + j0, N, cols, 1.f, 0.f, true, pep);
+    gemm_store_tile<1, NV>(acc, yn + j0, N, cols, 1.f, 0.f, true,
+                           epilogue_from_col(ep, j0, &local));
   }
 }
 
@@ -587,8 +572,7 @@ void gemm_packed_cols(bool trans_a, int64_t M, int64_t N, int64_t K, const float
   if (M <= 0 || j1 <= j0) return;
   if (K <= 0) {
     Epilogue part;
-    if (ep) { part = *ep; if (part.bias) part.bias += j0; }
-    return gemm_scale_only(M, j1 - j0, 0.f, C + j0, ldc, ep ? &part : nullptr);
+    return gemm_scale_only(M, j1 - j0, 0.f, C + j0, ldc, epilogue_from_col(ep, j0, &part));
   }
   gemm_blocked_1t(trans_a, false, M, N, K, 1.f, A, lda, nullptr, 0, 0.f, C, ldc, ep, Bp, nullptr,
                   j0, j1);

@@ -55,13 +55,8 @@ inline void gemm_small_m_chunk(const float* a_rows, int64_t K, const float* B, i
     }
   }
   Epilogue local;
-  const Epilogue* pep = nullptr;
-  if (ep) {
-    local = *ep;
-    if (local.bias) local.bias += j0;
-    pep = &local;
-  }
-  gemm_store_tile<ROWS, NV>(acc, C + j0, ldc, cols, alpha, beta, true, pep);
+  gemm_store_tile<ROWS, NV>(acc, C + j0, ldc, cols, alpha, beta, true,
+                            epilogue_from_col(ep, j0, &local));
 }
 
 // C[m, j0..j0+4) for B stored N x K (op(B) = B^T): dot products of contiguous rows.

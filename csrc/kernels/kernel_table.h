@@ -25,6 +25,15 @@ struct Epilogue {
   float alpha = 0.01f;  // leaky_relu negative slope
 };
 
+// `ep` for the output columns from `j` on (its bias advanced by j), kept in `*local`;
+// nullptr stays nullptr. Every tile, slice or column part of a GEMM applies it this way.
+inline const Epilogue* epilogue_from_col(const Epilogue* ep, int64_t j, Epilogue* local) {
+  if (!ep) return nullptr;
+  *local = *ep;
+  if (local->bias) local->bias += j;
+  return local;
+}
+
 struct KernelTable {
   const char* name;
 
