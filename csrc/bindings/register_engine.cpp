@@ -102,22 +102,21 @@ py::array param_view(py::object self, int i) {
 }
 
 // Blocks on the network's lock with the GIL released (see the note at the top).
-struct SharedLock {
-  explicit SharedLock(Network& n) : n_(n) {
+template <bool kShared>
+struct NetLock {
+  explicit NetLock(Network& n) : n_(n) {
     py::gil_scoped_release release;
-    n_.lock().lock_shared();
+    if (kShared) n_.lock().lock_shared();
+    else n_.lock().lock();
   }
-  ~SharedLock() { n_.lock().unlock_shared(); }
+  ~NetLock() {
+    if (kShared) n_.lock().unlock_shared();
+    else n_.lock().unlock();
+  }
   Network& n_;
 };
-struct ExclusiveLock {
-  explicit ExclusiveLock(Network& n) : n_(n) {
-    py::gil_scoped_release release;
-    n_.lock().lock();
-  }
-  ~ExclusiveLock() { n_.lock().unlock(); }
-  Network& n_;
-};
+using SharedLock = NetLock<true>;
+using ExclusiveLock = NetLock<false>;
 
 void check_param_value(const Network& n, int i, const py::array& a) {
   const int64_t r = n.param_rows(i), c = n.param_cols(i);

@@ -332,6 +332,35 @@ void Network::release_ws(std::unique_ptr<Workspace> ws) {
   if (pool_.size() < kMaxPooledWorkspaces) pool_.push_back(std::move(ws));
 }
 
+Epilogue Network::dense_epilogue(const LayerRt& L) const {
+  Epilogue ep;
+  ep.bias = L.b >= 0 ? param(L.b) : nullptr;
+  ep.act = L.spec.act;
+  ep.alpha = L.spec.alpha;
+  return ep;
+}
+
+void Network::elementwise_rows(const KernelTable& k, int l, const float* cur, float* y,
+                               int64_t r0, int64_t r1) const {
+  const LayerSpec& s = layers_[l].spec;
+  const int64_t off = r0 * s.out, n = (r1 - r0) * s.out;
+  switch (s.kind) {
+    case LayerKind::act:
+      k.act_forward(s.act, s.alpha, cur + off, y + off, n);
+      break;
+    case LayerKind::affine: {
+      const float sc = s.scale, sh = s.offset;
+      for (int64_t i = off; i < off + n; ++i) y[i] = cur[i] * sc + sh;
+      break;
+    }
+    case LayerKind::softmax:
+      k.softmax(cur + off, y + off, r1 - r0, s.out, false);
+      break;
+    case LayerKind::dense:
+      break;
+  }
+}
+
 const float* Network::forward(const KernelTable& k, Workspace& ws, const float* in,
                               int64_t rows, bool fused, float* final_out, bool infer,
                               const Packed* pk, int first_layer) {
@@ -340,33 +369,17 @@ const float* Network::forward(const KernelTable& k, Workspace& ws, const float* 
   for (int l = first_layer; l <= last; ++l) {
     const LayerSpec& s = layers_[l].spec;
     float* y = (l == last && final_out) ? final_out : ws.acts[l].data();
-    switch (s.kind) {
-      case LayerKind::dense: {
-        Epilogue ep;
-        ep.bias = layers_[l].b >= 0 ? param(layers_[l].b) : nullptr;
-        ep.act = s.act;
-        ep.alpha = s.alpha;
-        if (infer && rows <= kGemvRows)
-          small_rows_dense(k, rows, s.out, s.in, cur, param(layers_[l].w), y, &ep);
-        else if (infer)
-          k.gemm_packed(false, rows, s.out, s.in, cur, s.in, pk->w[l].data(), y, s.out, &ep);
-        else
-          k.gemm(false, false, rows, s.out, s.in, 1.f, cur, s.in, param(layers_[l].w), s.out,
-                 0.f, y, s.out, &ep);
-        break;
-      }
-      case LayerKind::act:
-        k.act_forward(s.act, s.alpha, cur, y, rows * s.out);
-        break;
-      case LayerKind::affine: {
-        const int64_t n = rows * s.out;
-        const float sc = s.scale, off = s.offset;
-        for (int64_t i = 0; i < n; ++i) y[i] = cur[i] * sc + off;
-        break;
-      }
-      case LayerKind::softmax:
-        k.softmax(cur, y, rows, s.out, false);
-        break;
+    if (s.kind == LayerKind::dense) {
+      const Epilogue ep = dense_epilogue(layers_[l]);
+      if (infer && rows <= kGemvRows)
+        small_rows_dense(k, rows, s.out, s.in, cur, param(layers_[l].w), y, &ep);
+      else if (infer)
+        k.gemm_packed(false, rows, s.out, s.in, cur, s.in, pk->w[l].data(), y, s.out, &ep);
+      else
+        k.gemm(false, false, rows, s.out, s.in, 1.f, cur, s.in, param(layers_[l].w), s.out,
+               0.f, y, s.out, &ep);
+    } else {
+      elementwise_rows(k, l, cur, y, 0, rows);
     }
     cur = y;
   }
@@ -485,10 +498,7 @@ void Network::update_dense(LayerRt& L, const float* x, float* dz, int64_t rows, 
   };
   if (next) step_bias();
   if (rows <= fused_max_rows || (opt_.kind == 1 && fused_max_rows > 0)) {
-    Epilogue ep;
-    ep.bias = L.b >= 0 ? param(L.b) : nullptr;
-    ep.act = L.spec.act;
-    ep.alpha = L.spec.alpha;
+    const Epilogue ep = dense_epilogue(L);
     EngineOptStep o;
     o.kind = opt_.kind; o.lr = opt_.lr; o.momentum = opt_.momentum;
     o.beta1 = opt_.beta1; o.beta2 = opt_.beta2; o.eps = opt_.eps;
@@ -697,10 +707,7 @@ void Network::layer_part(const KernelTable& k, int l, int64_t rows, const float*
     const int64_t units = (s.out + nr - 1) / nr;
     lo = units * part / parts * nr;
     hi = std::min(s.out, units * (part + 1) / parts * nr);
-    Epilogue ep;
-    ep.bias = layers_[l].b >= 0 ? param(layers_[l].b) : nullptr;
-    ep.act = s.act;
-    ep.alpha = s.alpha;
+    const Epilogue ep = dense_epilogue(layers_[l]);
     if (rows <= kGemvRows)
       small_rows_dense(k, rows, s.out, s.in, cur, param(layers_[l].w), y, &ep, lo, hi);
     else
@@ -708,22 +715,7 @@ void Network::layer_part(const KernelTable& k, int l, int64_t rows, const float*
                          lo, hi);
     return;
   }
-  lo = rows * part / parts;
-  hi = rows * (part + 1) / parts;
-  const int64_t off = lo * s.out, n = (hi - lo) * s.out;
-  switch (s.kind) {
-    case LayerKind::act:
-      k.act_forward(s.act, s.alpha, cur + off, y + off, n);
-      break;
-    case LayerKind::affine:
-      for (int64_t i = off; i < off + n; ++i) y[i] = cur[i] * s.scale + s.offset;
-      break;
-    case LayerKind::softmax:
-      k.softmax(cur + off, y + off, hi - lo, s.out, false);
-      break;
-    default:
-      break;
-  }
+  elementwise_rows(k, l, cur, y, rows * part / parts, rows * (part + 1) / parts);
 }
 
 void Network::predict_split(const KernelTable& k, const InputView& x, float* out,

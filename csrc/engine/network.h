@@ -234,6 +234,11 @@ class Network {
   const float* forward(const KernelTable& k, Workspace& ws, const float* in, int64_t rows,
                        bool fused_top, float* final_out, bool infer = false,
                        const Packed* pk = nullptr, int first_layer = 0);
+  // A dense layer's fused bias and activation (its live bias).
+  Epilogue dense_epilogue(const LayerRt& L) const;
+  // Rows [r0, r1) of a non-dense layer l (activation, affine, softmax) from cur into y.
+  void elementwise_rows(const KernelTable& k, int l, const float* cur, float* y, int64_t r0,
+                        int64_t r1) const;
   // predict for one row tile on `nt` threads that split each layer (see predict).
   void predict_split(const KernelTable& k, const InputView& x, float* out, const Packed* pk,
                      int nt, bool convert);
