@@ -199,6 +199,50 @@ def test_nonfinite_input_rows_predict_nan_and_evaluate_raises(rng, bad, n):
         m.evaluate(x, np.zeros(n, np.int32))
 
 
+@pytest.mark.parametrize("first", ["relu", "sigmoid", "tanh", "relu_layer_first"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("n", [1, 13, 300])
+def test_nonfinite_rows_whatever_the_first_layer(rng, first, bad, n):
+    """Batches of more than a few rows learn of a non-finite input from layer 0's GEMM
+    (its pre-activations), not from a pass over the input: a sigmoid / tanh would map
+    +-inf to a finite value, a ReLU maps -inf to 0, and the bad input's weights may be 0
+    (inf * 0 is NaN). A model that starts with an activation layer checks the input."""
+    if first == "relu_layer_first":
+        layers = [fm.ReLU(), fm.Dense(16, activation="relu"), fm.Dense(4)]
+    else:
+        layers = [fm.Dense(16, activation=first), fm.Dense(4)]
+    m = fm.Sequential(layers, input_shape=(20,), seed=1)
+    w = m.get_weights()
+    w[0][7, ::2] = 0.0  # half of input 7's weights are zero
+    m.set_weights(w)
+    x = rng.standard_normal((n, 20)).astype(np.float32)
+    clean = m.predict(x)
+    r = n - 1 - n // 3
+    x[r, 7] = bad
+    out = m.predict(x)
+    assert np.isnan(out[r]).all()
+    others = np.arange(n) != r
+    assert _bits_equal(out[others], clean[others])
+    assert _bits_equal(m.predict(x[r:r + 1]), out[r:r + 1])
+
+
+@pytest.mark.parametrize("n", [2, 13, 300])
+def test_overflowing_finite_rows_are_not_taken_for_nonfinite_input(rng, n):
+    """A finite row whose pre-activations overflow to inf sets layer 0's non-finite flag;
+    the row-by-row check then finds its input finite and leaves its output as computed:
+    each row equals that row predicted alone (the few-row path checks the input itself)."""
+    m = _model(hidden=16, softmax=False)
+    w = m.get_weights()
+    w[0][:2] = -1.0  # inputs 0 and 1 drive every hidden unit to -inf, which ReLU makes 0
+    m.set_weights(w)
+    x = rng.standard_normal((n, 20)).astype(np.float32)
+    x[n // 2, :2] = 3e38
+    out = m.predict(x)
+    np.testing.assert_array_equal(out[n // 2], w[3])  # all hidden units 0: the last bias
+    for r in (0, n // 2, n - 1):
+        assert _bits_equal(m.predict(x[r:r + 1]), out[r:r + 1]), r
+
+
 def test_one_input_feature_kernel_stays_2d(rng):
     """A Dense with one input has a kernel of shape (1, units), not a bias-like vector."""
     m = fm.Sequential([fm.Dense(7, activation="tanh"), fm.Dense(3)], input_shape=(1,), seed=0)
@@ -222,16 +266,47 @@ def test_fit_stops_at_nonfinite_input_before_touching_weights(rng, batch):
     y = rng.integers(0, 5, 200)
     x[123, 4] = np.inf if batch == 7 else np.nan
     w0 = m.get_weights()
-    with pytest.raises(ValueError, match=r"NaN or inf \(at index \(123, 4\).*before epoch 1"):
+    # fit checks all of x first: nothing trains
+    with pytest.raises(ValueError, match=r"NaN or inf \(at index \(123, 4\).*Nothing was trained"):
         m.fit(x, y, batch_size=batch, epochs=2, seed=3, verbose=0)
-    w1 = m.get_weights()
-    assert all(np.isfinite(w).all() for w in w1)
-    # the batches before the bad one trained; the bad one did not
+    assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), w0))
     m2 = _model(hidden=16)
     m2.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="NaN or inf"):
         m2.train_on_batch(x[120:130], y[120:130])
     assert all(np.array_equal(a, b) for a, b in zip(m2.get_weights(), w0))
-    assert m._net.bad_input_row == 123
-    m.fit(np.nan_to_num(x, posinf=0.0), y, batch_size=batch, epochs=1, verbose=0)
-    assert m._net.bad_input_row == -1
+    # inf made by Rescaling (x finite) is found by the engine in the gathered batch: the
+    # batches before it trained, the bad one did not
+    m3 = fm.Sequential([fm.Rescaling(1e30), fm.Dense(16, activation="relu"), fm.Dense(5)],
+                       input_shape=(20,), seed=0)
+    m3.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    xs = np.nan_to_num(x, nan=0.0, posinf=0.0) * np.float32(1e-30)
+    xs[123, 4] = 1e10  # 1e40 after Rescaling
+    w3 = m3.get_weights()
+    with pytest.raises(ValueError, match=r"x\[123\] holds values that become inf after the "
+                                         r"model's Rescaling.*before epoch 1, batch"):
+        m3.fit(xs, y, batch_size=batch, epochs=2, seed=3, verbose=0)
+    assert m3._net.bad_input_row == 123
+    after = m3.get_weights()
+    assert all(np.isfinite(w).all() for w in after)
+    assert not all(np.array_equal(a, b) for a, b in zip(after, w3))
+    m3.fit(np.nan_to_num(xs, posinf=0.0) * 0, y, batch_size=batch, epochs=1, verbose=0)
+    assert m3._net.bad_input_row == -1
+
+
+def test_values_beyond_float32_range_are_refused_by_name():
+    """float64 input whose finite values would become inf as float32 is a ValueError
+    naming the value and where it is, for every entry point; nothing trains."""
+    m = _model(hidden=8)
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = np.zeros((6, 20))
+    x[4, 3] = -1e39
+    w0 = m.get_weights()
+    calls = [lambda: m.fit(x, np.zeros(6, int), verbose=0), lambda: m.predict(x),
+             lambda: m.evaluate(x, np.zeros(6, int)),
+             lambda: m.train_on_batch(x, np.zeros(6, int))]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"x holds -1e\+39 at index \(4, 3\), beyond the "
+                                             r"float32 range"):
+            call()
+    assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), w0))

@@ -383,6 +383,11 @@ void register_engine(py::module_& m) {
         std::shared_lock<engine::RwLock> lock(n.lock());
         n.predict(xv, po);
       }, py::arg("x"), py::arg("out"))
+      .def("first_nonfinite_row", [](Network& n, py::array x) {
+        InputView xv = input_view(x, n.input_dim(), "x");
+        py::gil_scoped_release release;  // a pass over all of x: other threads may run
+        return n.nonfinite_input_row(xv);
+      }, py::arg("x"))
       .def("evaluate", [](Network& n, py::array x, py::array y) {
         InputView xv = input_view(x, n.input_dim(), "x");
         TargetView tv = target_view(n, y, xv.rows);

@@ -184,6 +184,9 @@ class Network {
   // sums are not meaningful).
   int64_t evaluate(const InputView& x, const TargetView& y, double* loss_sum,
                    int64_t* correct);
+  // Index of the first row of x holding NaN or inf, or -1 (always -1 for uint8 x). One
+  // vectorised pass: fit checks its whole x with it before training anything.
+  int64_t nonfinite_input_row(const InputView& x) const;
   // Gradients of the mean loss over all rows of x (one batch), in parameter order, into
   // grads[i] (each sized like param i). Returns the mean loss. No update.
   double compute_gradients(const InputView& x, const TargetView& y,
@@ -231,9 +234,15 @@ class Network {
   // `infer`, dense layers multiply by the packed weights `pk` (or, for a few rows, by the
   // live weights with the same bits: small_rows_dense); else by the live weights.
   // Starts at layer `first_layer` (then ws.acts[first_layer - 1] holds its input).
+  // `input_nonfinite` (only when input_check_in_gemm(rows)): set to 1 when a row of `in`
+  // may hold NaN or inf (Epilogue::nonfinite of layer 0).
   const float* forward(const KernelTable& k, Workspace& ws, const float* in, int64_t rows,
                        bool fused_top, float* final_out, bool infer = false,
-                       const Packed* pk = nullptr, int first_layer = 0);
+                       const Packed* pk = nullptr, int first_layer = 0,
+                       int* input_nonfinite = nullptr);
+  // Whether an inference pass over `rows` rows can learn of non-finite input from layer
+  // 0's GEMM (a dense layer on the packed path) instead of a separate pass over the input.
+  bool input_check_in_gemm(int64_t rows) const;
   // A dense layer's fused bias and activation (its live bias).
   Epilogue dense_epilogue(const LayerRt& L) const;
   // Rows [r0, r1) of a non-dense layer l (activation, affine, softmax) from cur into y.
@@ -247,8 +256,9 @@ class Network {
   int split_workers(const KernelTable& k, int l, int64_t rows, int nth) const;
   // Part `part` of `parts` of layer l (inference): dense layers split output columns in
   // whole packed panels, the others split rows.
+  // `input_nonfinite`: as in forward (layer 0 only).
   void layer_part(const KernelTable& k, int l, int64_t rows, const float* cur, float* y,
-                  const Packed* pk, int part, int parts);
+                  const Packed* pk, int part, int parts, int* input_nonfinite = nullptr);
   // Loss of the batch from the top output; optional gradient into dy and per-row loss.
   // Returns (sum of row losses, correct rows).
   double loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,

@@ -94,6 +94,7 @@ void gemm_scale_only(int64_t M, int64_t N, float beta, float* C, int64_t ldc,
     if (ep) {
       if (ep->bias)
         for (int64_t j = 0; j < N; ++j) c[j] += ep->bias[j];
+      if (ep->nonfinite && !all_finite(c, N)) __atomic_store_n(ep->nonfinite, 1, __ATOMIC_RELAXED);
       act_forward(ep->act, ep->alpha, c, c, N);
     }
   }

@@ -38,6 +38,9 @@ inline void gemm_store_tile(simd::Vec (&acc)[ROWS][NVEC], float* __restrict C, i
                                          : load(ep->bias + v * VL);
   const Act act = ep ? ep->act : Act::linear;
   const Vec leak = set1(ep ? ep->alpha : 0.f);
+  // x * 0 is 0 for finite x and NaN for NaN or +-inf; lanes past n_valid hold 0.
+  int* const nonfinite = ep ? ep->nonfinite : nullptr;
+  Vec probe = zero();
 
   for (int r = 0; r < ROWS; ++r) {
     float* c = C + r * ldc;
@@ -49,12 +52,15 @@ inline void gemm_store_tile(simd::Vec (&acc)[ROWS][NVEC], float* __restrict C, i
         x = fmadd(old, vbeta_or_one, x);
       }
       if (has_bias) x = add(x, bias[v]);
+      if (nonfinite) probe = add(probe, mul(x, zero()));
       if (act == Act::relu) x = max(zero(), x);  // maxps returns x (NaN) when x is NaN
       else if (act == Act::leaky_relu) x = leaky(x, leak);
       if (masked) store_mask(c + v * VL, x, tail);
       else store(c + v * VL, x);
     }
   }
+  // Threads of one call may set the flag together: an atomic store keeps that defined.
+  if (nonfinite && reduce_add(probe) != 0.f) __atomic_store_n(nonfinite, 1, __ATOMIC_RELAXED);
 }
 
 

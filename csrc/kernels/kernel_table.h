@@ -23,6 +23,11 @@ struct Epilogue {
   const float* bias = nullptr;
   Act act = Act::linear;
   float alpha = 0.01f;  // leaky_relu negative slope
+  // When non-null, set to 1 (never cleared) if any value before the activation,
+  // acc + bias, is NaN or +-inf. Honoured only by gemm_packed and gemm_packed_cols, so
+  // that inference learns of a non-finite input row without a separate pass over it:
+  // such a row makes every pre-activation of its output row non-finite.
+  int* nonfinite = nullptr;
 };
 
 // `ep` for the output columns from `j` on (its bias advanced by j), kept in `*local`;

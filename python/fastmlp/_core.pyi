@@ -156,6 +156,8 @@ class Network:
         whose loss is not finite; returns the batches completed (that one included)."""
     def predict(self, x: _Array) -> _F32: ...
     def predict_into(self, x: _Array, out: _F32) -> None: ...
+    def first_nonfinite_row(self, x: _Array) -> int:
+        """Index of the first row of ``x`` holding NaN or inf, or -1."""
     def evaluate(self, x: _Array, y: _Array) -> tuple[float, int]:
         """Sum of the per-row losses and number of correct rows over all of ``x``."""
     def compute_gradients(self, x: _Array, y: _Array) -> tuple[float, list[_F32]]:

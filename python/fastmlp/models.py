@@ -57,8 +57,12 @@ def _rows_contiguous(x):
 
 def _nonfinite_input(x, row, name, tail=""):
     """The ValueError for NaN/inf found by the engine in example ``row`` of x."""
-    inner = tuple(int(i) for i in np.argwhere(~np.isfinite(x[row]))[0])
-    bad = (int(row),) + inner
+    where = np.argwhere(~np.isfinite(x[row]))
+    if len(where) == 0:  # finite in x: the model's Rescaling overflowed float32
+        return ValueError(f"{name}[{int(row)}] holds values that become inf after the "
+                          f"model's Rescaling (beyond the float32 range); scale the data "
+                          f"down first.{tail}")
+    bad = (int(row),) + tuple(int(i) for i in where[0])
     return ValueError(f"{name} contains NaN or inf (at index {bad}: {x[bad]}); clean the data "
                       f"first, e.g. np.nan_to_num({name}).{tail}")
 
@@ -523,12 +527,27 @@ class Sequential:
             if x.dtype == _U8:
                 return x
         else:
-            x = np.ascontiguousarray(x, dtype=np.float32)
+            x = self._to_float32(x, name)
         if check_finite and not math.isfinite(float(x.sum(dtype=np.float64))):
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
             raise ValueError(f"{name} contains NaN or inf (first at index {bad}: "
                              f"{x[bad]}); clean the data first, e.g. np.nan_to_num({name})")
         return x
+
+    @staticmethod
+    def _to_float32(x, name):
+        """x as a C-contiguous float32 array; a finite value beyond float32's range (it
+        would silently become inf) is a ValueError naming it."""
+        try:
+            with np.errstate(over="raise"):
+                return np.ascontiguousarray(x, dtype=np.float32)
+        except FloatingPointError:
+            with np.errstate(invalid="ignore"):
+                big = np.isfinite(x) & (np.abs(x) > np.finfo(np.float32).max)
+            bad = tuple(int(i) for i in np.argwhere(big)[0])
+            raise ValueError(f"{name} holds {float(x[bad]):g} at index {bad}, beyond the float32 "
+                             f"range (|value| <= 3.4e38) that fastmlp computes in; rescale "
+                             f"the data first") from None
 
     def _prep_y(self, y, n, name="y"):
         if y is None:
@@ -600,8 +619,14 @@ class Sequential:
             raise ValueError(f"validation_split: expected a fraction in [0, 1), got "
                              f"{validation_split!r}")
         seed = _random.draw_seed() if seed is None else _random._check_seed(seed)
-        x = self._prep_x(x, check_finite=False)  # the engine checks each batch it gathers
+        x = self._prep_x(x, check_finite=False)
         net = self._ensure_net()
+        # One vectorised pass before any training: bad data is refused with the weights
+        # untouched (the engine also checks each gathered batch, e.g. for inf made by
+        # Rescaling, and then stops before that batch).
+        bad = net.first_nonfinite_row(x)
+        if bad >= 0:
+            raise _nonfinite_input(x, bad, "x", " Nothing was trained.")
         y = self._prep_y(y, len(x))
         xv = yv = None
         if validation_data is not None:
@@ -756,7 +781,9 @@ class Sequential:
         batch of a single tile splits each layer's outputs between the threads), so
         ``batch_size`` is accepted for Keras compatibility only. A row of x holding NaN or
         inf gives an all-NaN output row (other rows are unaffected); ``fit`` and
-        ``evaluate`` raise ``ValueError`` on such input instead.
+        ``evaluate`` raise ``ValueError`` on such input instead (``fit`` before training
+        anything). Every entry point refuses float64 values beyond the float32 range
+        with a ``ValueError`` naming the value, rather than computing with inf.
 
         Each row's result is independent of the other rows passed along (bit for bit: a
         row predicted alone equals that row of a batch) and of the thread count. Safe to

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -181,6 +182,59 @@ void test_gemm_packed(const KernelTable& k, const char* tier) {
   }
 }
 
+// Epilogue::nonfinite from gemm_packed and gemm_packed_cols: never set by finite data
+// (N tails included, whose padded lanes must not count), always set by one NaN / +-inf in
+// A, through zero and non-zero weights, in any row, K block
+// or thread slice; the flag never changes the output's bits.
+void test_gemm_packed_nonfinite(const KernelTable& k, const char* tier) {
+  const int shapes[][3] = {{5, 10, 784}, {13, 33, 20}, {64, 130, 600}, {300, 16, 9}};
+  const float bad_values[] = {0.f, std::numeric_limits<float>::quiet_NaN(),
+                              std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity()};
+  for (auto& s : shapes) {
+    const int M = s[0], N = s[1], K = s[2];
+    Buf A = random_buf(size_t(M) * K), B = random_buf(size_t(K) * N), bias = random_buf(N);
+    const int br = M - 1 - M / 3, bc = K - 1 - K / 4;  // an awkward row and column
+    // Half that input's weights are 0 (inf * 0 is NaN), half not (inf * w is +-inf).
+    for (int j = 0; j < N; j += 2) B[size_t(bc) * N + j] = 0.f;
+    Buf Bp(size_t(k.packed_b_size(K, N)));
+    k.pack_b(false, K, N, B.data(), N, Bp.data());
+    for (int bv = 0; bv < 4; ++bv) {
+      const bool is_bad = bv > 0;
+      const float saved = A[size_t(br) * K + bc];
+      if (is_bad) A[size_t(br) * K + bc] = bad_values[bv];
+      Epilogue plain;
+      plain.bias = bias.data();
+      plain.act = Act::relu;
+      Epilogue flagged = plain;
+      int flag = 0, flag_cols = 0;
+      flagged.nonfinite = &flag;
+      Buf C(size_t(M) * N), C2(size_t(M) * N);
+      k.gemm_packed(false, M, N, K, A.data(), K, Bp.data(), C.data(), N, &plain);
+      k.gemm_packed(false, M, N, K, A.data(), K, Bp.data(), C2.data(), N, &flagged);
+      flagged.nonfinite = &flag_cols;
+      const int64_t units = (N + k.gemm_nr - 1) / k.gemm_nr;
+      for (int p = 0; p < 2; ++p)
+        k.gemm_packed_cols(false, M, N, K, A.data(), K, Bp.data(), C2.data(), N, &flagged,
+                           units * p / 2 * k.gemm_nr, units * (p + 1) / 2 * k.gemm_nr);
+      ++g_checks;
+      if (flag != int(is_bad) || flag_cols != int(is_bad))
+        fail(std::string(tier) + " gemm_packed nonfinite flag M=" + std::to_string(M) +
+             " N=" + std::to_string(N) + " K=" + std::to_string(K) + " bad=" +
+             std::to_string(bv) + " got " + std::to_string(flag) + "/" +
+             std::to_string(flag_cols));
+      for (size_t i = 0; i < C.n; ++i) {
+        ++g_checks;
+        if (std::memcmp(&C[i], &C2[i], sizeof(float)) != 0) {
+          fail(std::string(tier) + " gemm_packed nonfinite flag changed the output");
+          break;
+        }
+      }
+      A[size_t(br) * K + bc] = saved;
+    }
+  }
+}
+
 void test_elementwise(const KernelTable& k, const char* tier) {
   const int ns[] = {0, 1, 3, 15, 16, 17, 33, 100, 1031};
   const Act acts[] = {Act::linear, Act::relu, Act::leaky_relu, Act::sigmoid, Act::tanh};
@@ -328,6 +382,7 @@ int main() {
       const KernelTable& k = fastmlp::table_for(t);
       test_gemm(k, k.name);
       test_gemm_packed(k, k.name);
+      test_gemm_packed_nonfinite(k, k.name);
       test_elementwise(k, k.name);
       test_optimizers(k, k.name);
     }
