@@ -20,6 +20,10 @@ namespace engine {
 namespace {
 
 constexpr int64_t kTileRows = 256;
+// Multi-threaded predict splits a batch into about kTilesPerThread tiles per thread of
+// at least kMinStealRows rows (see balanced_tile_rows).
+constexpr int64_t kTilesPerThread = 4;
+constexpr int64_t kMinStealRows = 96;
 
 int max_threads() {
 #ifdef FASTMLP_HAVE_OPENMP
@@ -644,10 +648,13 @@ namespace {
 // of about equal size in a multiple of `threads` (a whole multiple of 12 rows, which the
 // register tiles of every tier divide), so no thread idles while another works through
 // a last full tile: 300 rows on 2 threads measured 1.12x over 1 thread as 256 + 44.
-// Rows are independent, so the tiling never changes a bit.
+// With room (kMinStealRows rows each) there are kTilesPerThread tiles per thread, taken
+// dynamically: on a shared machine a descheduled thread then holds up one small tile,
+// not half the batch. Rows are independent, so the tiling never changes a bit.
 int64_t balanced_tile_rows(int64_t N, int threads) {
   int64_t ntiles = (N + kTileRows - 1) / kTileRows;
   if (threads <= 1 || ntiles <= 1) return std::min(N, kTileRows);
+  ntiles = std::max(ntiles, std::min<int64_t>(kTilesPerThread * threads, N / kMinStealRows));
   ntiles = (ntiles + threads - 1) / threads * threads;
   const int64_t rows = ((N + ntiles - 1) / ntiles + 11) / 12 * 12;
   return std::min(rows, kTileRows);
@@ -828,7 +835,7 @@ void Network::predict(const InputView& x, float* out) {
   for (int t = 0; t < nt; ++t) wss.push_back(acquire_ws(ws_rows));
   {
 #ifdef FASTMLP_HAVE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
+#pragma omp parallel for schedule(dynamic) num_threads(nt)
 #endif
     for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *wss[thread_id()]);
   }
