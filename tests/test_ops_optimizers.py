@@ -134,6 +134,32 @@ def test_adam_bias_correction_first_step(isa, rng):
     np.testing.assert_allclose(p, -1e-3 * np.sign(g), rtol=1e-5)
 
 
+@pytest.mark.parametrize("which", ["sgd", "nesterov", "adam"])
+def test_state_below_2_to_minus_100_is_stored_as_zero(isa, which):
+    """A decaying state (zero gradient) is flushed to 0 under 2**-100; above it, it decays
+    exactly; NaN stays NaN. Lanes and the masked tail alike (n = 37)."""
+    n = 37
+    p = np.ones(n, np.float32)
+    g = np.zeros(n, np.float32)
+    s0 = np.full(n, 1e-29, np.float32)
+    s0[::3] = 1e-31
+    s0[5] = np.nan
+    if which == "adam":
+        s1 = s0.copy()
+        ops.adam_update(p, g, s0, s1, step=3, lr=1e-3)
+        states, decays = (s0, s1), (0.9, 0.999)
+    else:
+        ops.sgd_update(p, g, s0, lr=0.1, momentum=0.9, nesterov=which == "nesterov")
+        states, decays = (s0,), (0.9,)
+    tiny = np.zeros(n, bool)
+    tiny[::3] = True
+    for s, k in zip(states, decays):
+        assert np.isnan(s[5])
+        ok = ~tiny & ~np.isnan(s)
+        assert np.all(s[tiny] == 0.0), s[tiny]
+        np.testing.assert_allclose(s[ok], np.float32(1e-29) * np.float32(k), rtol=1e-6)
+
+
 def test_adam_late_step_uses_step_count(isa, rng):
     """Same state, different `step`: the bias correction must differ accordingly."""
     n = 33

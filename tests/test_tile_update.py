@@ -106,3 +106,39 @@ def test_tile_update_thread_invariant():
     finally:
         fm.set_num_threads(before)
     assert_runs_bitwise_equal(res)
+
+
+@pytest.mark.parametrize("opt", ["momentum", "nesterov", "adam"])
+@pytest.mark.parametrize("batch", [1, 4, 64])
+def test_tiny_state_is_stored_as_zero(opt, batch):
+    """Velocity / Adam moments of a weight whose input stays 0 decay geometrically; below
+    2^-100 they are stored as 0 (lr * state would be subnormal: a microcode assist per
+    value on x86), above it they decay exactly. Every update path: batch 1 (the chained
+    row update), the GEMM tile update and (momentum at batch 64) the dW-matrix path."""
+    m = fm.Sequential([fm.Dense(16, activation="relu"), fm.Dense(10), fm.Softmax()],
+                      input_shape=(12,), seed=0)
+    m.compile(optimizer={"momentum": fm.optimizers.SGD(0.05, momentum=0.9),
+                         "nesterov": fm.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+                         "adam": fm.optimizers.Adam(0.01)}[opt],
+              loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 12)).astype(np.float32)
+    x[:, 3] = 0.0  # input 3 is 0 (no weight decay): row 3 of W0 gets a zero gradient
+    y = rng.integers(0, 10, batch)
+    m.train_on_batch(x, y)
+    step, state = m._optimizer_state()
+    state = [tuple(None if a is None else a.copy() for a in s) for s in state]
+    decay = 0.9  # momentum and Adam's beta_1 (Adam's beta_2 is 0.999)
+    for s in state[0]:
+        if s is not None:
+            s[3, :8] = 1e-31   # decays below 2^-100 (7.9e-31): stored as 0
+            s[3, 8:] = 1e-29   # stays above it
+    m._set_optimizer_state(step, state)
+    m.train_on_batch(x, y)
+    _, after = m._optimizer_state()
+    for j, s in enumerate(after[0]):
+        if s is None:
+            continue
+        k = decay if j == 0 else (0.999 if opt == "adam" else decay)
+        assert np.all(s[3, :8] == 0.0), (j, s[3, :8])
+        np.testing.assert_allclose(s[3, 8:], 1e-29 * k, rtol=1e-6)

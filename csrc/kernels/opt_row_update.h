@@ -1,5 +1,6 @@
 // One vectorized optimizer step on a tile of parameters whose gradient is already
 // summed (gemm_update: a gradient in scratch), or held in registers (step_reg: batch 1). Formulas as EngineOptStep (engine_kernels.h).
+// State values (velocity, Adam moments) below kOptStateFlush in magnitude are stored as 0.
 #pragma once
 #include <cmath>
 
@@ -13,8 +14,10 @@ FASTMLP_TIER_BEGIN
 inline void opt_bias_corrections(const EngineOptStep& o, float* bc1, float* bc2) {
   *bc1 = *bc2 = 1.f;
   if (o.kind == 1) {
-    *bc1 = 1.f - static_cast<float>(std::pow(double(o.beta1), double(o.step)));
-    *bc2 = 1.f - static_cast<float>(std::pow(double(o.beta2), double(o.step)));
+    // Subtracted in double, then rounded once (a float cast of beta^step underflows
+    // after a few hundred steps, raising a floating-point underflow for nothing).
+    *bc1 = static_cast<float>(1.0 - std::pow(double(o.beta1), double(o.step)));
+    *bc2 = static_cast<float>(1.0 - std::pow(double(o.beta2), double(o.step)));
   }
 }
 
@@ -25,7 +28,7 @@ namespace opt_tile {
 enum Mode { sgd_plain, sgd_momentum, sgd_nesterov, adam };
 
 struct Consts {
-  simd::Vec lr, wd, mom, b1, b2, c1, c2, eps, ibc1, ibc2, keep;
+  simd::Vec lr, wd, mom, b1, b2, c1, c2, eps, ibc1, ibc2, keep, tiny;
 };
 
 // The step with the gradient in a register; returns the new parameters (as stored).
@@ -41,12 +44,12 @@ inline simd::Vec step_reg(float* p, simd::Vec g, float* s0, float* s1, const Con
   if (MODE == sgd_plain) {
     pn = sub(pv, mul(k.lr, gv));
   } else if (MODE == sgd_momentum || MODE == sgd_nesterov) {
-    const Vec v = fmadd(k.mom, ld(s0), gv);
+    const Vec v = flush_tiny(fmadd(k.mom, ld(s0), gv), k.tiny);
     st(s0, v);
     pn = sub(pv, mul(k.lr, MODE == sgd_nesterov ? fmadd(k.mom, v, gv) : v));
   } else {
-    const Vec mv = fmadd(k.b1, ld(s0), mul(k.c1, gv));
-    const Vec vv = fmadd(k.b2, ld(s1), mul(k.c2, mul(gv, gv)));
+    const Vec mv = flush_tiny(fmadd(k.b1, ld(s0), mul(k.c1, gv)), k.tiny);
+    const Vec vv = flush_tiny(fmadd(k.b2, ld(s1), mul(k.c2, mul(gv, gv))), k.tiny);
     st(s0, mv);
     st(s1, vv);
     const Vec den = add(sqrt(mul(vv, k.ibc2)), k.eps);
@@ -88,7 +91,7 @@ inline opt_tile::Consts opt_consts(const EngineOptStep& o, float bc1, float bc2)
   return {set1(o.lr), set1(decoupled ? 0.f : o.weight_decay), set1(o.momentum),
           set1(o.beta1), set1(o.beta2), set1(1.f - o.beta1), set1(1.f - o.beta2),
           set1(o.eps), set1(1.f / bc1), set1(1.f / bc2),
-          set1(1.f - (decoupled ? o.lr * o.weight_decay : 0.f))};
+          set1(1.f - (decoupled ? o.lr * o.weight_decay : 0.f)), set1(kOptStateFlush)};
 }
 
 inline opt_tile::Mode opt_mode(const EngineOptStep& o) {

@@ -29,6 +29,9 @@ inline void for_vectors(int64_t i0, int64_t i1, const Step& step) {
   if (i < i1) step(i, i1 - i);
 }
 
+// State below kOptStateFlush in magnitude becomes 0 (kernel_table.h says why); NaN stays.
+inline vf flush_state(vf x) { return select(lt(abs(x), set1(kOptStateFlush)), zero(), x); }
+
 // Loads / stores a full vector or a masked tail (count < W).
 inline vf ld(const float* p, int64_t count) { return count == W ? load(p) : load_n(p, count, 0.f); }
 inline void st(float* p, vf v, int64_t count) {
@@ -61,7 +64,7 @@ void sgd_update(float* p, const float* g, float* v, int64_t n, float lr, float m
       const vf pi = ld(p + i, c);
       vf gi = ld(g + i, c);
       if (use_wd) gi = fmadd(vwd, pi, gi);
-      const vf vi = fmadd(vmom, ld(v + i, c), gi);
+      const vf vi = flush_state(fmadd(vmom, ld(v + i, c), gi));
       st(v + i, vi, c);
       const vf upd = nesterov ? fmadd(vmom, vi, gi) : vi;
       st(p + i, fnmadd(vlr, upd, pi), c);
@@ -94,8 +97,8 @@ void adam_update(float* p, const float* g, float* m, float* v, int64_t n, float 
         if (decoupled) pi = fnmadd(vlrwd, pi, pi);
         else gi = fmadd(vwd, pi, gi);
       }
-      const vf mi = fmadd(vb1, ld(m + i, c), mul(v1mb1, gi));
-      const vf vi = fmadd(vb2, ld(v + i, c), mul(v1mb2, mul(gi, gi)));
+      const vf mi = flush_state(fmadd(vb1, ld(m + i, c), mul(v1mb1, gi)));
+      const vf vi = flush_state(fmadd(vb2, ld(v + i, c), mul(v1mb2, mul(gi, gi))));
       st(m + i, mi, c);
       st(v + i, vi, c);
       const vf denom = fmadd(vm::sqrt(vi), vinv_sqrt_bc2, veps);

@@ -41,6 +41,10 @@ inline Vec leaky(Vec x, Vec a) {
   return _mm512_mask_mul_ps(x, neg, x, a);
 }
 inline float reduce_add(Vec v) { return _mm512_reduce_add_ps(v); }
+// Lanes with |x| < tiny become +0; NaN (unordered: "not less") and the rest pass.
+inline Vec flush_tiny(Vec x, Vec tiny) {
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_abs_ps(x), tiny, _CMP_NLT_UQ), x);
+}
 
 #elif defined(FASTMLP_TIER_AVX2)
 
@@ -67,6 +71,10 @@ inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
 inline Vec leaky(Vec x, Vec a) {
   const __m256 pos = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
   return _mm256_blendv_ps(_mm256_mul_ps(x, a), x, pos);
+}
+inline Vec flush_tiny(Vec x, Vec tiny) {  // |x| not below tiny (true for NaN) keeps x
+  const __m256 mag = _mm256_andnot_ps(_mm256_set1_ps(-0.f), x);
+  return _mm256_and_ps(x, _mm256_cmp_ps(mag, tiny, _CMP_NLT_UQ));
 }
 inline float reduce_add(Vec v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -102,6 +110,9 @@ inline Vec add(Vec a, Vec b) { return vaddq_f32(a, b); }
 inline Vec mul(Vec a, Vec b) { return vmulq_f32(a, b); }
 inline Vec sub(Vec a, Vec b) { return vsubq_f32(a, b); }
 inline Vec div(Vec a, Vec b) { return vdivq_f32(a, b); }
+inline Vec flush_tiny(Vec x, Vec tiny) {  // NaN compares false: kept
+  return vbslq_f32(vcltq_f32(vabsq_f32(x), tiny), vdupq_n_f32(0.f), x);
+}
 inline Vec sqrt(Vec a) { return vsqrtq_f32(a); }
 // b when either is NaN, like maxps (vmaxq_f32 would return NaN)
 inline Vec max(Vec a, Vec b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
@@ -138,6 +149,12 @@ inline Vec add(Vec a, Vec b) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i
 inline Vec mul(Vec a, Vec b) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] * b.v[i]; return r; }
 inline Vec sub(Vec a, Vec b) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] - b.v[i]; return r; }
 inline Vec div(Vec a, Vec b) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] / b.v[i]; return r; }
+inline Vec flush_tiny(Vec x, Vec tiny) {
+  Vec r;
+  for (int i = 0; i < 4; ++i)
+    r.v[i] = __builtin_fabsf(x.v[i]) < tiny.v[i] ? 0.f : x.v[i];  // NaN kept
+  return r;
+}
 inline Vec sqrt(Vec a) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = __builtin_sqrtf(a.v[i]); return r; }
 inline Vec max(Vec a, Vec b) {
   Vec r;

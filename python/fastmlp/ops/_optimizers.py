@@ -12,7 +12,9 @@ def sgd_update(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False,
 
     ``g = grad + weight_decay * param``; with momentum ``velocity = momentum * velocity +
     g`` and ``param -= lr * (g + momentum * velocity if nesterov else velocity)``;
-    without momentum ``param -= lr * g``.
+    without momentum ``param -= lr * g``. A velocity below 2**-100 in magnitude is
+    stored as 0 (it would move ``param`` by less than ``lr * 2**-100``, and decaying
+    through float32's subnormals costs a microcode assist per value on x86).
 
     Parameters
     ----------
@@ -63,7 +65,8 @@ def adam_update(param, grad, m, v, *, step, lr, beta1=0.9, beta2=0.999, eps=1e-8
     ``param -= lr * (m / (1 - beta1**step)) / (sqrt(v / (1 - beta2**step)) + eps)``.
     Weight decay is decoupled (AdamW, ``param -= lr * weight_decay * param``) when
     ``decoupled`` is true, else added to the gradient (L2, classic Adam:
-    ``g = grad + weight_decay * param``).
+    ``g = grad + weight_decay * param``). Moments below 2**-100 in magnitude are stored
+    as 0 (see ``sgd_update``).
 
     Parameters
     ----------
