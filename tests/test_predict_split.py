@@ -1,5 +1,5 @@
-"""predict with fewer row tiles than threads splits each layer's output columns between
-the threads (network.cpp, predict_split). The split must not change a single bit: compare
+"""predict with a few rows per thread splits each layer's output columns between the
+threads (network.cpp, predict_split). The split must not change a single bit: compare
 1 vs 2 threads, a row alone vs inside its batch, and a float64 NumPy forward pass, on
 widths that are not multiples of the register tile and on every layer kind. Larger
 batches on several threads are cut into equal tiles (balanced_tile_rows), which must not
@@ -12,8 +12,11 @@ import pytest
 import fastmlp as fm
 from _np_reference import np_activation
 
-# 264: one tile; 300, 1030: balanced tiles
-BATCHES = (1, 2, 3, 4, 5, 64, 100, 256, 257, 264, 265, 300, 1024, 1030)
+# On 2 threads the column split serves batches below 2 x min_rows_per_tile_thread (8 to 32
+# rows, by weight size: 16 / 20 / 24 / 64 for these models); 15-24 and 63-65 straddle
+# that. Then row tiles: 264 one per thread, 300, 1030 balanced tiles.
+BATCHES = (1, 2, 3, 4, 5, 15, 16, 19, 20, 23, 24, 63, 64, 65, 100, 256, 257, 264, 265, 300,
+           1024, 1030)
 
 
 def _reference(model, x):

@@ -646,17 +646,19 @@ namespace {
 
 // Rows per tile for an N-row predict on `threads` threads: at most kTileRows, and tiles
 // of about equal size in a multiple of `threads` (a whole multiple of 12 rows, which the
-// register tiles of every tier divide), so no thread idles while another works through
-// a last full tile: 300 rows on 2 threads measured 1.12x over 1 thread as 256 + 44.
+// register tiles of every tier divide, once tiles are large), so no thread idles while
+// another works through a last full tile: 300 rows on 2 threads measured 1.12x over 1
+// thread as 256 + 44.
 // With room (kMinStealRows rows each) there are kTilesPerThread tiles per thread, taken
 // dynamically: on a shared machine a descheduled thread then holds up one small tile,
 // not half the batch. Rows are independent, so the tiling never changes a bit.
 int64_t balanced_tile_rows(int64_t N, int threads) {
   int64_t ntiles = (N + kTileRows - 1) / kTileRows;
-  if (threads <= 1 || ntiles <= 1) return std::min(N, kTileRows);
+  if (threads <= 1) return std::min(N, kTileRows);
   ntiles = std::max(ntiles, std::min<int64_t>(kTilesPerThread * threads, N / kMinStealRows));
-  ntiles = (ntiles + threads - 1) / threads * threads;
-  const int64_t rows = ((N + ntiles - 1) / ntiles + 11) / 12 * 12;
+  ntiles = (ntiles + threads - 1) / threads * threads;  // at least one tile per thread
+  int64_t rows = (N + ntiles - 1) / ntiles;
+  if (rows >= kMinStealRows) rows = (rows + 11) / 12 * 12;  // whole register tiles
   return std::min(rows, kTileRows);
 }
 
@@ -779,6 +781,19 @@ void Network::predict_split(const KernelTable& k, const InputView& x, float* out
   release_ws(std::move(ws));
 }
 
+// Rows per thread from which predict gives each thread its own row tiles rather than
+// splitting layers by columns. Measured on 2 threads (Zen 4), row tiles won from 8 rows
+// per thread: I1 (784-128-10) at batch 64 by 9%, at 128 by 14%; I2 (784-512-512-10,
+// 2.6 MB of weights) at batch 64 by 9%; columns won below that (I2 at batch 6 by 35%).
+// Each row-tile thread streams all the weights, so the bar rises with their size (one
+// row per 32 KB, 8 to 32 rows): the column split shares that traffic on many cores.
+int64_t Network::min_rows_per_tile_thread() const {
+  int64_t bytes = 0;
+  for (const LayerRt& L : layers_)
+    if (L.spec.kind == LayerKind::dense) bytes += L.spec.in * L.spec.out * 4;
+  return std::min<int64_t>(32, std::max<int64_t>(8, bytes / 32768));
+}
+
 void Network::predict(const InputView& x, float* out) {
   const KernelTable& k = kernels();
   const int64_t N = x.rows;
@@ -787,12 +802,13 @@ void Network::predict(const InputView& x, float* out) {
   // A few rows stream the live weights (small_rows_dense) and need no packed copy.
   std::shared_ptr<const Packed> pk;
   if (N > kGemvRows) pk = packed_for(k);
-  // One row tile (up to kTileRows rows) and several threads: they split each layer's
-  // output columns instead (at batch 1 that also splits the weights' memory traffic).
-  // Only when some layer is worth it: one team for the whole pass, barriers between
-  // layers, none around layers that thread 0 does alone.
+  // A few rows per thread: the threads split each layer's output columns instead (the
+  // weights' memory traffic is split too, which matters most at batch 1). Only when some
+  // layer is worth it: one team for the whole pass, barriers between layers, none around
+  // layers that thread 0 does alone. With more rows each thread runs whole row tiles:
+  // no barrier between layers, but every thread reads all the weights.
   const int avail = max_threads();
-  if (N <= kTileRows && avail > 1) {
+  if (avail > 1 && N <= kTileRows && N < min_rows_per_tile_thread() * avail) {
     int nt = 1;
     for (int l = 0; l < static_cast<int>(layers_.size()); ++l)
       nt = std::max(nt, split_workers(k, l, N, avail));

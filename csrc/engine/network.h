@@ -248,6 +248,8 @@ class Network {
   // Rows [r0, r1) of a non-dense layer l (activation, affine, softmax) from cur into y.
   void elementwise_rows(const KernelTable& k, int l, const float* cur, float* y, int64_t r0,
                         int64_t r1) const;
+  // Rows per thread from which predict runs row tiles on each thread (see predict).
+  int64_t min_rows_per_tile_thread() const;
   // predict for one row tile on `nt` threads that split each layer (see predict).
   void predict_split(const KernelTable& k, const InputView& x, float* out, const Packed* pk,
                      int nt, bool convert);
