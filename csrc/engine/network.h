@@ -234,15 +234,24 @@ class Network {
   // `infer`, dense layers multiply by the packed weights `pk` (or, for a few rows, by the
   // live weights with the same bits: small_rows_dense); else by the live weights.
   // Starts at layer `first_layer` (then ws.acts[first_layer - 1] holds its input).
-  // `input_nonfinite` (only when input_check_in_gemm(rows)): set to 1 when a row of `in`
-  // may hold NaN or inf (Epilogue::nonfinite of layer 0).
+  // `input_nonfinite` (InputCheck::gemm_flag): layer 0's Epilogue::nonfinite.
   const float* forward(const KernelTable& k, Workspace& ws, const float* in, int64_t rows,
                        bool fused_top, float* final_out, bool infer = false,
                        const Packed* pk = nullptr, int first_layer = 0,
                        int* input_nonfinite = nullptr);
-  // Whether an inference pass over `rows` rows can learn of non-finite input from layer
-  // 0's GEMM (a dense layer on the packed path) instead of a separate pass over the input.
-  bool input_check_in_gemm(int64_t rows) const;
+  // How an inference pass learns of rows of its input holding NaN or inf (their output
+  // rows must be all NaN): layer 0's GEMM flags them when layer 0 is dense and on the
+  // packed path (no extra pass over the input), else one pass checks the input after.
+  struct InputCheck {
+    bool needed = false;   // float input (uint8 is always finite)
+    bool in_gemm = false;  // layer 0 sets `flag`: pass gemm_flag() to it
+    int flag = 0;
+    int* gemm_flag() { return in_gemm ? &flag : nullptr; }
+  };
+  InputCheck start_input_check(bool is_u8, int64_t rows) const;
+  // After the pass: all-NaN output rows for the input rows that hold NaN or inf.
+  void finish_input_check(const KernelTable& k, const InputCheck& c, const float* in,
+                          int64_t rows, float* out) const;
   // A dense layer's fused bias and activation (its live bias).
   Epilogue dense_epilogue(const LayerRt& L) const;
   // Rows [r0, r1) of a non-dense layer l (activation, affine, softmax) from cur into y.
