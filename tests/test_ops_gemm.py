@@ -109,7 +109,7 @@ def test_gemm_direct_b_edges(isa, ref, check, rng, m, n):
     (DIRECT_B_MAX_ROWS: 80 on AVX2, 160 elsewhere) and packed above it: both sides of
     each edge, with alpha/beta and with K above one K block."""
     _run(ref, check, rng, m, n, 37, False, False)
-    _run(ref, check, rng, m, n, 600, False, False, alpha=-0.5, beta=0.25)
+    _run(ref, check, rng, m, n, 900, False, False, alpha=-0.5, beta=0.25)
 
 
 @pytest.mark.parametrize("ta,tb", TRANS, ids=TRANS_IDS)

@@ -134,7 +134,7 @@ void test_gemm(const KernelTable& k, const char* tier) {
 // Pre-packed B: same results as the reference (and bitwise equal to gemm() for M > 4,
 // which shares the blocked driver).
 void test_gemm_packed(const KernelTable& k, const char* tier) {
-  const int shapes[][3] = {{1, 10, 784}, {3, 128, 37}, {5, 33, 600}, {64, 130, 784},
+  const int shapes[][3] = {{1, 10, 784}, {3, 128, 37}, {5, 33, 600}, {64, 130, 1031},
                            {13, 4100, 20}, {97, 10, 128}, {12, 32, 1}};
   int combo = 0;
   for (auto& s : shapes) {
