@@ -36,6 +36,17 @@ constexpr int64_t KC = 256, MC = 128, NC = 2048;
 constexpr int64_t DIRECT_B_MAX_ROWS = 160;
 constexpr bool DIRECT_A_PREPACKED = false;
 #endif
+// K_UNROLL: k-steps per iteration of the micro-kernel's loop. AVX-512 (32 registers,
+// 24 accumulators): 4, since the loop's counter, compare and a spilled row pointer cost
+// about 4% of the 12 x 32 tile's FMA rate when paid every step (110.6 -> 114.9 GFLOP/s
+// with A and B in L1). AVX2 and the 4-lane tiers: 1, since with 16 registers the
+// unrolled loop hoisted loads of later steps and spilled accumulators (AVX2 128x512x512
+// fell from 0.92x to 0.71x NumPy).
+#if defined(FASTMLP_TIER_AVX512)
+constexpr int K_UNROLL = 4;
+#else
+constexpr int K_UNROLL = 1;
+#endif
 constexpr int NR = NV * simd::VL;
 constexpr int SMALL_M = 4;       // M <= SMALL_M streams B once, without packing
 

@@ -107,10 +107,8 @@ inline void gemm_ukernel(int64_t kc, const float* __restrict Ap, int64_t lda,
       for (int v = 0; v < NVEC; ++v) acc[r][v] = fmadd(a, b[v], acc[r][v]);
     }
   };
-  // Unrolled by 4: the loop's counter, compare and a spilled row pointer cost about 4%
-  // of the 12 x 32 AVX-512 tile's FMA rate when paid every k-step (110.6 -> 114.9
-  // GFLOP/s with A and B in L1). Each accumulator still sums k in order.
-  constexpr int kUnroll = 4;
+  // Unrolled by K_UNROLL (gemm_blocking.h). Each accumulator still sums k in order.
+  constexpr int kUnroll = gemm_cfg::K_UNROLL;
   int64_t k = 0;
   for (; k + kUnroll <= kc; k += kUnroll) {
 #pragma GCC unroll 4
