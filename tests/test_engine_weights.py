@@ -195,7 +195,7 @@ def test_nonfinite_input_rows_predict_nan_and_evaluate_raises(rng, bad, n):
     assert np.isnan(out[r]).all()
     others = np.arange(n) != r
     assert _bits_equal(out[others], clean[others])
-    with pytest.raises(ValueError, match=rf"NaN or inf \(first in example {r}\)"):
+    with pytest.raises(ValueError, match=rf"NaN or inf \(at index \({r}, 7\)"):
         m.evaluate(x, np.zeros(n, np.int32))
 
 
@@ -275,23 +275,51 @@ def test_fit_stops_at_nonfinite_input_before_touching_weights(rng, batch):
     with pytest.raises(ValueError, match="NaN or inf"):
         m2.train_on_batch(x[120:130], y[120:130])
     assert all(np.array_equal(a, b) for a, b in zip(m2.get_weights(), w0))
-    # inf made by Rescaling (x finite) is found by the engine in the gathered batch: the
-    # batches before it trained, the bad one did not
-    m3 = fm.Sequential([fm.Rescaling(1e30), fm.Dense(16, activation="relu"), fm.Dense(5)],
-                       input_shape=(20,), seed=0)
+    # The engine itself (train_batches, called by fit per chunk with the GIL released, so
+    # x could change under it) checks each batch it gathers: it stops before the bad one,
+    # whose loss is NaN; the batches before it trained exactly as one call each would.
+    m3 = _model(hidden=16)
     m3.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    xs = np.nan_to_num(x, nan=0.0, posinf=0.0) * np.float32(1e-30)
-    xs[123, 4] = 1e10  # 1e40 after Rescaling
-    w3 = m3.get_weights()
-    with pytest.raises(ValueError, match=r"x\[123\] holds values that become inf after the "
-                                         r"model's Rescaling.*before epoch 1, batch"):
-        m3.fit(xs, y, batch_size=batch, epochs=2, seed=3, verbose=0)
-    assert m3._net.bad_input_row == 123
-    after = m3.get_weights()
-    assert all(np.isfinite(w).all() for w in after)
-    assert not all(np.array_equal(a, b) for a, b in zip(after, w3))
-    m3.fit(np.nan_to_num(xs, posinf=0.0) * 0, y, batch_size=batch, epochs=1, verbose=0)
+    m4 = _model(hidden=16)
+    m4.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    xs = np.nan_to_num(x, nan=0.0, posinf=0.0)
+    xs[123, 4] = np.nan
+    nb, bad_batch = 200 // batch, 123 // batch
+    losses, accs = np.zeros(nb, np.float32), np.zeros(nb, np.float32)
+    net = m3._ensure_net()
+    got = net.train_batches(xs, m3._prep_y(y, 200), np.arange(200, dtype=np.int32), batch,
+                            0, nb, losses, accs)
+    assert got == bad_batch + 1 and net.bad_input_row == 123 and np.isnan(losses[bad_batch])
+    for b in range(bad_batch):
+        m4.train_on_batch(xs[b * batch:(b + 1) * batch], y[b * batch:(b + 1) * batch])
+    assert all(np.array_equal(a, b) for a, b in zip(m3.get_weights(), m4.get_weights()))
+    m3.fit(np.nan_to_num(xs), y, batch_size=batch, epochs=1, verbose=0)
     assert m3._net.bad_input_row == -1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_rescaling_overflow_is_refused_before_anything_trains(dtype):
+    """x finite, but the model's Rescaling makes row 5 inf: fit (x or validation x),
+    train_on_batch and evaluate raise a ValueError naming the row and the Rescaling;
+    nothing trains; predict gives that row NaN."""
+    scale = 1e37 if dtype == np.uint8 else 1e30
+    m = fm.Sequential([fm.Rescaling(scale), fm.Dense(8, activation="relu"), fm.Dense(3)],
+                      input_shape=(4,), seed=0)
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.zeros((40, 4), dtype)
+    x[5, 2] = 200 if dtype == np.uint8 else 1e10  # 2e39 / 1e40 after Rescaling
+    y = np.zeros(40, int)
+    clean = np.zeros((40, 4), dtype)
+    w0 = m.get_weights()
+    msg = r"x\[5\] holds values that become inf after the model's Rescaling"
+    for call in (lambda: m.fit(x, y, batch_size=1, verbose=0),
+                 lambda: m.fit(clean, y, validation_data=(x, y), verbose=0),
+                 lambda: m.train_on_batch(x[:8], y[:8]), lambda: m.evaluate(x, y)):
+        with pytest.raises(ValueError, match=msg):
+            call()
+    assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), w0))
+    p = m.predict(x)
+    assert np.isnan(p[5]).all() and np.isfinite(np.delete(p, 5, axis=0)).all()
 
 
 def test_values_beyond_float32_range_are_refused_by_name():
@@ -310,3 +338,15 @@ def test_values_beyond_float32_range_are_refused_by_name():
                                              r"float32 range"):
             call()
     assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), w0))
+
+
+def test_nonfinite_matrix_input_names_the_index():
+    """np.matrix x (rows stay 2-D when indexed) with inf: a ValueError naming the index,
+    not an IndexError while building the message (found by fuzzing)."""
+    m = fm.Sequential([fm.Dense(2)], input_shape=(1,), seed=0)
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = np.matrix([[np.inf], [3e38]], dtype=np.float32)
+    for call in (lambda: m.fit(x, np.zeros(2, int), batch_size=1, verbose=0),
+                 lambda: m.evaluate(x, np.zeros(2, int))):
+        with pytest.raises(ValueError, match=r"NaN or inf \(at index \(0, 0\): inf\)"):
+            call()

@@ -398,11 +398,7 @@ void register_engine(py::module_& m) {
           std::shared_lock<engine::RwLock> lock(n.lock());
           bad = n.evaluate(xv, tv, &loss, &correct);
         }
-        if (bad >= 0)
-          throw py::value_error("x contains NaN or inf (first in example " +
-                                std::to_string(bad) +
-                                "); clean the data first, e.g. np.nan_to_num(x)");
-        return py::make_tuple(loss, correct);
+        return py::make_tuple(loss, correct, bad);
       }, py::arg("x"), py::arg("y"))
       .def("compute_gradients", [](Network& n, py::array x, py::array y) {
         InputView xv = input_view(x, n.input_dim(), "x");

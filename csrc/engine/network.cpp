@@ -591,7 +591,7 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
     if (!have_next)
       k.gather_rows(x.data, x.is_u8, x.ld, idx, start, rows, input_dim_, in_scale_,
                     in_offset_, ws.input.data());
-    if (!x.is_u8) {  // the gathered batch is in cache: checking it costs ~1 ns per 16 values
+    if (may_be_nonfinite(x.is_u8)) {  // the batch is in cache: ~1 ns per 16 values
       const int64_t r = first_nonfinite_row(k, ws.input.data(), rows, input_dim_);
       if (r >= 0) {
         bad_input_row_ = idx ? idx[start + r] : start + r;
@@ -735,7 +735,7 @@ void Network::layer_part(const KernelTable& k, int l, int64_t rows, const float*
 
 Network::InputCheck Network::start_input_check(bool is_u8, int64_t rows) const {
   InputCheck c;
-  c.needed = !is_u8;  // uint8 values are finite
+  c.needed = may_be_nonfinite(is_u8);
   // Layer 0's GEMM flags a possibly non-finite row when it can: a separate pass over the
   // input took 2.8% of I1 at batch 1024.
   c.in_gemm = c.needed && layers_[0].spec.kind == LayerKind::dense && rows > kGemvRows;
@@ -889,7 +889,7 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
     const int64_t rows = std::min(kTileRows, N - r0);
     k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, rows, input_dim_, in_scale_,
                   in_offset_, ws.input.data());
-    if (!x.is_u8) {
+    if (may_be_nonfinite(x.is_u8)) {
       const int64_t b = first_nonfinite_row(k, ws.input.data(), rows, input_dim_);
       if (b >= 0) {
         bad[t] = r0 + b;
@@ -919,13 +919,34 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
   return -1;
 }
 
+bool Network::may_be_nonfinite(bool is_u8) const {
+  if (!is_u8) return true;
+  // uint8 values are finite, and x * scale + offset is monotonic in x: finite at 0 and
+  // at 255 means finite for every byte (a huge Rescaling could overflow).
+  return !(std::isfinite(in_offset_) && std::isfinite(255.f * in_scale_ + in_offset_));
+}
+
 int64_t Network::nonfinite_input_row(const InputView& x) const {
-  if (x.is_u8) return -1;
   const KernelTable& k = kernels();
-  const float* base = static_cast<const float*>(x.data);
-  if (x.ld == x.cols) return first_nonfinite_row(k, base, x.rows, x.cols);
-  for (int64_t r = 0; r < x.rows; ++r)  // strided rows (a slice or a broadcast view)
-    if (!k.all_finite(base + r * x.ld, x.cols)) return r;
+  if (!may_be_nonfinite(x.is_u8)) return -1;
+  if (!x.is_u8 && in_scale_ == 1.f && in_offset_ == 0.f) {
+    const float* base = static_cast<const float*>(x.data);
+    if (x.ld == x.cols) return first_nonfinite_row(k, base, x.rows, x.cols);
+    for (int64_t r = 0; r < x.rows; ++r)  // strided rows (a slice or a broadcast view)
+      if (!k.all_finite(base + r * x.ld, x.cols)) return r;
+    return -1;
+  }
+  // What the first layer sees, x * scale + offset, as training gathers it: a finite x
+  // can still overflow. Checked a block of rows at a time.
+  constexpr int64_t kBlock = 64;
+  std::vector<float> buf(static_cast<size_t>(kBlock * x.cols));
+  for (int64_t r0 = 0; r0 < x.rows; r0 += kBlock) {
+    const int64_t n = std::min(kBlock, x.rows - r0);
+    k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, n, x.cols, in_scale_, in_offset_,
+                  buf.data());
+    const int64_t r = first_nonfinite_row(k, buf.data(), n, x.cols);
+    if (r >= 0) return r0 + r;
+  }
   return -1;
 }
 

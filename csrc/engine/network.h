@@ -184,9 +184,12 @@ class Network {
   // sums are not meaningful).
   int64_t evaluate(const InputView& x, const TargetView& y, double* loss_sum,
                    int64_t* correct);
-  // Index of the first row of x holding NaN or inf, or -1 (always -1 for uint8 x). One
-  // vectorised pass: fit checks its whole x with it before training anything.
+  // Index of the first row of x holding NaN or inf, or that a leading Rescaling turns
+  // inf, or -1. One vectorised pass: fit checks its whole x with it before training.
   int64_t nonfinite_input_row(const InputView& x) const;
+  // Whether the values the first layer sees (x after a leading Rescaling) can hold NaN or
+  // inf: float input always; uint8 only through a Rescaling that overflows float32.
+  bool may_be_nonfinite(bool is_u8) const;
   // Gradients of the mean loss over all rows of x (one batch), in parameter order, into
   // grads[i] (each sized like param i). Returns the mean loss. No update.
   double compute_gradients(const InputView& x, const TargetView& y,

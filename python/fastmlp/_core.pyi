@@ -158,7 +158,9 @@ class Network:
     def predict_into(self, x: _Array, out: _F32) -> None: ...
     def first_nonfinite_row(self, x: _Array) -> int:
         """Index of the first row of ``x`` holding NaN or inf, or -1."""
-    def evaluate(self, x: _Array, y: _Array) -> tuple[float, int]:
-        """Sum of the per-row losses and number of correct rows over all of ``x``."""
+    def evaluate(self, x: _Array, y: _Array) -> tuple[float, int, int]:
+        """Sum of the per-row losses, number of correct rows over all of ``x``, and the
+        first row holding NaN or inf after a leading Rescaling (-1: none; then the sums
+        are not meaningful)."""
     def compute_gradients(self, x: _Array, y: _Array) -> tuple[float, list[_F32]]:
         """Loss and one gradient array per parameter (no optimizer step)."""

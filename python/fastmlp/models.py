@@ -494,6 +494,8 @@ class Sequential:
                 x = np.asarray(x)
             except (ValueError, TypeError) as e:
                 raise TypeError(f"{name}: could not convert to a numeric array ({e})") from None
+        elif type(x) is not np.ndarray:
+            x = np.asarray(x)  # a plain view of a subclass (np.matrix rows stay 2-D)
         if x.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected a numeric array (float, or uint8 images), got "
                             f"dtype {x.dtype}")
@@ -621,9 +623,9 @@ class Sequential:
         seed = _random.draw_seed() if seed is None else _random._check_seed(seed)
         x = self._prep_x(x, check_finite=False)
         net = self._ensure_net()
-        # One vectorised pass before any training: bad data is refused with the weights
-        # untouched (the engine also checks each gathered batch, e.g. for inf made by
-        # Rescaling, and then stops before that batch).
+        # One vectorised pass before any training (of the values the first layer sees:
+        # a Rescaling can overflow): bad data is refused with the weights untouched. The
+        # engine checks each gathered batch too, and stops before a bad one.
         bad = net.first_nonfinite_row(x)
         if bad >= 0:
             raise _nonfinite_input(x, bad, "x", " Nothing was trained.")
@@ -633,6 +635,9 @@ class Sequential:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data: expected a tuple (x_val, y_val)")
             xv = self._prep_x(validation_data[0], "validation x")
+            bad = net.first_nonfinite_row(xv)  # e.g. overflow in the model's Rescaling
+            if bad >= 0:
+                raise _nonfinite_input(xv, bad, "validation x", " Nothing was trained.")
             yv = self._prep_y(validation_data[1], len(xv), "validation y")
         elif validation_split > 0.0:
             split_at = int(len(x) * (1.0 - validation_split))
@@ -717,7 +722,7 @@ class Sequential:
                 logs = {"loss": float(np.dot(losses, rows) / total),
                         "accuracy": float(np.dot(accs, rows) / total)}
                 if xv is not None:
-                    ls, c = net.evaluate(xv, yv)
+                    ls, c, _ = net.evaluate(xv, yv)  # xv was checked before training
                     logs["val_loss"] = ls / len(xv)
                     logs["val_accuracy"] = c / len(xv)
                 logs["examples_per_sec"] = float(total / t_train) if t_train > 0 else 0.0
@@ -771,7 +776,9 @@ class Sequential:
         x = self._prep_x(x, check_finite=False)  # the engine checks each tile it gathers
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
-        loss_sum, correct = net.evaluate(x, y)
+        loss_sum, correct, bad = net.evaluate(x, y)
+        if bad >= 0:
+            raise _nonfinite_input(x, bad, "x")
         return {"loss": loss_sum / len(x), "accuracy": correct / len(x)}
 
     def predict(self, x, batch_size=None, verbose=0):
