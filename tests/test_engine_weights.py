@@ -3,6 +3,8 @@ Python sees are read-only (writes go through set_weights, which the engine sees)
 predicted alone equals that row of a batch, bit for bit; memory is reported."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -345,7 +347,9 @@ def test_nonfinite_matrix_input_names_the_index():
     not an IndexError while building the message (found by fuzzing)."""
     m = fm.Sequential([fm.Dense(2)], input_shape=(1,), seed=0)
     m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    x = np.matrix([[np.inf], [3e38]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        x = np.matrix([[np.inf], [3e38]], dtype=np.float32)
     for call in (lambda: m.fit(x, np.zeros(2, int), batch_size=1, verbose=0),
                  lambda: m.evaluate(x, np.zeros(2, int))):
         with pytest.raises(ValueError, match=r"NaN or inf \(at index \(0, 0\): inf\)"):
