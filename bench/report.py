@@ -1,7 +1,7 @@
 """Side-by-side ratio report: fastmlp vs NumPy / PyTorch / ONNX Runtime / JAX / scikit-learn.
 
     python -m bench.report                      # everything, 1 thread and all threads
-    python -m bench.report --only gemm          # one workload (gemm, infer, train, epoch)
+    python -m bench.report --only gemm          # one workload (gemm, infer, train, epoch, scaling)
     python -m bench.report --only infer,train --threads 1 --repeats 9
     python -m bench.report --quick              # smoke: fewer shapes/rounds, short blocks
     python -m bench.report --json out.json      # also write every measurement
@@ -14,7 +14,9 @@ every backend is pinned with threadpoolctl / set_num_threads / intra_op_num_thre
 backends of one case are timed interleaved (rotated order, median over rounds of the paired
 ratio). Only ratios are meaningful on a shared machine; absolute rates are shown for scale.
 
-Targets are those of issue 2 (G1) and issue 3 (I1, I2, T1, T2, E1).
+Targets are those of issue 2 (G1) and issue 3 (I1, I2, T1, T2, E1, and "more threads never
+make small work slower": the scaling workload times fastmlp on all threads against itself on
+one, interleaved, on calls of a few microseconds).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ if __package__ in (None, ""):  # run as a file: python bench/report.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     __package__ = "bench"
 
-WORKLOADS = ("gemm", "infer", "train", "epoch")
+WORKLOADS = ("gemm", "infer", "train", "epoch", "scaling")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -267,6 +269,76 @@ def run_epoch(args, threads, out):
                                               for be, ts in times.items()))
 
 
+# Small work (microseconds per call) where an extra thread costs more than it can save:
+# fastmlp must keep it on one thread. (label, make(np, fm) -> call)
+def _scaling_cases():
+    def model(np, fm, sizes, opt=None):
+        layers = [fm.Dense(u, activation="relu") for u in sizes[1:-1]] + [fm.Dense(sizes[-1])]
+        m = fm.Sequential(layers, input_shape=(sizes[0],), seed=0)
+        if opt is not None:
+            m.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
+        return m
+
+    def predict(sizes, batch):
+        def make(np, fm):
+            m, x = model(np, fm, sizes), np.random.default_rng(0).random((batch, sizes[0]),
+                                                                       dtype=np.float32)
+            return lambda: m.predict(x)
+        return make
+
+    def step(sizes, batch, opt):
+        def make(np, fm):
+            m = model(np, fm, sizes, opt(fm))
+            rng = np.random.default_rng(0)
+            x = rng.random((batch, sizes[0]), dtype=np.float32)
+            y = rng.integers(0, sizes[-1], batch)
+            return lambda: m.train_on_batch(x, y)
+        return make
+
+    def op(name):
+        def make(np, fm):
+            import fastmlp.ops  # noqa: F401  (a submodule: not imported with fastmlp)
+
+            rng = np.random.default_rng(0)
+            a = rng.random((64, 64), dtype=np.float32)
+            return {"gemm 64x64x64": lambda: fm.ops.gemm(a, a),
+                    "relu 4096": lambda: fm.ops.relu(a),
+                    "softmax 64x64": lambda: fm.ops.softmax(a)}[name]
+        return make
+
+    momentum = lambda fm: fm.optimizers.SGD(0.01, momentum=0.9)  # noqa: E731
+    return [("predict 784-128-10 b1", predict((784, 128, 10), 1)),
+            ("predict 784-128-10 b8", predict((784, 128, 10), 8)),
+            ("predict 784-512-512-10 b1", predict((784, 512, 512, 10), 1)),
+            ("predict 20-32-3 b64", predict((20, 32, 3), 64)),
+            ("train_on_batch 784-128-10 b1", step((784, 128, 10), 1, momentum)),
+            ("train_on_batch 784-128-10 b16", step((784, 128, 10), 16, momentum)),
+            ("train_on_batch 20-32-3 b32", step((20, 32, 3), 32, lambda fm: "adam")),
+            ("ops.gemm 64x64x64", op("gemm 64x64x64")),
+            ("ops.relu 4096", op("relu 4096")),
+            ("ops.softmax 64x64", op("softmax 64x64"))]
+
+
+def run_scaling(args, threads, out):
+    """fastmlp on `threads` threads against itself on one, interleaved, on small work."""
+    if threads <= 1:
+        return
+    import numpy as np
+
+    import fastmlp as fm
+
+    many, one = f"fastmlp-{threads}t", "fastmlp-1t"
+    for label, make in _scaling_cases():
+        call = make(np, fm)
+        before = {many: lambda: fm.set_num_threads(threads), one: lambda: fm.set_num_threads(1)}
+        times = _measure(args, threads, {many: call, one: call}, repeats=args.repeats,
+                         block_s=args.block, before=before)
+        fm.set_num_threads(threads)
+        out.append(_rec("scaling", label, threads, "calls", 1, times))
+        log(f"  scaling {label}: " + ", ".join(f"{be} {_med(ts) * 1e6:.1f} us"
+                                               for be, ts in times.items()))
+
+
 class _Sink(list):
     """Result list that rewrites the child's output file after every case, so a child
     killed by --timeout still leaves the cases it finished."""
@@ -306,7 +378,7 @@ def child_main(args):
             log(f"[t{threads}] {w} ...")
             try:
                 {"gemm": run_gemm, "infer": run_infer, "train": run_train,
-                 "epoch": run_epoch}[w](args, threads, results)
+                 "epoch": run_epoch, "scaling": run_scaling}[w](args, threads, results)
             except Exception as exc:
                 import traceback
 
@@ -364,6 +436,9 @@ def targets_for(rec, best_tier):
         T.append(("fastmlp", "torch", g, f"issue 3: >= {g}x PyTorch"))
         T.append(("fastmlp", "sklearn", 2.5, "issue 3: >= 2.5x scikit-learn"))
         T.append(("fastmlp", "jax", None, ""))
+    elif w == "scaling":
+        T.append((f"fastmlp-{thr}t", "fastmlp-1t", 0.9,
+                  "issue 3: more threads never slower on small work (>= 0.9x one thread)"))
     return T
 
 
@@ -461,7 +536,8 @@ def print_table(rows, file=sys.stdout):
     titles = {"gemm": "G1 GEMM (GFLOP/s; ratio = fastmlp tier / NumPy)",
               "infer": "I1 / I2 inference (samples/s; ratio = fastmlp / other)",
               "train": "T1 / T2 training step (examples/s; fastmlp = faster of fit / train_on_batch)",
-              "epoch": "E1 Fashion-MNIST epoch (examples/s; ratio = fastmlp / other)"}
+              "epoch": "E1 Fashion-MNIST epoch (examples/s; ratio = fastmlp / other)",
+              "scaling": "Small work on all threads vs one (calls/s; ratio = N threads / 1)"}
     order = {w: i for i, w in enumerate(WORKLOADS)}
     rows = sorted(rows, key=lambda r: (order.get(r["rec"]["workload"], 9), r["rec"]["threads"]))
     cur = None
@@ -581,7 +657,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=",".join(WORKLOADS),
-                   help="comma-separated workloads: gemm, infer, train, epoch (default: all)")
+                   help="comma-separated workloads: gemm, infer, train, epoch, scaling "
+                        "(default: all; scaling runs only with more than one thread)")
     p.add_argument("--threads", default=None,
                    help="comma-separated thread counts (default: 1 and all CPUs)")
     p.add_argument("--repeats", type=int, default=None, help="interleaved rounds (default 7)")

@@ -262,6 +262,8 @@ class Network {
                         int64_t r1) const;
   // Rows per thread from which predict runs row tiles on each thread (see predict).
   int64_t min_rows_per_tile_thread() const;
+  // Multiply-adds of the dense layers for one row (= their weight count).
+  int64_t dense_fma_per_row() const;
   // predict for one row tile on `nt` threads that split each layer (see predict).
   void predict_split(const KernelTable& k, const InputView& x, float* out, const Packed* pk,
                      int nt, bool convert);
