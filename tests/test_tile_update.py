@@ -142,3 +142,24 @@ def test_tiny_state_is_stored_as_zero(opt, batch):
         k = decay if j == 0 else (0.999 if opt == "adam" else decay)
         assert np.all(s[3, :8] == 0.0), (j, s[3, :8])
         np.testing.assert_allclose(s[3, 8:], 1e-29 * k, rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [4, 64])
+def test_consecutive_float_rows_read_in_place_match_a_gathered_copy(batch):
+    """train_on_batch / unshuffled fit read consecutive float32 rows of x in place (no
+    copy); a strided view of the same values goes through the gather. Same bits, and a
+    read-only x stays untouched."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3 * batch, 30)).astype(np.float32)
+    y = rng.integers(0, 10, 3 * batch)
+    wide = np.zeros((3 * batch, 31), np.float32)
+    wide[:, :30] = x
+    strided = wide[:, :30]  # row stride 31: gathered
+    x.flags.writeable = False
+    a, b = _model(30, 16, "adam"), _model(30, 16, "adam")
+    for m, xx in ((a, x), (b, strided)):
+        m.train_on_batch(xx[:batch], y[:batch])
+        m.fit(xx, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    for p, q in zip(a.get_weights(), b.get_weights()):
+        assert np.array_equal(p, q)
+    np.testing.assert_array_equal(x, wide[:, :30])
