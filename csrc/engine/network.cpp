@@ -85,9 +85,15 @@ struct Xoshiro256ss {
   }
 };
 
-// Index of the first row of x[rows, cols] (row stride cols) holding NaN or inf, or -1.
-// The common all-finite case is one vectorised pass of the active tier (k.all_finite).
-int64_t first_nonfinite_row(const KernelTable& k, const float* x, int64_t rows, int64_t cols) {
+// Index of the first row of x[rows, cols] (row stride ld, default cols) holding NaN or
+// inf, or -1. Contiguous rows take one vectorised pass of the active tier (k.all_finite).
+int64_t first_nonfinite_row(const KernelTable& k, const float* x, int64_t rows, int64_t cols,
+                            int64_t ld = -1) {
+  if (ld >= 0 && ld != cols) {  // strided rows (a slice or a broadcast view)
+    for (int64_t r = 0; r < rows; ++r)
+      if (!k.all_finite(x + r * ld, cols)) return r;
+    return -1;
+  }
   const int64_t n = rows * cols;
   if (k.all_finite(x, n)) return -1;
   const uint32_t* u = reinterpret_cast<const uint32_t*>(x);
@@ -605,8 +611,7 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
     // batch's rows consecutive: train_on_batch, or fit without shuffling) are read in
     // place: copying them cost 2.5% of a T1 step at batch 64.
     const float* in = ws.input.data();
-    if (!chain && !x.is_u8 && in_scale_ == 1.f && in_offset_ == 0.f && x.ld == input_dim_ &&
-        consecutive_rows(idx, start, rows)) {
+    if (!chain && reads_in_place(x) && consecutive_rows(idx, start, rows)) {
       in = static_cast<const float*>(x.data) + (idx ? idx[start] : start) * x.ld;
     } else if (!have_next) {
       k.gather_rows(x.data, x.is_u8, x.ld, idx, start, rows, input_dim_, in_scale_,
@@ -819,8 +824,8 @@ void Network::predict_split(const KernelTable& k, const InputView& x, float* out
 // 2.6 MB of weights) at batch 64 by 9%; columns won below that (I2 at batch 6 by 35%).
 // Each row-tile thread streams all the weights, so the bar rises with their size (one
 // row per 32 KB, 8 to 32 rows): the column split shares that traffic on many cores.
-int64_t Network::min_rows_per_tile_thread() const {
-  const int64_t bytes = dense_fma_per_row() * 4;  // one float weight per multiply-add
+int64_t Network::min_rows_per_tile_thread(int64_t fma_per_row) {
+  const int64_t bytes = fma_per_row * 4;  // one float weight per multiply-add
   return std::min<int64_t>(32, std::max<int64_t>(8, bytes / 32768));
 }
 
@@ -835,7 +840,7 @@ void Network::predict(const InputView& x, float* out) {
   const KernelTable& k = kernels();
   const int64_t N = x.rows;
   if (N <= 0) return;
-  const bool convert = x.is_u8 || in_scale_ != 1.f || in_offset_ != 0.f || x.ld != input_dim_;
+  const bool convert = !reads_in_place(x);
   // A few rows stream the live weights (small_rows_dense) and need no packed copy.
   std::shared_ptr<const Packed> pk;
   if (N > kGemvRows) pk = packed_for(k);
@@ -845,7 +850,8 @@ void Network::predict(const InputView& x, float* out) {
   // layers that thread 0 does alone. With more rows each thread runs whole row tiles:
   // no barrier between layers, but every thread reads all the weights.
   const int avail = max_threads();
-  if (avail > 1 && N <= kTileRows && N < min_rows_per_tile_thread() * avail) {
+  const int64_t fma_per_row = dense_fma_per_row();
+  if (avail > 1 && N <= kTileRows && N < min_rows_per_tile_thread(fma_per_row) * avail) {
     int nt = 1;
     for (int l = 0; l < static_cast<int>(layers_.size()); ++l)
       nt = std::max(nt, split_workers(k, l, N, avail));
@@ -853,7 +859,7 @@ void Network::predict(const InputView& x, float* out) {
   }
   // Row tiles on as many threads as the pass has work for (kSplitMinFma multiply-adds
   // each, as a split layer needs): a 20-32-3 model at batch 64 ran 5% slower on 2.
-  const int64_t fma = N * dense_fma_per_row();
+  const int64_t fma = N * fma_per_row;
   const int use = static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>(avail, static_cast<int64_t>(fma / kSplitMinFma))));
   const int64_t tile_rows = balanced_tile_rows(N, use);
@@ -948,6 +954,12 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
   return -1;
 }
 
+bool Network::rescales() const { return in_scale_ != 1.f || in_offset_ != 0.f; }
+
+bool Network::reads_in_place(const InputView& x) const {
+  return !x.is_u8 && !rescales() && x.ld == input_dim_;
+}
+
 bool Network::may_be_nonfinite(bool is_u8) const {
   if (!is_u8) return true;
   // uint8 values are finite, and x * scale + offset is monotonic in x: finite at 0 and
@@ -958,12 +970,8 @@ bool Network::may_be_nonfinite(bool is_u8) const {
 int64_t Network::nonfinite_input_row(const InputView& x) const {
   const KernelTable& k = kernels();
   if (!may_be_nonfinite(x.is_u8)) return -1;
-  if (!x.is_u8 && in_scale_ == 1.f && in_offset_ == 0.f) {
-    const float* base = static_cast<const float*>(x.data);
-    if (x.ld == x.cols) return first_nonfinite_row(k, base, x.rows, x.cols);
-    for (int64_t r = 0; r < x.rows; ++r)  // strided rows (a slice or a broadcast view)
-      if (!k.all_finite(base + r * x.ld, x.cols)) return r;
-    return -1;
+  if (!x.is_u8 && !rescales()) {
+    return first_nonfinite_row(k, static_cast<const float*>(x.data), x.rows, x.cols, x.ld);
   }
   // What the first layer sees, x * scale + offset, as training gathers it: a finite x
   // can still overflow. Checked a block of rows at a time.

@@ -190,6 +190,11 @@ class Network {
   // Whether the values the first layer sees (x after a leading Rescaling) can hold NaN or
   // inf: float input always; uint8 only through a Rescaling that overflows float32.
   bool may_be_nonfinite(bool is_u8) const;
+  // A leading Rescaling (x * scale + offset, fused into gathering the input).
+  bool rescales() const;
+  // Whether layer 0 can read x as it is: float32, no Rescaling, rows of input_dim floats
+  // back to back (otherwise rows are gathered and converted first).
+  bool reads_in_place(const InputView& x) const;
   // Gradients of the mean loss over all rows of x (one batch), in parameter order, into
   // grads[i] (each sized like param i). Returns the mean loss. No update.
   double compute_gradients(const InputView& x, const TargetView& y,
@@ -261,7 +266,7 @@ class Network {
   void elementwise_rows(const KernelTable& k, int l, const float* cur, float* y, int64_t r0,
                         int64_t r1) const;
   // Rows per thread from which predict runs row tiles on each thread (see predict).
-  int64_t min_rows_per_tile_thread() const;
+  static int64_t min_rows_per_tile_thread(int64_t fma_per_row);
   // Multiply-adds of the dense layers for one row (= their weight count).
   int64_t dense_fma_per_row() const;
   // predict for one row tile on `nt` threads that split each layer (see predict).

@@ -67,6 +67,15 @@ def _nonfinite_input(x, row, name, tail=""):
                       f"first, e.g. np.nan_to_num({name}).{tail}")
 
 
+def _refuse_nonfinite(net, x, name):
+    """fit's check before any training, one vectorised pass over what the first layer
+    sees (a Rescaling can overflow): bad data is refused with the weights untouched.
+    (The engine checks each gathered batch too, and stops before a bad one.)"""
+    bad = net.first_nonfinite_row(x)
+    if bad >= 0:
+        raise _nonfinite_input(x, bad, name, " Nothing was trained.")
+
+
 def _check_shape(shape, name="input_shape"):
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
@@ -486,7 +495,7 @@ class Sequential:
                                "metrics=['accuracy'])")
 
     # ---------------------------------------------------------------- data checks
-    def _prep_x(self, x, name="x", check_finite=True):
+    def _prep_x(self, x, name="x"):
         if not isinstance(x, np.ndarray):
             if x is None:
                 raise ValueError(f"{name}: expected an array of examples, got None")
@@ -530,11 +539,7 @@ class Sequential:
                 return x
         else:
             x = self._to_float32(x, name)
-        if check_finite and not math.isfinite(float(x.sum(dtype=np.float64))):
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
-            raise ValueError(f"{name} contains NaN or inf (first at index {bad}: "
-                             f"{x[bad]}); clean the data first, e.g. np.nan_to_num({name})")
-        return x
+        return x  # NaN / inf: the engine checks (fit: before training, see there)
 
     @staticmethod
     def _to_float32(x, name):
@@ -621,23 +626,16 @@ class Sequential:
             raise ValueError(f"validation_split: expected a fraction in [0, 1), got "
                              f"{validation_split!r}")
         seed = _random.draw_seed() if seed is None else _random._check_seed(seed)
-        x = self._prep_x(x, check_finite=False)
+        x = self._prep_x(x)
         net = self._ensure_net()
-        # One vectorised pass before any training (of the values the first layer sees:
-        # a Rescaling can overflow): bad data is refused with the weights untouched. The
-        # engine checks each gathered batch too, and stops before a bad one.
-        bad = net.first_nonfinite_row(x)
-        if bad >= 0:
-            raise _nonfinite_input(x, bad, "x", " Nothing was trained.")
+        _refuse_nonfinite(net, x, "x")
         y = self._prep_y(y, len(x))
         xv = yv = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data: expected a tuple (x_val, y_val)")
             xv = self._prep_x(validation_data[0], "validation x")
-            bad = net.first_nonfinite_row(xv)  # e.g. overflow in the model's Rescaling
-            if bad >= 0:
-                raise _nonfinite_input(xv, bad, "validation x", " Nothing was trained.")
+            _refuse_nonfinite(net, xv, "validation x")
             yv = self._prep_y(validation_data[1], len(xv), "validation y")
         elif validation_split > 0.0:
             split_at = int(len(x) * (1.0 - validation_split))
@@ -749,7 +747,7 @@ class Sequential:
     def train_on_batch(self, x, y) -> dict:
         """One training step on (x, y) as one batch, in one C++ call."""
         self._require_compiled("train_on_batch")
-        x = self._prep_x(x, check_finite=False)  # the engine checks the batch it gathers
+        x = self._prep_x(x)  # the engine checks the batch it gathers
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
         n = len(x)
@@ -773,7 +771,7 @@ class Sequential:
         """Mean loss and accuracy over (x, y). Rows go through the network in cache-sized
         tiles in C++ whatever ``batch_size`` is."""
         self._require_compiled("evaluate")
-        x = self._prep_x(x, check_finite=False)  # the engine checks each tile it gathers
+        x = self._prep_x(x)  # the engine checks each tile it gathers
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
         loss_sum, correct, bad = net.evaluate(x, y)
@@ -810,7 +808,7 @@ class Sequential:
             else:
                 self._last_pred = (len(x), _perf() - t0)
                 return out
-        x = self._prep_x(x, check_finite=False)
+        x = self._prep_x(x)
         net = self._ensure_net()
         t0 = _perf()
         if len(x) <= _PREDICT_SLICE:
