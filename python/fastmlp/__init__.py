@@ -24,15 +24,30 @@ from .models import Sequential
 from .random import set_random_seed
 from .saving import load_model
 
-# Datasets, plots (matplotlib imported lazily inside its functions).
-from . import datasets, plot
+from . import datasets
 
 # Interop (torch, onnx, scikit-learn are imported only when a converter is called).
 from .interop import from_onnx, from_sklearn, from_torch
 
 __version__ = "0.1.0"
 
+# Submodules loaded on first attribute access, as numpy.linalg is reachable after a plain
+# `import numpy`: `fm.ops.gemm(...)` works without `import fastmlp.ops`, and `import
+# fastmlp` pays for neither the ops wrappers nor the plot code until they are used.
+_LAZY_SUBMODULES = ("ops", "plot")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")  # also binds fastmlp.<name>
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
 __all__ = ["cpu_info", "get_num_threads", "set_num_threads", "__version__",
            "Sequential", "Dense", "Flatten", "Rescaling", "ReLU", "LeakyReLU", "Sigmoid",
            "Tanh", "Softmax", "callbacks", "initializers", "layers", "losses", "optimizers",
-           "load_model", "set_random_seed", "datasets", "plot", "from_sklearn", "from_onnx", "from_torch"]
+           "load_model", "set_random_seed", "datasets", "ops", "plot", "from_sklearn", "from_onnx", "from_torch"]

@@ -769,7 +769,9 @@ class Sequential:
     # ---------------------------------------------------------------- inference
     def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=True) -> dict:
         """Mean loss and accuracy over (x, y). Rows go through the network in cache-sized
-        tiles in C++ whatever ``batch_size`` is."""
+        tiles in C++ whatever ``batch_size`` is (an int >= 1 or None, checked as in
+        ``fit``: memory is bounded by the tiles, not by it)."""
+        _check_int("batch_size", batch_size, 1, allow_none=True)
         self._require_compiled("evaluate")
         x = self._prep_x(x)  # the engine checks each tile it gathers
         net = self._ensure_net()
@@ -795,6 +797,8 @@ class Sequential:
         call from several threads at once, also while another thread trains the model:
         see the README's "Thread safety" section.
         """
+        if batch_size is not None:  # accepted, not needed (see above), but never garbage
+            _check_int("batch_size", batch_size, 1)
         net = self._net
         # Fast path (a float32/uint8 C-contiguous batch of the right shape): about a
         # microsecond of Python; anything else goes through the checks below.
