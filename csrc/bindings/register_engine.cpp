@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstring>
+#include <limits>
 #include <tuple>
 #include <mutex>
 #include <shared_mutex>
@@ -339,7 +340,7 @@ void register_engine(py::module_& m) {
       .def_readwrite("fused_max_rows", &Network::fused_max_rows)
       .def("train_batches", [](Network& n, py::array x, py::array y, py::array idx,
                                int64_t batch_size, int64_t first_batch, int64_t n_batches,
-                               py::array losses, py::array accs) {
+                               py::array losses, py::array accs, double loss_limit) {
         InputView xv = input_view(x, n.input_dim(), "x");
         TargetView tv = target_view(n, y, xv.rows);
         const int32_t* pidx = in_ptr<int32_t>(idx, "idx");
@@ -355,9 +356,12 @@ void register_engine(py::module_& m) {
         py::gil_scoped_release release;  // see the note at the top of this file
         std::lock_guard<engine::RwLock> lock(n.lock());
         return n.train_batches(xv, tv, pidx, n_idx, batch_size, first_batch, n_batches, pl,
-                               pa);
+                               pa, loss_limit);
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"),
-         py::arg("first_batch"), py::arg("n_batches"), py::arg("losses"), py::arg("accs"))
+         py::arg("first_batch"), py::arg("n_batches"), py::arg("losses"), py::arg("accs"),
+         py::arg("loss_limit") = std::numeric_limits<double>::infinity(),
+         "Trains a range of batches; stops before the update of a batch whose loss is not "
+         "finite or exceeds loss_limit. Returns the batches done (that one included).")
       .def("predict", [](Network& n, py::array x) {
         InputView xv = input_view(x, n.input_dim(), "x");
         py::array_t<float> out({xv.rows, n.output_dim()});

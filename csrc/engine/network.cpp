@@ -590,7 +590,8 @@ bool consecutive_rows(const int32_t* idx, int64_t start, int64_t rows) {
 
 int64_t Network::train_batches(const InputView& x, const TargetView& y, const int32_t* idx,
                                int64_t n_idx, int64_t batch_size, int64_t first_batch,
-                               int64_t n_batches, float* losses, float* accs) {
+                               int64_t n_batches, float* losses, float* accs,
+                               double loss_limit) {
   const KernelTable& k = kernels();
   ensure_ws(train_ws_, batch_size, true);
   Workspace& ws = train_ws_;
@@ -650,7 +651,8 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
     losses[kb] = static_cast<float>(loss);
     accs[kb] = static_cast<float>(static_cast<double>(corr) / static_cast<double>(rows));
     ++done;
-    if (!std::isfinite(loss)) break;
+    // Checked before this batch's update: the weights stay those that gave `loss`.
+    if (!std::isfinite(loss) || loss > loss_limit) break;
     ++step_;
     // Bumped before the weights change: a pack made from a half-updated state can never
     // carry the final version (packing also needs the lock this call holds exclusively).

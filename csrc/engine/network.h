@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -165,12 +166,14 @@ class Network {
   // Trains batches [first_batch, first_batch + n_batches) of the index list idx[0..n_idx)
   // (batch b covers idx[b*bs, min((b+1)*bs, n_idx))). Writes each batch's mean loss and
   // accuracy into losses[k], accs[k] (k counts from 0 for first_batch). Stops before
-  // updating when a loss is not finite, or when a float batch holds NaN/inf (then its
-  // loss is NaN and bad_input_row() names the row of x). Returns the number of batches
-  // completed (the stopping batch included in the count, its weights untouched).
+  // updating when a loss is not finite or exceeds loss_limit (fit's divergence bound),
+  // or when a float batch holds NaN/inf (then its loss is NaN and bad_input_row() names
+  // the row of x). Returns the number of batches completed (the stopping batch included
+  // in the count, its weights untouched).
   int64_t train_batches(const InputView& x, const TargetView& y, const int32_t* idx,
                         int64_t n_idx, int64_t batch_size, int64_t first_batch,
-                        int64_t n_batches, float* losses, float* accs);
+                        int64_t n_batches, float* losses, float* accs,
+                        double loss_limit = std::numeric_limits<double>::infinity());
 
   // out[rows, output_dim] = the layers applied to x (Keras semantics: softmax included).
   // Rows go through every layer in tiles of kTileRows with the pre-packed weights, so a

@@ -150,10 +150,12 @@ class Network:
         self, step: int, state: list[tuple[Optional[_F32], Optional[_F32]]]) -> None: ...
     def set_loss(self, loss: int) -> None: ...
     def train_batches(self, x: _Array, y: _Array, idx: _I32, batch_size: int,
-                      first_batch: int, n_batches: int, losses: _F32, accs: _F32) -> int:
+                      first_batch: int, n_batches: int, losses: _F32, accs: _F32,
+                      loss_limit: float = ...) -> int:
         """Train on ``n_batches`` mini-batches of rows ``idx`` starting at batch
         ``first_batch``; writes each batch's loss and accuracy. Stops before an update
-        whose loss is not finite; returns the batches completed (that one included)."""
+        whose loss is not finite or exceeds ``loss_limit`` (default inf); returns the
+        batches completed (that one included)."""
     def predict(self, x: _Array) -> _F32: ...
     def predict_into(self, x: _Array, out: _F32) -> None: ...
     def first_nonfinite_row(self, x: _Array) -> int:

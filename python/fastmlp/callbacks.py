@@ -12,7 +12,9 @@ import warnings
 
 import numpy as np
 
-__all__ = ["Callback", "History", "EarlyStopping", "LambdaCallback"]
+from ._divergence import DEFAULT_DIVERGENCE_FACTOR, check_divergence_factor
+
+__all__ = ["Callback", "History", "EarlyStopping", "LambdaCallback", "TerminateOnNaN"]
 
 
 class Callback:
@@ -177,3 +179,35 @@ class EarlyStopping(Callback):
         if self.stopped_epoch and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping "
                   f"(best {self.monitor} {self.best:.4f} at epoch {self.best_epoch + 1})")
+
+
+class TerminateOnNaN(Callback):
+    """Stop training quietly when the loss diverges, instead of raising.
+
+    Without this callback ``fit`` raises ``FloatingPointError`` when a batch's loss is
+    NaN/inf or exceeds ``divergence_factor`` times its reference: ``max(1, the loss at the
+    weights fit starts from, ln(outputs) for cross-entropy or mean(y**2) for mse)``. With
+    it, fit stops at that batch and returns its History; either way the weights and
+    optimizer state are put back to those at the start of the last epoch whose loss was
+    sane (no update of a diverged batch is ever applied). ``divergence_factor=None``
+    stops only on NaN/inf losses, as Keras' TerminateOnNaN does.
+
+    After a stop, ``diverged`` holds ``{"epoch", "batch", "loss", "restored_epoch",
+    "message"}`` (0-based epoch and batch); it is None while training went well.
+    """
+
+    def __init__(self, divergence_factor=DEFAULT_DIVERGENCE_FACTOR, verbose=1):
+        super().__init__()
+        self.divergence_factor = check_divergence_factor(divergence_factor)
+        self.verbose = verbose
+        self.diverged = None
+
+    def on_train_begin(self, logs=None):
+        self.diverged = None
+
+    def _diverged(self, message, epoch, batch, loss, restored_epoch):
+        """Called by fit at the diverged batch, after the weights were restored."""
+        self.diverged = {"epoch": epoch, "batch": batch, "loss": loss,
+                         "restored_epoch": restored_epoch, "message": message}
+        if self.verbose:
+            print(f"TerminateOnNaN: {message}")

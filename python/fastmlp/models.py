@@ -14,8 +14,9 @@ from . import _core
 from . import losses as _losses
 from . import optimizers as _optimizers
 from . import random as _random
+from ._divergence import DEFAULT_DIVERGENCE_FACTOR, DivergenceGuard
 from ._progress import EpochProgress
-from .callbacks import Callback, History
+from .callbacks import Callback, History, TerminateOnNaN
 from .layers import (ACT_CODES, Dense, Flatten, Layer, Rescaling, Softmax, WeightView,
                      _Activation)
 
@@ -661,6 +662,12 @@ class Sequential:
             cb.set_model(self)
             cb.set_params({"epochs": epochs, "steps": nb, "verbose": verbose,
                            "batch_size": batch_size})
+        # Divergence: fit raises FloatingPointError; a TerminateOnNaN callback makes it stop
+        # quietly instead and sets the bound (see fastmlp/_divergence.py for the rule).
+        quiet = [cb for cb in cbs if isinstance(cb, TerminateOnNaN)]
+        guard = DivergenceGuard(net, self.loss.code, x, y, batch_size,
+                                quiet[-1].divergence_factor if quiet
+                                else DEFAULT_DIVERGENCE_FACTOR)
         batch_hooks = [cb for cb in cbs
                        if type(cb).on_train_batch_end is not Callback.on_train_batch_end
                        or "on_train_batch_end" in vars(cb)]
@@ -680,32 +687,37 @@ class Sequential:
                 for cb in cbs:
                     cb.on_epoch_begin(epoch)
                 net.set_learning_rate(float(self.optimizer.learning_rate))
+                guard.maybe_snapshot(epoch)
                 idx = stream.epoch(epoch) if steps_per_epoch is None else \
                     stream.take(nb * batch_size)
                 losses = np.zeros(nb, dtype=np.float32)
                 accs = np.zeros(nb, dtype=np.float32)
                 progress = EpochProgress(epoch, epochs, nb, verbose)
-                done, t_train = 0, 0.0
+                done, t_train, diverged = 0, 0.0, False
                 while done < nb:
                     k = min(nb - done, max(1, int(_CHUNK_SECONDS / t_batch)))
                     t0 = _perf()
                     got = net.train_batches(x, y, idx, batch_size, done, k, losses[done:],
-                                            accs[done:])
+                                            accs[done:], guard.limit)
                     dt = _perf() - t0
                     t_train += dt
+                    guard.trained(dt)
                     t_batch = max(dt / max(got, 1), 1e-7)
                     last = done + got - 1
                     if net.bad_input_row >= 0:
                         raise _nonfinite_input(x, net.bad_input_row, "x",
                                                f" Training stopped before epoch {epoch + 1}, "
                                                f"batch {last + 1} (of {nb}).")
-                    if got < k or (got and not math.isfinite(float(losses[last]))):
-                        raise FloatingPointError(
-                            f"training diverged: the loss became {float(losses[last])} at "
-                            f"epoch {epoch + 1}, batch {last + 1} (of {nb}). The weights are "
-                            f"those from before that batch. Lower the learning rate (now "
-                            f"{self.optimizer.learning_rate:g}), e.g. to "
-                            f"{self.optimizer.learning_rate / 10:g}.")
+                    if got < k or (got and not float(losses[last]) <= guard.limit):
+                        back = guard.restore(epoch, last)
+                        msg = guard.message(float(losses[last]), epoch, last, nb, back,
+                                            self.optimizer.learning_rate)
+                        if not quiet:
+                            raise FloatingPointError(msg)
+                        for cb in quiet:
+                            cb._diverged(msg, epoch, last, float(losses[last]), back)
+                        self.stop_training = diverged = True
+                        break
                     for cb in batch_hooks:
                         for b in range(done, done + got):
                             cb.on_train_batch_end(b, {"loss": float(losses[b]),
@@ -716,6 +728,10 @@ class Sequential:
                         progress.update(done, {
                             "loss": float(np.dot(losses[:done], w) / w.sum()),
                             "accuracy": float(np.dot(accs[:done], w) / w.sum())})
+                if diverged:  # TerminateOnNaN stopped training mid-epoch
+                    if verbose:
+                        print()
+                    break
                 total = rows.sum()
                 logs = {"loss": float(np.dot(losses, rows) / total),
                         "accuracy": float(np.dot(accs, rows) / total)}

@@ -1,0 +1,106 @@
+"""fit's divergence guard: the loss bound past which training counts as diverged, the
+snapshots of weights and optimizer state it falls back to, and the message.
+
+The rule (documented in the README and in ``fastmlp.callbacks.TerminateOnNaN``): a batch
+diverges when its loss is NaN/inf or exceeds ``factor * reference``, where ``reference =
+max(1, loss of the first batch's rows at the weights fit starts from, loss of predicting
+nothing: ln(outputs) for cross-entropy, mean(y**2) for mse)``, and ``factor`` is 1e4 by
+default. Training that works never climbs four orders of magnitude above where it started
+or above chance; a learning rate a thousand times too large gets there within a few
+batches, long before the loss overflows.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+DEFAULT_DIVERGENCE_FACTOR = 1e4
+
+# A snapshot costs a copy of the weights and optimizer state; one is taken at the start
+# of fit and then at the start of an epoch once training since the last one took this
+# many times longer than taking it, so it never costs more than ~1% of training.
+_SNAPSHOT_COST_RATIO = 100.0
+
+
+def check_divergence_factor(value):
+    """``divergence_factor``: None (only NaN/inf losses) or a real number > 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"divergence_factor: expected a number > 1 or None, got "
+                        f"{type(value).__name__} {value!r}")
+    if not (math.isfinite(float(value)) and value > 1):
+        raise ValueError(f"divergence_factor: expected a finite number > 1 (or None to stop "
+                         f"only on NaN/inf losses), got {value!r}")
+    return float(value)
+
+
+class DivergenceGuard:
+    """One per fit call: ``limit`` for the engine, ``maybe_snapshot`` at each epoch start,
+    ``restore`` and ``message`` when the engine stopped on a diverged batch."""
+
+    def __init__(self, net, loss_code, x, y, batch_size, factor):
+        self.net = net
+        self.factor = factor
+        self.limit = math.inf
+        if factor is not None:
+            self.reference = self._reference(net, loss_code, x, y, batch_size)
+            self.limit = factor * self.reference
+        self._snap = self._prev = None  # (epoch, params, (step, optimizer state))
+        self._snap_cost = 0.0
+        self._since_snap = math.inf
+
+    @staticmethod
+    def _reference(net, loss_code, x, y, rows):
+        loss_sum, _, bad = net.evaluate(x[:rows], y[:rows])
+        start = loss_sum / rows if bad < 0 else 0.0
+        if loss_code in (0, 1):  # cross-entropy: a uniform prediction over the outputs
+            chance = math.log(max(net.output_dim, 1))
+        else:  # mse: predicting zeros
+            chance = float(np.mean(np.square(y, dtype=np.float64)))
+        return max(1.0, start if math.isfinite(start) else 0.0, chance)
+
+    def trained(self, seconds):
+        self._since_snap += seconds
+
+    def maybe_snapshot(self, epoch):
+        if self._snap is not None and self._since_snap < _SNAPSHOT_COST_RATIO * self._snap_cost:
+            return
+        t0 = time.perf_counter()
+        snap = (epoch, self.net.get_params(), self.net.get_optimizer_state())
+        self._snap_cost = time.perf_counter() - t0
+        self._since_snap = 0.0
+        # a snapshot is sane once a batch trained from it had a sane loss: by then the
+        # previous one is no longer needed
+        self._prev, self._snap = self._snap, snap
+
+    def restore(self, epoch, batch):
+        """Puts back the last snapshot whose own loss was sane; returns its epoch.
+
+        The engine stops before updating the diverged batch, so when that batch is the
+        first after the latest snapshot, the weights are the snapshot's and its loss is
+        the bad one: the one before is used (None at the start of fit: nothing changed).
+        """
+        snap = self._snap
+        if snap[0] == epoch and batch == 0:
+            if self._prev is None:
+                return snap[0]
+            snap = self._prev
+        _, params, (step, state) = snap
+        self.net.set_params(params)
+        self.net.set_optimizer_state(step, state)
+        return snap[0]
+
+    def message(self, loss, epoch, batch, n_batches, restored_epoch, lr):
+        if math.isfinite(loss):
+            why = (f"more than {self.factor:g}x its reference {self.reference:.4g} (the "
+                   f"bound is {self.limit:.4g}; see fastmlp.callbacks.TerminateOnNaN)")
+        else:
+            why = "not finite"
+        return (f"training diverged: the loss became {loss:.4g} at epoch {epoch + 1}, batch "
+                f"{batch + 1} (of {n_batches}), {why}. The weights and optimizer state are "
+                f"restored to those at the start of epoch {restored_epoch + 1}, the last "
+                f"whose loss was sane. Lower the learning rate (now {lr:g}), e.g. to "
+                f"{lr / 10:g}.")
