@@ -137,3 +137,33 @@ def test_healthy_training_never_trips_the_bound():
 def test_divergence_factor_is_checked(bad, exc):
     with pytest.raises(exc, match="divergence_factor: expected"):
         fm.callbacks.TerminateOnNaN(divergence_factor=bad)
+
+
+def test_engine_checkpoints_round_trip_and_refuse_what_they_cannot_restore():
+    x, y = _data("mse", n=64)
+    m = _model("mse", 1e-2)
+    m.fit(x, y, epochs=1, verbose=0)
+    net = m._net
+    assert net.memory()["checkpoints"] == 0  # fit frees its snapshots when it ends
+    assert not net.restore_checkpoint(1)  # empty slot: nothing changes
+    w, (step, state) = m.get_weights(), net.get_optimizer_state()
+    net.save_checkpoint(1)
+    assert net.memory()["checkpoints"] >= 3 * 4 * sum(a.size for a in w)  # w, m, v
+    m.train_on_batch(x, y)  # (fit would use and then free both slots itself)
+    assert not _same(m.get_weights(), w)
+    assert net.restore_checkpoint(1)
+    assert _same(m.get_weights(), w)
+    step2, state2 = net.get_optimizer_state()
+    assert step2 == step
+    assert all(np.array_equal(a, b) for s, t in zip(state, state2) for a, b in zip(s, t))
+    for bad in (-1, 2):
+        with pytest.raises(ValueError, match=f"slot: expected 0 or 1, got {bad}"):
+            net.save_checkpoint(bad)
+    m.compile(optimizer="sgd", loss="mse")  # no optimizer state: another layout
+    m._net.save_checkpoint(0)
+    m.compile(optimizer="adam", loss="mse")
+    w = m.get_weights()
+    assert not m._net.restore_checkpoint(0)
+    assert _same(m.get_weights(), w)
+    m._net.discard_checkpoints()
+    assert m._net.memory()["checkpoints"] == 0

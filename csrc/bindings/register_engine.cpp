@@ -131,6 +131,11 @@ void check_param_value(const Network& n, int i, const py::array& a) {
                                   : "(" + std::to_string(r) + ", " + std::to_string(c) + ")"));
 }
 
+void check_checkpoint_slot(int slot) {
+  if (slot < 0 || slot >= Network::kCheckpointSlots)
+    throw py::value_error("slot: expected 0 or 1, got " + std::to_string(slot));
+}
+
 TargetView target_view(const Network& net, const py::array& y, int64_t rows) {
   TargetView t;
   t.cols = net.output_dim();
@@ -246,9 +251,11 @@ void register_engine(py::module_& m) {
         d["optimizer"] = m.optimizer;
         d["packed"] = m.packed;
         d["workspace"] = m.workspace;
+        d["checkpoints"] = m.checkpoints;
         d["total"] = m.total();
         return d;
-      }, "Bytes held now: weights, optimizer state, packed weights, workspaces, total.")
+      }, "Bytes held now: weights, optimizer state, packed weights, workspaces, "
+         "checkpoints, total.")
       .def("release_caches", [](Network& n) {
         ExclusiveLock lock(n);
         n.release_caches();
@@ -265,6 +272,23 @@ void register_engine(py::module_& m) {
       }, py::arg("kind"), py::arg("lr"), py::arg("momentum"), py::arg("beta1"),
          py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("nesterov"),
          py::arg("decoupled"))
+      .def("save_checkpoint", [](Network& n, int slot) {
+        check_checkpoint_slot(slot);
+        py::gil_scoped_release release;  // a copy of every weight: big models take ~1 ms
+        std::lock_guard<engine::RwLock> lock(n.lock());
+        n.save_checkpoint(slot);
+      }, py::arg("slot"), "Copies the weights, optimizer state and step into slot 0 or 1.")
+      .def("restore_checkpoint", [](Network& n, int slot) {
+        check_checkpoint_slot(slot);
+        py::gil_scoped_release release;  // as save_checkpoint
+        std::lock_guard<engine::RwLock> lock(n.lock());
+        return n.restore_checkpoint(slot);
+      }, py::arg("slot"), "Puts slot 0 or 1 back; False (nothing changed) when it is empty "
+         "or the optimizer changed since.")
+      .def("discard_checkpoints", [](Network& n) {
+        ExclusiveLock lock(n);
+        n.discard_checkpoints();
+      }, "Frees both checkpoint slots.")
       .def("set_learning_rate", [](Network& n, float lr) {
         ExclusiveLock lock(n);
         n.set_learning_rate(lr);

@@ -270,6 +270,7 @@ MemoryUse Network::memory() const {
     if (p.s0) m.optimizer += p.s0->size() * static_cast<int64_t>(sizeof(float));
     if (p.s1) m.optimizer += p.s1->size() * static_cast<int64_t>(sizeof(float));
   }
+  m.checkpoints = checkpoint_bytes();
   m.workspace = ws_bytes(train_ws_) +
                 (dW_.size() + db_.size()) * static_cast<int64_t>(sizeof(float));
   {

@@ -114,8 +114,8 @@ class RwLock {
 
 // Bytes held by a network, by kind (Network::memory()).
 struct MemoryUse {
-  int64_t weights = 0, optimizer = 0, packed = 0, workspace = 0;
-  int64_t total() const { return weights + optimizer + packed + workspace; }
+  int64_t weights = 0, optimizer = 0, packed = 0, workspace = 0, checkpoints = 0;
+  int64_t total() const { return weights + optimizer + packed + workspace + checkpoints; }
 };
 
 class Network {
@@ -175,6 +175,16 @@ class Network {
                         int64_t n_batches, float* losses, float* accs,
                         double loss_limit = std::numeric_limits<double>::infinity());
 
+  // Checkpoints (checkpoint.cpp): slot 0 or 1 holds a copy of the weights, optimizer
+  // state and step (hold lock() exclusive for all three). restore_checkpoint returns
+  // false, changing nothing, when the slot is empty or the optimizer's state has another
+  // layout now; it bumps weights_version().
+  static constexpr int kCheckpointSlots = 2;
+  void save_checkpoint(int slot);
+  bool restore_checkpoint(int slot);
+  void discard_checkpoints();
+  int64_t checkpoint_bytes() const;
+
   // out[rows, output_dim] = the layers applied to x (Keras semantics: softmax included).
   // Rows go through every layer in tiles of kTileRows with the pre-packed weights, so a
   // row's result does not depend on the other rows of the call (bitwise), nor on the
@@ -209,6 +219,17 @@ class Network {
     int64_t rows = 0, cols = 0;
     bool vector = false;  // a bias
   };
+  struct BufferRef {
+    float* data;
+    size_t count;
+  };
+  struct Checkpoint {
+    std::vector<float> values;
+    std::vector<bool> layout;  // which of state_buffers() were saved
+    int64_t step = 0;
+    bool valid = false;
+  };
+  std::vector<BufferRef> state_buffers();
   struct LayerRt {
     LayerSpec spec;
     int w = -1, b = -1;  // indices into params_
@@ -306,6 +327,7 @@ class Network {
   LossKind loss_ = LossKind::sparse_ce;
   int64_t step_ = 0;
   int64_t bad_input_row_ = -1;
+  Checkpoint checkpoints_[kCheckpointSlots];
   Workspace train_ws_;  // training only (under the exclusive lock)
   AlignedBuf dW_, db_;
   std::atomic<uint64_t> version_{1};

@@ -136,12 +136,19 @@ class Network:
     def bad_input_row(self) -> int:
         """Row of x holding NaN or inf that stopped the last train_batches call, or -1."""
     def memory(self) -> dict[str, int]:
-        """Bytes held now: weights, optimizer state, packed weights, workspaces, total."""
+        """Bytes held now: weights, optimizer state, packed weights, workspaces,
+        checkpoints, total."""
     def release_caches(self) -> None:
         """Frees the workspaces and packed weights (rebuilt on demand)."""
     def set_optimizer(self, kind: int, lr: float, momentum: float, beta1: float,
                       beta2: float, eps: float, weight_decay: float, nesterov: bool,
                       decoupled: bool) -> None: ...
+    def save_checkpoint(self, slot: int) -> None:
+        """Copies the weights, optimizer state and step into slot 0 or 1."""
+    def restore_checkpoint(self, slot: int) -> bool:
+        """Puts slot 0 or 1 back; False (nothing changed) when it is empty or the
+        optimizer changed since."""
+    def discard_checkpoints(self) -> None: ...
     def set_learning_rate(self, lr: float) -> None: ...
     def reset_optimizer_state(self) -> None: ...
     def get_optimizer_state(

@@ -3,7 +3,7 @@ snapshots of weights and optimizer state it falls back to, and the message.
 
 The rule (documented in the README and in ``fastmlp.callbacks.TerminateOnNaN``): a batch
 diverges when its loss is NaN/inf or exceeds ``factor * reference``, where ``reference =
-max(1, loss of the first batch's rows at the weights fit starts from, loss of predicting
+max(1, loss of fit's first batch (at the weights fit starts from), loss of predicting
 nothing: ln(outputs) for cross-entropy, mean(y**2) for mse)``, and ``factor`` is 1e4 by
 default. Training that works never climbs four orders of magnitude above where it started
 or above chance; a learning rate a thousand times too large gets there within a few
@@ -18,9 +18,9 @@ import numpy as np
 
 DEFAULT_DIVERGENCE_FACTOR = 1e4
 
-# A snapshot costs a copy of the weights and optimizer state; one is taken at the start
-# of fit and then at the start of an epoch once training since the last one took this
-# many times longer than taking it, so it never costs more than ~1% of training.
+# A snapshot (the engine's checkpoint: a copy of the weights and optimizer state) is
+# taken at the start of fit and then at the start of an epoch once training since the
+# last one took this many times longer than taking it: never more than ~1% of training.
 _SNAPSHOT_COST_RATIO = 100.0
 
 
@@ -38,29 +38,33 @@ def check_divergence_factor(value):
 
 
 class DivergenceGuard:
-    """One per fit call: ``limit`` for the engine, ``maybe_snapshot`` at each epoch start,
+    """One per fit call: ``limit`` for the engine (inf until ``first_loss`` gave the
+    reference: fit trains its first batch alone), ``maybe_snapshot`` at each epoch start,
     ``restore`` and ``message`` when the engine stopped on a diverged batch."""
 
-    def __init__(self, net, loss_code, x, y, batch_size, factor):
+    def __init__(self, net, loss_code, y, factor):
         self.net = net
         self.factor = factor
         self.limit = math.inf
-        if factor is not None:
-            self.reference = self._reference(net, loss_code, x, y, batch_size)
-            self.limit = factor * self.reference
-        self._snap = self._prev = None  # (epoch, params, (step, optimizer state))
+        self.reference = None
+        self._loss_code, self._y = loss_code, y
+        self._snap = self._prev = None  # (epoch, engine checkpoint slot)
         self._snap_cost = 0.0
         self._since_snap = math.inf
 
-    @staticmethod
-    def _reference(net, loss_code, x, y, rows):
-        loss_sum, _, bad = net.evaluate(x[:rows], y[:rows])
-        start = loss_sum / rows if bad < 0 else 0.0
-        if loss_code in (0, 1):  # cross-entropy: a uniform prediction over the outputs
-            chance = math.log(max(net.output_dim, 1))
+    @property
+    def needs_first_loss(self):
+        return self.factor is not None and self.reference is None
+
+    def first_loss(self, loss):
+        """Sets the bound from the loss of fit's first batch (before its update)."""
+        if self._loss_code in (0, 1):  # cross-entropy: a uniform prediction
+            chance = math.log(max(self.net.output_dim, 1))
         else:  # mse: predicting zeros
-            chance = float(np.mean(np.square(y, dtype=np.float64)))
-        return max(1.0, start if math.isfinite(start) else 0.0, chance)
+            v = self._y.reshape(-1)  # float32 rows (fit's targets); precise enough here
+            chance = float(np.dot(v, v)) / max(v.size, 1)
+        self.reference = max(1.0, loss if math.isfinite(loss) else 0.0, chance)
+        self.limit = self.factor * self.reference
 
     def trained(self, seconds):
         self._since_snap += seconds
@@ -68,9 +72,12 @@ class DivergenceGuard:
     def maybe_snapshot(self, epoch):
         if self._snap is not None and self._since_snap < _SNAPSHOT_COST_RATIO * self._snap_cost:
             return
+        # the slot not holding the latest snapshot (that one becomes the previous)
+        slot = 0 if self._snap is None or self._snap[1] == 1 else 1
         t0 = time.perf_counter()
-        snap = (epoch, self.net.get_params(), self.net.get_optimizer_state())
+        self.net.save_checkpoint(slot)
         self._snap_cost = time.perf_counter() - t0
+        snap = (epoch, slot)
         self._since_snap = 0.0
         # a snapshot is sane once a batch trained from it had a sane loss: by then the
         # previous one is no longer needed
@@ -88,10 +95,14 @@ class DivergenceGuard:
             if self._prev is None:
                 return snap[0]
             snap = self._prev
-        _, params, (step, state) = snap
-        self.net.set_params(params)
-        self.net.set_optimizer_state(step, state)
+        if not self.net.restore_checkpoint(snap[1]):
+            raise RuntimeError("fit: the weights could not be restored after a divergence "
+                               "(the optimizer was changed during fit)")
         return snap[0]
+
+    def close(self):
+        """Frees the snapshots (fit's end, however it ends)."""
+        self.net.discard_checkpoints()
 
     def message(self, loss, epoch, batch, n_batches, restored_epoch, lr):
         if math.isfinite(loss):

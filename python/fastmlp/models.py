@@ -305,13 +305,15 @@ class Sequential:
         """Bytes the model holds in the engine: weights, optimizer state (after
         ``compile``), inference copies of the weights packed for the GEMM kernels, and
         workspaces (training: sized by the largest batch; inference: tiles of 256 rows per
-        thread, a few kept for reuse). ``detail=True`` returns a dict by kind.
+        thread, a few kept for reuse) and, during ``fit``, the snapshots its divergence
+        guard may restore. ``detail=True`` returns a dict by kind.
         Workspaces do not grow with the number of rows passed to predict/evaluate."""
         self._require_built("memory_bytes")
         net = self._net
         if net is None:
             w = 4 * self.count_params()
-            m = {"weights": w, "optimizer": 0, "packed": 0, "workspace": 0, "total": w}
+            m = {"weights": w, "optimizer": 0, "packed": 0, "workspace": 0, "checkpoints": 0,
+                 "total": w}
         else:
             m = dict(net.memory())
         return m if detail else int(m["total"])
@@ -665,7 +667,7 @@ class Sequential:
         # Divergence: fit raises FloatingPointError; a TerminateOnNaN callback makes it stop
         # quietly instead and sets the bound (see fastmlp/_divergence.py for the rule).
         quiet = [cb for cb in cbs if isinstance(cb, TerminateOnNaN)]
-        guard = DivergenceGuard(net, self.loss.code, x, y, batch_size,
+        guard = DivergenceGuard(net, self.loss.code, y,
                                 quiet[-1].divergence_factor if quiet
                                 else DEFAULT_DIVERGENCE_FACTOR)
         batch_hooks = [cb for cb in cbs
@@ -696,6 +698,8 @@ class Sequential:
                 done, t_train, diverged = 0, 0.0, False
                 while done < nb:
                     k = min(nb - done, max(1, int(_CHUNK_SECONDS / t_batch)))
+                    if guard.needs_first_loss:
+                        k = 1  # its loss, at the starting weights, sets the bound
                     t0 = _perf()
                     got = net.train_batches(x, y, idx, batch_size, done, k, losses[done:],
                                             accs[done:], guard.limit)
@@ -704,6 +708,8 @@ class Sequential:
                     guard.trained(dt)
                     t_batch = max(dt / max(got, 1), 1e-7)
                     last = done + got - 1
+                    if guard.needs_first_loss and got:
+                        guard.first_loss(float(losses[last]))
                     if net.bad_input_row >= 0:
                         raise _nonfinite_input(x, net.bad_input_row, "x",
                                                f" Training stopped before epoch {epoch + 1}, "
@@ -756,6 +762,8 @@ class Sequential:
             for cb in cbs:
                 cb.on_train_end()
             raise
+        finally:
+            guard.close()
         for cb in cbs:
             cb.on_train_end()
         return history
