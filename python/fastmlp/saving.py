@@ -11,12 +11,15 @@ Format (version 1): a NumPy ``.npz`` archive (written at exactly the given path)
     in slot 0 when momentum is used; Adam's m and v in slots 0 and 1), with the step
     count as ``"optimizer_step"`` in the config's ``compile`` entry. Files without them
     (older files) load with a fresh optimizer state.
-Loading never unpickles (``allow_pickle=False``). Saving writes a temporary file
-(``.fastmlp-*.tmp``) in the same directory, fsyncs it and renames it over ``path``
+Loading never unpickles (``allow_pickle=False``) and refuses weights or optimizer state
+holding NaN or inf. Saving writes a temporary file (``.fastmlp-{name}.{random}.tmp`` for a
+target named ``name``) in the same directory, fsyncs it and renames it over ``path``
 (``os.replace``), so a full disk, a read-only directory, Ctrl-C or a crash never leaves a
 half-written model: ``path`` holds the previous file or the new one. The temporary file is
-removed on any error (only a hard kill can leave one behind). The new file keeps the mode
-of the file it replaces.
+removed on any error; a hard kill (SIGKILL, power loss) can leave one behind, so the writer
+holds an exclusive ``flock`` on it until the rename and every save first removes the
+temporaries of the same target that no live process holds locked (POSIX; elsewhere they
+stay). The new file keeps the mode of the file it replaces.
 """
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ def save_model(model, path) -> None:
     path : str or os.PathLike
         Destination file.
     """
-    path = os.fspath(path)
+    path = os.fsdecode(os.fspath(path))
     config = {"format": _FORMAT, "version": _VERSION, "model": model.get_config(),
               "compile": None}
     if model._compiled:
@@ -74,15 +77,23 @@ def save_model(model, path) -> None:
         arrays[f"weight_{i:05d}"] = np.ascontiguousarray(w, dtype=np.float32)
     directory = os.path.dirname(os.path.abspath(path))
     mode = _file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".tmp", dir=directory)
+    prefix = _temp_prefix(path)
+    fcntl = _fcntl()
+    if fcntl is not None:
+        _remove_stale_temps(directory, prefix, fcntl)
+    f, tmp = _locked_temp(directory, prefix, fcntl)
     try:
-        with os.fdopen(fd, "wb") as f:
+        try:
             if hasattr(os, "fchmod"):  # mkstemp makes 0600; keep what open() would give
                 os.fchmod(f.fileno(), mode)
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if fcntl is None:  # (Windows cannot rename an open file; no lock to keep)
+                f.close()
+            os.replace(tmp, path)  # still locked: a concurrent cleanup leaves it alone
+        finally:
+            f.close()  # releases the lock
     except BaseException:  # a full disk, Ctrl-C, ...: the previous file stays as it was
         try:
             os.unlink(tmp)
@@ -90,6 +101,121 @@ def save_model(model, path) -> None:
             pass
         raise
     _fsync_dir(directory)
+
+
+# --- temporary files: per-target names, locked while written, stale ones removed ---------
+
+_TEMP_HEAD = ".fastmlp-"
+_TEMP_TAIL = ".tmp"
+_MAX_TAG = 180  # bytes of the target's name kept in the temporary's (NAME_MAX is 255)
+
+
+def _fcntl():
+    """The ``fcntl`` module, or None where it does not exist (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    return fcntl if hasattr(fcntl, "flock") else None
+
+
+def _temp_prefix(path) -> str:
+    """``.fastmlp-{name}.``: what the temporaries of the target ``path`` start with (a
+    long name is cut and completed by a hash, so the temporary's name stays legal)."""
+    name = os.path.basename(path)
+    if len(os.fsencode(name)) > _MAX_TAG:
+        import hashlib
+        digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+        head = name[:64]
+        while len(os.fsencode(head)) > 64:  # cut between characters, never inside one
+            head = head[:-1]
+        name = head + "~" + digest
+    return f"{_TEMP_HEAD}{name}."
+
+
+def _is_temp_of(entry: str, prefix: str) -> bool:
+    """Whether ``entry`` is a temporary of the target whose prefix is ``prefix``: the
+    prefix, then mkstemp's random part (letters, digits, ``_``; never a dot, so a target
+    named ``m.npz`` does not claim the temporaries of one named ``m.npz.bak``), then .tmp."""
+    if not (entry.startswith(prefix) and entry.endswith(_TEMP_TAIL)):
+        return False
+    rnd = entry[len(prefix):-len(_TEMP_TAIL)]
+    return bool(rnd) and all(c.isascii() and (c.isalnum() or c == "_") for c in rnd)
+
+
+def _remove_stale_temps(directory, prefix, fcntl) -> None:
+    """Unlink the temporaries of this target that a killed save left behind: those no live
+    process holds an exclusive ``flock`` on. Best effort: never fails the save."""
+    try:
+        entries = [e.name for e in os.scandir(directory)
+                   if _is_temp_of(e.name, prefix)]
+    except OSError:
+        return
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    import stat
+    for name in entries:
+        full = os.path.join(directory, name)
+        try:
+            fd = os.open(full, flags)
+        except OSError:  # gone already, a symlink, not ours to read, ...
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # BlockingIOError: a live save holds it (or flock unsupported)
+                continue
+            try:  # unlink only the file we locked (not one renamed/recreated meanwhile)
+                now = os.lstat(full)
+                if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+                    os.unlink(full)
+            except OSError:
+                pass
+        finally:
+            os.close(fd)
+
+
+def _locked_temp(directory, prefix, fcntl):
+    """A new temporary file in ``directory``, open for writing and (POSIX) exclusively
+    ``flock``-ed, so a concurrent save's cleanup never takes it for a stale one."""
+    for _ in range(100):
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=_TEMP_TAIL, dir=directory)
+        try:
+            f = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(tmp)
+            raise
+        if fcntl is None:
+            return f, tmp
+        try:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            except OSError:  # a filesystem without flock: no cleanup can lock it either
+                return f, tmp
+            # Between mkstemp and flock, another save's cleanup may have locked and
+            # unlinked it: then the name is gone (or another file's) and we start over.
+            st, now = os.fstat(f.fileno()), os.lstat(tmp)
+            if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+                return f, tmp
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            f.close()
+            _unlink_quietly(tmp)
+            raise
+        f.close()
+    raise OSError(f"could not create a temporary file in {directory!r} for saving")
+
+
+def _unlink_quietly(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _file_mode(path) -> int:
@@ -158,15 +284,21 @@ def load_model(path, compile=True):
                          f"{raw.shape}, expected uint8 JSON bytes)")
     try:
         config = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise ValueError(f"{path!r}: unreadable model config ({e})") from None
+    except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, a 5000-digit int, ...
+        raise ValueError(
+            f"{path!r}: unreadable model config: the 'config' entry is malformed "
+            f"({type(e).__name__}: {_clip(str(e))}). The file is corrupt or was not written "
+            f"by fastmlp; save the model again from a good copy") from None
     if not isinstance(config, dict) or config.get("format") != _FORMAT:
         raise ValueError(f"{path!r} is not a fastmlp model file")
     if config.get("version") != _VERSION:
         raise ValueError(f"{path!r}: unsupported model file version "
                          f"{config.get('version')!r} (this fastmlp reads {_VERSION})")
-    weights = [z[k] for k in sorted(f for f in z if f.startswith("weight_"))]
+    weight_names = sorted(f for f in z if f.startswith("weight_"))
+    weights = [z[k] for k in weight_names]
     try:
+        for k, w in zip(weight_names, weights):
+            _check_finite(path, k, w, "weight array")
         mc = config["model"]
         have = sum(int(w.size) for w in weights)
         declared = _declared_params(mc)
@@ -185,12 +317,51 @@ def load_model(path, compile=True):
                           loss=_losses.get(cc["loss"]), metrics=cc.get("metrics") or None)
             if shape is not None and "optimizer_step" in cc:
                 step = cc["optimizer_step"]
-                if type(step) is not int or step < 0:
-                    raise ValueError(f"optimizer_step must be an int >= 0, got {step!r}")
+                if type(step) is not int or not 0 <= step <= _MAX_STEP:
+                    raise _FileError(
+                        f"{path!r}: invalid model file: 'optimizer_step' in the config's "
+                        f"compile entry must be an int in [0, 2**63-1] (the number of "
+                        f"optimizer steps taken), got {_clip(repr(step))} "
+                        f"({type(step).__name__}). The file is corrupt; load it with "
+                        f"compile=False to keep the weights and start a fresh optimizer")
                 slots = [(z.get(f"optimizer_{i:05d}_0"), z.get(f"optimizer_{i:05d}_1"))
                          for i in range(len(weights))]
+                for i, pair in enumerate(slots):
+                    for j, a in enumerate(pair):
+                        if a is not None:
+                            _check_finite(path, f"optimizer_{i:05d}_{j}", a,
+                                          "optimizer-state array")
                 model._set_optimizer_state(step, slots)
+    except _FileError as e:
+        raise ValueError(str(e)) from None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError,
             RecursionError) as e:
         raise ValueError(f"{path!r}: invalid model file ({type(e).__name__}: {e})") from None
     return model
+
+
+_MAX_STEP = 2 ** 63 - 1  # the engine counts optimizer steps in an int64
+
+
+class _FileError(ValueError):
+    """A load error whose message already names the file (not wrapped again)."""
+
+
+def _clip(text, limit=200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _check_finite(path, name, a, what) -> None:
+    """Refuse NaN / inf in a float array of the file, naming the array and the first one."""
+    if a.dtype.kind != "f":
+        return  # integer arrays (refused later if the wrong dtype) are always finite
+    bad = ~np.isfinite(a)
+    n = int(np.count_nonzero(bad))
+    if n:
+        first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), a.shape))
+        raise _FileError(
+            f"{path!r}: invalid model file: {what} {name!r} (shape {a.shape}) holds {n} "
+            f"non-finite value{'s' if n != 1 else ''} (NaN or inf), the first "
+            f"{float(a[first])!r} at index {first}; a model loaded from it would predict "
+            f"NaN. The file is corrupt, or was saved from a model whose training diverged: save it "
+            f"again from a good copy (or retrain, e.g. with a lower learning rate)")

@@ -158,21 +158,37 @@ def parse_cifar_python(data, name) -> tuple:
         desc = (f"{images.dtype} array of shape {images.shape}" if isinstance(images, np.ndarray)
                 else type(images).__name__)
         raise ValueError(f"{name}: 'data' must be a uint8 array of shape (N, 3072), found {desc}")
-    if not isinstance(labels, list) or not all(type(v) is int for v in labels):
-        raise ValueError(f"{name}: 'labels' must be a list of ints")
+    if not isinstance(labels, list):
+        raise ValueError(f"{name}: 'labels' must be a list of ints, found {type(labels).__name__}")
+    for i, v in enumerate(labels):  # before any NumPy conversion: 2**70 would overflow it
+        if type(v) is not int:
+            raise ValueError(
+                f"{name}: 'labels' must be a list of ints, found {_clip(repr(v))} "
+                f"({type(v).__name__}) at index {i}"
+            )
+        if not 0 <= v < NUM_CLASSES:
+            raise ValueError(
+                f"{name}: label {_describe_int(v)} out of range 0..{NUM_CLASSES - 1} at index "
+                f"{i}: corrupt or not a CIFAR-10 batch; delete it and fetch it again"
+            )
     if len(labels) != images.shape[0]:
         raise ValueError(
             f"{name}: {images.shape[0]} images but {len(labels)} labels (count mismatch)"
         )
     if images.shape[0] == 0:
         raise ValueError(f"{name}: empty CIFAR-10 batch")
-    lab = np.array(labels, dtype=np.int64)
-    bad = (lab < 0) | (lab >= NUM_CLASSES)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"{name}: label {int(lab[i])} out of range 0..9 at index {i}")
+    lab = np.array(labels, dtype=np.uint8)  # all in 0..NUM_CLASSES-1 (checked above)
     x = np.ascontiguousarray(images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-    return x, lab.astype(np.uint8)
+    return x, lab
+
+
+def _clip(text, limit=60) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _describe_int(v) -> str:
+    # repr() of an int past 4300 digits raises ValueError itself (a pickle's LONG4 can hold one)
+    return repr(v) if v.bit_length() <= 128 else f"(an int of {v.bit_length()} bits)"
 
 
 # --- whole datasets: a directory or a tarball ----------------------------------------------

@@ -32,6 +32,8 @@ _CHUNK = 1 << 20
 # 47 MB): a gzip bomb behind a header claiming more is refused before inflating anything.
 _MAX_IDX_BYTES = 1 << 30
 _GZIP_MAGIC = b"\x1f\x8b"
+# Most dimensions an IDX header may declare: NumPy 1.x arrays have at most 32 (2.x: 64).
+_MAX_IDX_DIMS = 32
 
 
 class _Source:
@@ -118,6 +120,12 @@ def read_idx(path, *, dtype=None, ndim=None) -> np.ndarray:
             )
         if nd == 0:
             raise ValueError(f"{path}: IDX dimension count is 0")
+        if nd > _MAX_IDX_DIMS:
+            raise ValueError(
+                f"{path}: IDX header declares {nd} dimensions (byte 3 of the file), more "
+                f"than the {_MAX_IDX_DIMS} a NumPy array can have (MNIST-format files have "
+                "1 to 4): corrupt or not an IDX file; delete it and fetch it again"
+            )
         if ndim is not None and nd != ndim:
             raise ValueError(f"{path}: IDX file has {nd} dimensions, expected {ndim}")
         dims_raw = read_bounded(src, 4 * nd)
