@@ -56,3 +56,26 @@ def test_batch_size_checked_as_fit_does(model, method, bad, exc):
         getattr(model, method)(*args, batch_size=bad)
     getattr(model, method)(*args, batch_size=2)  # a valid one still works
     getattr(model, method)(*args, batch_size=None)
+
+
+def test_models_imports_neither_interop_nor_saving():
+    # they build models (import models); models finds their exporters in _model_io
+    import ast
+    from pathlib import Path
+    tree = ast.parse(Path(fm.models.__file__).read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    assert not {n for n in names if "interop" in n or "saving" in n}, names
+
+
+def test_exporters_are_registered_after_import(tmp_path):
+    from fastmlp import _model_io
+    assert _model_io.exporter("save") is fm.saving.save_model
+    assert _model_io.exporter("to_onnx") is fm.interop.to_onnx
+    with pytest.raises(RuntimeError, match="no exporter 'nope'"):
+        _model_io.exporter("nope")

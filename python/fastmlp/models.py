@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from . import _core
+from . import _core, _model_io
 from . import losses as _losses
 from . import optimizers as _optimizers
 from . import random as _random
@@ -872,19 +872,16 @@ class Sequential:
 
     def to_onnx(self, path=None, opset=17, **kwargs):
         """Export to ONNX (extra ``onnx``); see :func:`fastmlp.interop.onnx.to_onnx`."""
-        from .interop import to_onnx
-        return to_onnx(self, path, opset=opset, **kwargs)
+        return _model_io.exporter("to_onnx")(self, path, opset=opset, **kwargs)
 
     def to_torch(self):
         """The equivalent ``torch.nn.Sequential``; see :func:`fastmlp.interop.torch.to_torch`."""
-        from .interop import to_torch
-        return to_torch(self)
+        return _model_io.exporter("to_torch")(self)
 
     def save(self, path) -> None:
         """Save to ``path`` (a NumPy ``.npz``: weights, optimizer state + JSON config; see
         fastmlp.saving). ``fm.load_model(path)`` resumes training exactly."""
-        from .saving import save_model
-        save_model(self, path)
+        _model_io.exporter("save")(self, path)
 
     def __repr__(self):
         return f"<fastmlp.Sequential {self.name!r}: {len(self._layers)} layers>"

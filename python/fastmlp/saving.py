@@ -29,6 +29,7 @@ import tempfile
 
 import numpy as np
 
+from . import _model_io
 from . import layers as _layers
 from . import losses as _losses
 from . import optimizers as _optimizers
@@ -365,3 +366,6 @@ def _check_finite(path, name, a, what) -> None:
             f"{float(a[first])!r} at index {first}; a model loaded from it would predict "
             f"NaN. The file is corrupt, or was saved from a model whose training diverged: save it "
             f"again from a good copy (or retrain, e.g. with a lower learning rate)")
+
+
+_model_io.register("save", save_model)  # Sequential.save (models.py does not import saving)

@@ -6,6 +6,7 @@ None of the optional libraries is imported until a converter that needs it is ca
 """
 from __future__ import annotations
 
+from .. import _model_io
 from ._sklearn import from_sklearn
 
 __all__ = ["from_sklearn", "to_onnx", "from_onnx", "from_torch", "to_torch"]
@@ -33,3 +34,8 @@ def to_torch(model, **kwargs):
     """See :func:`fastmlp.interop.torch.to_torch`."""
     from .torch import to_torch as f
     return f(model, **kwargs)
+
+
+# Sequential.to_onnx / to_torch call these (models.py does not import interop)
+_model_io.register("to_onnx", to_onnx)
+_model_io.register("to_torch", to_torch)
