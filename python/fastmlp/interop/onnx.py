@@ -8,7 +8,10 @@ fastmlp's ``[in, out]`` layout, so ``Gemm`` has ``transB=0``.
 
 ``from_onnx(path_or_model)`` reads such a chain back (also ``Gemm`` with ``transB=1`` or
 ``alpha``/``beta``, ``Reshape`` to ``[N, -1]``, ``Identity``, ``Constant`` weights) and
-refuses any other graph with a ``ValueError`` that lists what it cannot convert.
+refuses any other graph with a ``ValueError`` that names the source (path, ``<bytes>`` or
+``<ModelProto>``) and says what it cannot convert: unsupported ops, branches, cycles, more
+than ``_MAX_NODES`` (10,000) nodes, NaN/inf or negative-dimension weights, a ``Reshape``
+that is not a flatten, a corrupt file or unreadable external data.
 """
 from __future__ import annotations
 
@@ -141,15 +144,58 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
 
 
 # --------------------------------------------------------------------------- import
-def _load(src, onnx):
-    if isinstance(src, onnx.ModelProto):
-        return src
-    if isinstance(src, (bytes, bytearray)):
-        return onnx.load_model_from_string(bytes(src))
+# More nodes than any MLP fastmlp can hold (a layer is at most a few nodes); refused before
+# any walk, so a hostile graph cannot make from_onnx spend unbounded time.
+_MAX_NODES = 10_000
+# (min, max) inputs per op, the data input and its constants together
+_ARITY = {"Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2),
+          "Div": (2, 2), "Reshape": (2, 2)}
+
+
+def _source_name(src):
+    """How from_onnx messages name ``src``: the path, ``<bytes>`` or ``<ModelProto>``."""
     if isinstance(src, (str, os.PathLike)):
-        return onnx.load_model(os.fspath(src))
-    raise TypeError(f"from_onnx: expected a path, bytes or onnx.ModelProto, got "
-                    f"{type(src).__name__}")
+        p = os.fspath(src)
+        return p.decode(errors="replace") if isinstance(p, bytes) else p
+    if isinstance(src, (bytes, bytearray)):
+        return "<bytes>"
+    if type(src).__name__ == "ModelProto":
+        return "<ModelProto>"
+    return f"<{type(src).__name__}>"
+
+
+def _load(src, onnx, err):
+    if isinstance(src, onnx.ModelProto):
+        proto = src
+    elif isinstance(src, (bytes, bytearray)):
+        try:
+            proto = onnx.load_model_from_string(bytes(src))
+        except Exception as e:  # protobuf's DecodeError and the like
+            raise err(f"the bytes are not an ONNX model ({type(e).__name__}: {e}); pass the "
+                      "content of an .onnx file") from e
+    elif isinstance(src, (str, os.PathLike)):
+        path = os.fspath(src)
+        try:
+            # external data is loaded below, so that its errors are told apart
+            proto = onnx.load_model(path, load_external_data=False)
+        except OSError:
+            raise  # the model file itself is missing or unreadable: keep the OS error
+        except Exception as e:  # a truncated or corrupt file: protobuf's DecodeError
+            raise err(f"the file is not a valid ONNX model ({type(e).__name__}: {e}); is it "
+                      "truncated or not an .onnx file? Re-export it") from e
+        try:
+            from onnx.external_data_helper import load_external_data_for_model
+            load_external_data_for_model(proto, os.path.dirname(path))
+        except Exception as e:  # missing file, path outside the model's folder, ...
+            raise err(f"cannot load the external data of its tensors ({type(e).__name__}: "
+                      f"{e}); keep the data files next to the model, or re-save it with "
+                      "onnx.save_model(model, path, save_as_external_data=False)") from e
+    else:
+        raise TypeError(f"from_onnx: expected a path, bytes or onnx.ModelProto, got "
+                        f"{type(src).__name__}")
+    if not proto.HasField("graph"):
+        raise err("the model has no graph; is this an ONNX model?")
+    return proto
 
 
 def _attrs(node, helper):
@@ -159,95 +205,197 @@ def _attrs(node, helper):
 def from_onnx(path_or_model, name=None):
     """Load an MLP graph (as written by :func:`to_onnx`) into a :class:`fastmlp.Sequential`.
 
-    Raises ``ValueError`` listing the unsupported operators (or the first structural
-    problem, e.g. a branch or a non-constant weight) for any other graph.
+    Raises ``ValueError`` naming the source (the path, ``<bytes>`` or ``<ModelProto>``) and
+    listing the unsupported operators (or the first structural problem, e.g. a branch, a
+    cycle, a non-constant or non-finite weight) for any other graph, and for a corrupt file
+    or unreadable external data. Graphs with more than ``_MAX_NODES`` nodes are refused. A
+    missing model file raises the usual ``OSError``.
     """
     onnx, helper, numpy_helper = _import_onnx()
+    where = _source_name(path_or_model)
+    prefix = f"from_onnx({where}): "
+
+    def err(msg):
+        return ValueError(prefix + msg)
+
+    proto = _load(path_or_model, onnx, err)
+    try:
+        return _convert(proto, name, err, onnx, helper, numpy_helper)
+    except ValueError as e:
+        if str(e).startswith(prefix):
+            raise
+        # e.g. fastmlp refusing a layer or weight: still say which model it was
+        raise err(str(e)) from e
+    except (IndexError, KeyError, TypeError, ZeroDivisionError, OverflowError) as e:
+        # a malformed graph that the checks above did not foresee
+        raise err(f"malformed graph ({type(e).__name__}: {e})") from e
+
+
+def _convert(proto, name, err, onnx, helper, numpy_helper):
     from ..layers import Dense, Flatten, LeakyReLU, ReLU, Rescaling, Sigmoid, Softmax, Tanh
     from ..models import Sequential
 
-    proto = _load(path_or_model, onnx)
     g = proto.graph
+    if len(g.node) > _MAX_NODES:
+        raise err(f"the graph has {len(g.node)} nodes, more than the {_MAX_NODES} that "
+                  "from_onnx reads (far more than any fastmlp MLP); it is not a fastmlp MLP")
+    opset = None
     for imp in proto.opset_import:
         if imp.domain not in ("", "ai.onnx"):
-            raise ValueError(f"from_onnx: operator domain {imp.domain!r} is not supported "
-                             "(only the default ONNX domain)")
+            raise err(f"operator domain {imp.domain!r} is not supported (only the default "
+                      "ONNX domain)")
+        opset = imp.version
+    if opset is None:
+        raise err("the model declares no ONNX opset (opset_import is empty); re-export it")
     bad = sorted({n.op_type if not n.domain else f"{n.domain}::{n.op_type}" for n in g.node
                   if n.op_type not in SUPPORTED_OPS or n.domain not in ("", "ai.onnx")})
     if bad:
-        raise ValueError(f"from_onnx: the graph is not a fastmlp MLP; unsupported ops: "
-                         f"{', '.join(bad)} (fastmlp reads {', '.join(SUPPORTED_OPS)})")
+        raise err(f"the graph is not a fastmlp MLP; unsupported ops: {', '.join(bad)} "
+                  f"(fastmlp reads {', '.join(SUPPORTED_OPS)})")
 
-    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    def read_tensor(t, what):
+        if any(d < 0 for d in t.dims):
+            raise err(f"{what} has a negative dimension in its shape {list(t.dims)}; stored "
+                      "tensors need dimensions >= 0 (the file is corrupt: re-export it)")
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            # only a path gives a folder to read it from; never guess one (e.g. the cwd)
+            loc = {e.key: e.value for e in t.external_data}.get("location")
+            raise err(f"{what} keeps its data in an external file ({loc!r}); pass the "
+                      "model's file path (with the data file next to it) instead")
+        try:
+            return numpy_helper.to_array(t)
+        except Exception as e:  # e.g. dims that do not match the stored data
+            raise err(f"{what} cannot be read ({type(e).__name__}: {e})") from e
+
+    consts, what_of = {}, {}
+    for t in g.initializer:
+        what_of[t.name] = f"initializer {t.name!r}"
+        consts[t.name] = read_tensor(t, what_of[t.name])
     nodes = []
     for n in g.node:
         if n.op_type == "Constant":
             a = _attrs(n, helper)
             if "value" not in a:
-                raise ValueError(f"from_onnx: Constant node {n.name!r} without a tensor value")
-            consts[n.output[0]] = numpy_helper.to_array(a["value"])
+                raise err(f"Constant node {n.name!r} without a tensor value")
+            if len(n.output) != 1 or not n.output[0]:
+                raise err(f"Constant node {n.name!r} must have exactly one output")
+            what_of[n.output[0]] = f"Constant {n.output[0]!r}"
+            consts[n.output[0]] = read_tensor(a["value"], what_of[n.output[0]])
         else:
             nodes.append(n)
     inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1 or len(g.output) != 1:
-        raise ValueError(f"from_onnx: expected one input and one output, got "
-                         f"{[i.name for i in inputs]} -> {[o.name for o in g.output]}")
+        raise err(f"expected one input and one output, got {[i.name for i in inputs]} -> "
+                  f"{[o.name for o in g.output]}")
     dims = [d.dim_value if d.HasField("dim_value") else None
             for d in inputs[0].type.tensor_type.shape.dim]
+    if any(d is not None and d < 0 for d in dims):
+        raise err(f"input {inputs[0].name!r} has a negative dimension in its shape {dims}")
     elem = inputs[0].type.tensor_type.elem_type
     if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
-        raise ValueError(f"from_onnx: the input must be a float tensor, got element type "
-                         f"{onnx.TensorProto.DataType.Name(elem)}")
+        raise err(f"the input must be a float tensor, got element type "
+                  f"{onnx.TensorProto.DataType.Name(elem)}")
 
-    by_input: dict[str, list] = {}
-    for n in nodes:
+    by_input: dict[str, list] = {}  # tensor -> indices into nodes
+    for k, n in enumerate(nodes):
         for x in n.input:
             if x and x not in consts:
-                by_input.setdefault(x, []).append(n)
+                by_input.setdefault(x, []).append(k)
 
-    def const_of(n, k):
+    def raw_const(n, k):
         if k >= len(n.input) or not n.input[k]:
             return None
         if n.input[k] not in consts:
-            raise ValueError(f"from_onnx: {n.op_type} node {n.name!r} takes {n.input[k]!r} "
-                             "from another node; only a chain with constant weights is "
-                             "supported")
-        return np.asarray(consts[n.input[k]], dtype=np.float64)
+            raise err(f"{n.op_type} node {n.name!r} takes {n.input[k]!r} from another node; "
+                      "only a chain with constant weights is supported")
+        arr = np.asarray(consts[n.input[k]])
+        # checked where used (weight, bias, scale, offset), so unused initializers stay free
+        if arr.dtype.kind in "fc":
+            bad_count = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            if bad_count:
+                raise err(f"{what_of[n.input[k]]} holds {bad_count} non-finite values "
+                          f"(NaN/inf), used by {n.op_type} node {n.name!r}; fix or retrain "
+                          "the source model")
+        return arr
+
+    def const_of(n, k):
+        arr = raw_const(n, k)
+        return None if arr is None else np.asarray(arr, dtype=np.float64)
 
     def scalar(n, arr):
         if arr.size != 1:
-            raise ValueError(f"from_onnx: {n.op_type} node {n.name!r} with a non-scalar "
-                             f"constant of shape {arr.shape} is not supported (fastmlp's "
-                             "Rescaling is one scale and one offset)")
+            raise err(f"{n.op_type} node {n.name!r} with a non-scalar constant of shape "
+                      f"{arr.shape} is not supported (fastmlp's Rescaling is one scale and "
+                      "one offset)")
         return float(arr.reshape(()))
 
-    # walk the chain
-    chain, cur = [], inputs[0].name
+    def as_f32(n, arr, what):
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(arr, dtype=np.float32)
+        if not np.all(np.isfinite(out)):
+            raise err(f"{n.op_type} node {n.name!r}: its {what} is not finite in float32 "
+                      f"(largest magnitude {np.max(np.abs(arr)):.3g}; fastmlp computes in "
+                      "float32, whose largest value is about 3.4e38)")
+        return out
+
+    # walk the chain; a node met twice means the chain loops back on itself
+    chain, cur, seen = [], inputs[0].name, set()
     while True:
         users = by_input.get(cur, [])
         if not users:
             break
         if len(users) > 1:
-            raise ValueError(f"from_onnx: tensor {cur!r} feeds {len(users)} nodes; only a "
-                             "single chain of layers is supported")
-        n = users[0]
+            raise err(f"tensor {cur!r} feeds {len(users)} nodes; only a single chain of "
+                      "layers is supported")
+        k = users[0]
+        n = nodes[k]
+        if k in seen:
+            raise err(f"the graph has a cycle through node {n.name!r} (tensor {cur!r} feeds "
+                      "it again); a fastmlp MLP is a chain from input to output")
+        seen.add(k)
         data_in = [x for x in n.input if x and x not in consts]
         if data_in != [cur] or len(n.output) != 1:
-            raise ValueError(f"from_onnx: {n.op_type} node {n.name!r} is not part of a single "
-                             "chain (it combines several computed tensors)")
+            raise err(f"{n.op_type} node {n.name!r} is not part of a single chain (it "
+                      "combines several computed tensors)")
+        lo, hi = _ARITY.get(n.op_type, (1, 1))
+        if not lo <= len(n.input) <= hi:
+            raise err(f"{n.op_type} node {n.name!r} has {len(n.input)} inputs, expected "
+                      f"{lo if lo == hi else f'{lo} to {hi}'}")
         chain.append(n)
         cur = n.output[0]
     if cur != g.output[0].name or len(chain) != len(nodes):
-        raise ValueError("from_onnx: the graph is not one chain from its input to its output")
+        raise err("the graph is not one chain from its input to its output")
+
+    def one_row(b, out):
+        # a bias must broadcast to one row [1, out]; e.g. [out, 1] would depend on the batch
+        return b.ndim <= 2 and (b.ndim == 0 or b.shape[-1] in (1, out)) and \
+            (b.ndim < 2 or b.shape[0] == 1)
+
+    def rows_of(n):
+        """Input features of a Gemm/MatMul node's weight (None where it has none)."""
+        w = raw_const(n, 1)
+        if w is None or w.ndim != 2:
+            return None
+        return w.shape[1] if n.op_type == "Gemm" and _attrs(n, helper).get("transB", 0) \
+            else w.shape[0]
 
     layers, weights = [], []
     pending_scale, pending_offset = 1.0, 0.0
     have_rescale = False
     flat_width = None
+    # features per example at this point of the chain, where known
+    width = int(np.prod(dims[1:])) if len(dims) >= 2 and all(dims[1:]) else None
 
-    def flush_rescale():
+    def flush_rescale(n=None):
         nonlocal pending_scale, pending_offset, have_rescale
         if have_rescale:
+            with np.errstate(over="ignore"):
+                finite = np.isfinite(np.float32([pending_scale, pending_offset])).all()
+            if not finite:
+                at = f"before node {n.name!r}" if n is not None else "at the end of the graph"
+                raise err(f"the Mul/Div/Add/Sub nodes {at} give a rescaling that is not "
+                          f"finite in float32 (scale={pending_scale:g}, "
+                          f"offset={pending_offset:g})")
             layers.append(Rescaling(pending_scale, pending_offset))
         pending_scale, pending_offset, have_rescale = 1.0, 0.0, False
 
@@ -262,8 +410,9 @@ def from_onnx(path_or_model, name=None):
             idx = 1 if n.input[1] in consts else 0
             v = scalar(n, const_of(n, idx))
             if op in ("Sub", "Div") and idx == 0:
-                raise ValueError(f"from_onnx: {op} node {n.name!r} with the constant first is "
-                                 "not supported")
+                raise err(f"{op} node {n.name!r} with the constant first is not supported")
+            if op == "Div" and v == 0.0:
+                raise err(f"Div node {n.name!r} divides by zero ({n.input[1]!r} is 0)")
             if op == "Mul":
                 pending_scale, pending_offset = pending_scale * v, pending_offset * v
             elif op == "Div":
@@ -273,69 +422,102 @@ def from_onnx(path_or_model, name=None):
             have_rescale = True
         elif op in ("Flatten", "Reshape"):
             if op == "Flatten" and a.get("axis", 1) != 1:
-                raise ValueError(f"from_onnx: Flatten node {n.name!r} with axis={a['axis']} "
-                                 "(only axis=1 keeps the batch dimension)")
+                raise err(f"Flatten node {n.name!r} with axis={a['axis']} (only axis=1 keeps "
+                          "the batch dimension)")
             if op == "Reshape":
-                shape = [int(s) for s in const_of(n, 1).ravel()]
-                if len(shape) != 2 or shape[0] not in (0, -1):
-                    raise ValueError(f"from_onnx: Reshape node {n.name!r} to {shape}: only a "
-                                     "flatten to [batch, features] is supported")
-            flush_rescale()
+                shape_arr = raw_const(n, 1)
+                if shape_arr is None or shape_arr.dtype.kind not in "iu":
+                    raise err(f"Reshape node {n.name!r} needs a constant int64 shape, got "
+                              f"{None if shape_arr is None else shape_arr.dtype}")
+                shape = [int(s) for s in shape_arr.ravel()]
+                if len(shape) != 2 or shape[0] not in (0, -1) or shape == [-1, -1]:
+                    raise err(f"Reshape node {n.name!r} to {shape}: only a flatten to "
+                              "[batch, features] is supported, e.g. [0, -1]")
+                if a.get("allowzero", 0) and shape[0] == 0:
+                    raise err(f"Reshape node {n.name!r} with allowzero=1 reshapes to an "
+                              "empty batch; use allowzero=0 or shape [-1, features]")
+                if shape[1] != -1:
+                    # anything but the true width is not a flatten (it fails or regroups rows)
+                    want = width
+                    if want is None:
+                        want = next((rows_of(m) for m in chain[i + 1:]
+                                     if m.op_type in ("Gemm", "MatMul")), None)
+                    if want is None or shape[1] != want:
+                        raise err(f"Reshape node {n.name!r} to {shape}: the second dimension "
+                                  f"must be -1 or the flattened feature count "
+                                  f"({'unknown here' if want is None else want}); use "
+                                  f"[{shape[0]}, -1]")
+            flush_rescale(n)
             layers.append(Flatten())
         elif op in ("Gemm", "MatMul"):
-            flush_rescale()
+            flush_rescale(n)
             if op == "Gemm":
                 if a.get("transA", 0):
-                    raise ValueError(f"from_onnx: Gemm node {n.name!r} with transA=1")
+                    raise err(f"Gemm node {n.name!r} with transA=1")
                 w = const_of(n, 1)
                 if w is None or w.ndim != 2:
-                    raise ValueError(f"from_onnx: Gemm node {n.name!r} needs a 2-D constant B")
+                    raise err(f"Gemm node {n.name!r} needs a 2-D constant B")
                 w = (w.T if a.get("transB", 0) else w) * a.get("alpha", 1.0)
                 b = const_of(n, 2)
                 if b is not None:
-                    b = np.broadcast_to(b * a.get("beta", 1.0), (w.shape[1],))
+                    if not one_row(b, w.shape[1]):
+                        raise err(f"Gemm node {n.name!r}: bias C of shape {b.shape} does not "
+                                  f"fit {w.shape[1]} outputs (expected shape "
+                                  f"({w.shape[1]},) or (1, {w.shape[1]}))")
+                    b = np.broadcast_to(b.reshape(-1) * a.get("beta", 1.0), (w.shape[1],))
             else:
                 w = const_of(n, 1)
                 if w is None or w.ndim != 2:
-                    raise ValueError(f"from_onnx: MatMul node {n.name!r} needs a 2-D constant "
-                                     "weight as its second input")
+                    raise err(f"MatMul node {n.name!r} needs a 2-D constant weight as its "
+                              "second input")
                 b = None
                 if nxt is not None and nxt.op_type == "Add" and nxt.input[1] in consts:
                     bb = const_of(nxt, 1)
-                    if bb.size in (1, w.shape[1]) and bb.ndim <= 2:
+                    if one_row(bb, w.shape[1]):
                         b = np.broadcast_to(bb.reshape(-1), (w.shape[1],))
                         i += 1
+            if 0 in w.shape:
+                raise err(f"{op} node {n.name!r} has an empty weight of shape {w.shape}")
+            if width is not None and w.shape[0] != width:
+                raise err(f"{op} node {n.name!r} takes {w.shape[0]} input features but "
+                          f"receives {width}")
             if flat_width is None:
                 flat_width = w.shape[0]
+            width = int(w.shape[1])
             layers.append(Dense(w.shape[1], use_bias=b is not None))
-            weights += [w] if b is None else [w, b]
+            weights.append(as_f32(n, w, "weight"))
+            if b is not None:
+                weights.append(as_f32(n, b, "bias"))
         elif op == "Relu":
-            flush_rescale()
+            flush_rescale(n)
             layers.append(ReLU())
         elif op == "LeakyRelu":
-            flush_rescale()
-            layers.append(LeakyReLU(alpha=float(a.get("alpha", 0.01))))
+            flush_rescale(n)
+            alpha = float(a.get("alpha", 0.01))
+            if not np.isfinite(alpha):
+                raise err(f"LeakyRelu node {n.name!r} with alpha={alpha}")
+            layers.append(LeakyReLU(alpha=alpha))
         elif op == "Sigmoid":
-            flush_rescale()
+            flush_rescale(n)
             layers.append(Sigmoid())
         elif op == "Tanh":
-            flush_rescale()
+            flush_rescale(n)
             layers.append(Tanh())
         elif op == "Softmax":
-            flush_rescale()
-            if a.get("axis", 1 if proto.opset_import[0].version < 13 else -1) not in (1, -1):
-                raise ValueError(f"from_onnx: Softmax node {n.name!r} with axis={a['axis']}")
+            flush_rescale(n)
+            if a.get("axis", 1 if opset < 13 else -1) not in (1, -1):
+                raise err(f"Softmax node {n.name!r} with axis={a['axis']}")
             if i != len(chain) - 1:
-                raise ValueError("from_onnx: Softmax is only supported as the last layer")
+                raise err("Softmax is only supported as the last layer")
             layers.append(Softmax())
         i += 1
     flush_rescale()
     if flat_width is None:
-        raise ValueError("from_onnx: the graph has no Gemm/MatMul layer")
+        raise err("the graph has no Gemm/MatMul layer")
     if len(dims) >= 2 and all(d for d in dims[1:]):
         input_shape = tuple(int(d) for d in dims[1:])
     else:
         input_shape = (int(flat_width),)
     model = Sequential(layers, input_shape=input_shape, seed=0, name=name or (g.name or None))
-    model.set_weights([np.asarray(x, dtype=np.float32) for x in weights])
+    model.set_weights(weights)
     return model
