@@ -54,7 +54,7 @@ MODELS = {
         [fm.Dense(300, activation="relu"), fm.Dense(100, activation="tanh"),
          fm.Dense(33, activation="sigmoid", use_bias=False), fm.Dense(7), fm.Softmax()],
         input_shape=(37,), seed=3),
-    # stand-alone activation and affine layers, a leaky ReLU epilogue, between wide layers
+    # stand-alone activation and Rescaling layers, a leaky ReLU epilogue, between wide layers
     "200-257-ReLU-Rescaling-129-Tanh-10": lambda: fm.Sequential(
         [fm.Dense(257, activation="tanh"), fm.ReLU(), fm.Rescaling(0.5, 0.1),
          fm.Dense(129, activation="leaky_relu"), fm.Tanh(), fm.Dense(10)],

@@ -189,6 +189,8 @@ void register_engine(py::module_& m) {
   py::class_<Network>(m, "Network")
       .def(py::init(&make_network), py::arg("layers"), py::arg("input_dim"),
            py::arg("in_scale") = 1.f, py::arg("in_offset") = 0.f)
+      .def_property_readonly_static("TILE_ROWS", [](py::object) { return Network::kTileRows; },
+                                    "Rows per tile of an inference pass (predict, evaluate).")
       .def_property_readonly("input_dim", &Network::input_dim)
       .def_property_readonly("output_dim", &Network::output_dim)
       .def_property_readonly("num_params", &Network::num_params)
@@ -263,7 +265,7 @@ void register_engine(py::module_& m) {
       .def("set_optimizer", [](Network& n, int kind, float lr, float momentum, float beta1,
                                float beta2, float eps, float weight_decay, bool nesterov,
                                bool decoupled) {
-        engine::OptimizerConfig c;
+        fastmlp::OptimizerConfig c;
         c.kind = kind; c.lr = lr; c.momentum = momentum; c.beta1 = beta1; c.beta2 = beta2;
         c.eps = eps; c.weight_decay = weight_decay; c.nesterov = nesterov;
         c.decoupled = decoupled;
@@ -414,7 +416,7 @@ void register_engine(py::module_& m) {
       .def("first_nonfinite_row", [](Network& n, py::array x) {
         InputView xv = input_view(x, n.input_dim(), "x");
         py::gil_scoped_release release;  // a pass over all of x: other threads may run
-        return n.nonfinite_input_row(xv);
+        return n.first_nonfinite_row(xv);
       }, py::arg("x"))
       .def("evaluate", [](Network& n, py::array x, py::array y) {
         InputView xv = input_view(x, n.input_dim(), "x");

@@ -19,7 +19,7 @@ namespace engine {
 
 namespace {
 
-constexpr int64_t kTileRows = 256;
+constexpr int64_t kTileRows = Network::kTileRows;
 // Multi-threaded predict splits a batch into about kTilesPerThread tiles per thread of
 // at least kMinStealRows rows (see balanced_tile_rows).
 // (2: on a quiet machine 4 tiles per thread, of 128 rows at batch 1024, measured 2-3%
@@ -362,7 +362,7 @@ void Network::elementwise_rows(const KernelTable& k, int l, const float* cur, fl
     case LayerKind::act:
       k.act_forward(s.act, s.alpha, cur + off, y + off, n);
       break;
-    case LayerKind::affine: {
+    case LayerKind::rescaling: {
       const float sc = s.scale, sh = s.offset;
       for (int64_t i = off; i < off + n; ++i) y[i] = cur[i] * sc + sh;
       break;
@@ -514,11 +514,8 @@ void Network::update_dense(LayerRt& L, const float* x, float* dz, int64_t rows, 
   if (next) step_bias();
   if (rows <= fused_max_rows || (opt_.kind == 1 && fused_max_rows > 0)) {
     const Epilogue ep = dense_epilogue(L);
-    EngineOptStep o;
-    o.kind = opt_.kind; o.lr = opt_.lr; o.momentum = opt_.momentum;
-    o.beta1 = opt_.beta1; o.beta2 = opt_.beta2; o.eps = opt_.eps;
-    o.weight_decay = opt_.weight_decay; o.nesterov = opt_.nesterov;
-    o.decoupled = opt_.decoupled; o.step = step_;
+    OptimizerConfig o = opt_;
+    o.step = step_;
     k.dense_backward_update(x, dz, rows, in, out, W, pw.s0 ? pw.s0->data() : nullptr,
                             pw.s1 ? pw.s1->data() : nullptr, &o, dx,
                             next ? x_next : nullptr, y_next, &ep);
@@ -555,7 +552,7 @@ void Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
       case LayerKind::act:
         if (dx) k.act_backward(s.act, s.alpha, y, cur, dx, n);
         break;
-      case LayerKind::affine:
+      case LayerKind::rescaling:
         if (dx)
           for (int64_t i = 0; i < n; ++i) dx[i] = cur[i] * s.scale;
         break;
@@ -620,7 +617,7 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
                     in_offset_, ws.input.data());
     }
     if (may_be_nonfinite(x.is_u8)) {  // ~1 ns per 16 values from cache
-      const int64_t r = first_nonfinite_row(k, in, rows, input_dim_);
+      const int64_t r = engine::first_nonfinite_row(k, in, rows, input_dim_);
       if (r >= 0) {
         bad_input_row_ = idx ? idx[start + r] : start + r;
         losses[kb] = std::numeric_limits<float>::quiet_NaN();
@@ -718,7 +715,7 @@ namespace {
 // 784-48-10 at batch 4 lost 1.4x with the split, so they stay on one thread.
 constexpr double kSplitMinFma = 49152;
 constexpr int64_t kSplitMinGemvCols = 64;
-// Elementwise layers (activation, affine, softmax) split their rows above this many
+// Elementwise layers (activation, rescaling, softmax) split their rows above this many
 // values per thread.
 constexpr double kSplitMinValues = 16384;
 
@@ -928,7 +925,7 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
     k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, rows, input_dim_, in_scale_,
                   in_offset_, ws.input.data());
     if (may_be_nonfinite(x.is_u8)) {
-      const int64_t b = first_nonfinite_row(k, ws.input.data(), rows, input_dim_);
+      const int64_t b = engine::first_nonfinite_row(k, ws.input.data(), rows, input_dim_);
       if (b >= 0) {
         bad[t] = r0 + b;
         return;
@@ -970,11 +967,11 @@ bool Network::may_be_nonfinite(bool is_u8) const {
   return !(std::isfinite(in_offset_) && std::isfinite(255.f * in_scale_ + in_offset_));
 }
 
-int64_t Network::nonfinite_input_row(const InputView& x) const {
+int64_t Network::first_nonfinite_row(const InputView& x) const {
   const KernelTable& k = kernels();
   if (!may_be_nonfinite(x.is_u8)) return -1;
   if (!x.is_u8 && !rescales()) {
-    return first_nonfinite_row(k, static_cast<const float*>(x.data), x.rows, x.cols, x.ld);
+    return engine::first_nonfinite_row(k, static_cast<const float*>(x.data), x.rows, x.cols, x.ld);
   }
   // What the first layer sees, x * scale + offset, as training gathers it: a finite x
   // can still overflow. Checked a block of rows at a time.
@@ -984,7 +981,7 @@ int64_t Network::nonfinite_input_row(const InputView& x) const {
     const int64_t n = std::min(kBlock, x.rows - r0);
     k.gather_rows(x.data, x.is_u8, x.ld, nullptr, r0, n, x.cols, in_scale_, in_offset_,
                   buf.data());
-    const int64_t r = first_nonfinite_row(k, buf.data(), n, x.cols);
+    const int64_t r = engine::first_nonfinite_row(k, buf.data(), n, x.cols);
     if (r >= 0) return r0 + r;
   }
   return -1;

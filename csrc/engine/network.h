@@ -2,7 +2,7 @@
 // passes run here, calling SIMD work only through the active KernelTable.
 //
 // Layout: a chain of layers (dense with a fused activation, stand-alone activation,
-// affine rescaling, softmax). A leading Rescaling is folded into the input gather. Weights
+// rescaling, softmax). A leading Rescaling is folded into the input gather. Weights
 // and optimizer state live in 64-byte aligned buffers owned by the Network; Python sees
 // the weights as read-only zero-copy NumPy views and writes them through set_param.
 //
@@ -24,13 +24,13 @@
 #include <shared_mutex>
 #include <vector>
 
-#include "kernels/engine_kernels.h"
+#include "kernels/optimizer_config.h"
 #include "kernels/kernel_table.h"
 
 namespace fastmlp {
 namespace engine {
 
-enum class LayerKind : int32_t { dense = 0, act = 1, affine = 2, softmax = 3 };
+enum class LayerKind : int32_t { dense = 0, act = 1, rescaling = 2, softmax = 3 };
 enum class LossKind : int32_t { sparse_ce = 0, categorical_ce = 1, mse = 2 };
 
 struct LayerSpec {
@@ -39,14 +39,7 @@ struct LayerSpec {
   Act act = Act::linear;
   float alpha = 0.01f;   // leaky_relu slope
   bool use_bias = true;
-  float scale = 1.f, offset = 0.f;  // affine
-};
-
-struct OptimizerConfig {
-  int32_t kind = 0;  // 0 SGD, 1 Adam
-  float lr = 0.01f, momentum = 0.f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f;
-  float weight_decay = 0.f;
-  bool nesterov = false, decoupled = false;
+  float scale = 1.f, offset = 0.f;  // rescaling: x * scale + offset
 };
 
 // A float buffer aligned to 64 bytes (zero-initialised).
@@ -121,6 +114,10 @@ struct MemoryUse {
 class Network {
  public:
   Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scale, float in_offset);
+
+  // Rows per tile of an inference pass (predict, evaluate): a row's result depends only
+  // on the row, so Python slices a big predict into whole tiles (exported as TILE_ROWS).
+  static constexpr int64_t kTileRows = 256;
 
   int64_t input_dim() const { return input_dim_; }
   int64_t output_dim() const { return output_dim_; }
@@ -199,7 +196,7 @@ class Network {
                    int64_t* correct);
   // Index of the first row of x holding NaN or inf, or that a leading Rescaling turns
   // inf, or -1. One vectorised pass: fit checks its whole x with it before training.
-  int64_t nonfinite_input_row(const InputView& x) const;
+  int64_t first_nonfinite_row(const InputView& x) const;
   // Whether the values the first layer sees (x after a leading Rescaling) can hold NaN or
   // inf: float input always; uint8 only through a Rescaling that overflows float32.
   bool may_be_nonfinite(bool is_u8) const;
@@ -286,7 +283,7 @@ class Network {
                           int64_t rows, float* out) const;
   // A dense layer's fused bias and activation (its live bias).
   Epilogue dense_epilogue(const LayerRt& L) const;
-  // Rows [r0, r1) of a non-dense layer l (activation, affine, softmax) from cur into y.
+  // Rows [r0, r1) of a non-dense layer l (activation, rescaling, softmax) from cur into y.
   void elementwise_rows(const KernelTable& k, int l, const float* cur, float* y, int64_t r0,
                         int64_t r1) const;
   // Rows per thread from which predict runs row tiles on each thread (see predict).

@@ -24,20 +24,20 @@ void adam_update(float* p, const float* g, float* m, float* v, int64_t n, float 
 FASTMLP_TIER_END
 
 // ---- engine kernels (csrc/kernels/engine_*.cpp; contracts in kernel_table.h) ----
-#include "kernels/engine_kernels.h"
+#include "kernels/optimizer_config.h"
 FASTMLP_TIER_BEGIN
 void gather_rows(const void* x, bool is_u8, int64_t ldx, const int32_t* idx, int64_t row0,
                  int64_t rows, int64_t cols, float scale, float offset, float* out);
 void dense_backward_update(const float* x, const float* dz, int64_t rows, int64_t in,
                            int64_t out, float* W, float* s0, float* s1,
-                           const EngineOptStep* opt, float* dx, const float* x_next,
+                           const OptimizerConfig* opt, float* dx, const float* x_next,
                            float* y_next, const Epilogue* ep_next);
 // W[M,N] (row stride N) takes one optimizer step with gradient op(A) @ op(B); s0 / s1
-// are its state (see EngineOptStep), laid out like W. csrc/kernels/gemm.cpp.
+// are its state (see OptimizerConfig), laid out like W. csrc/kernels/gemm.cpp.
 // With K == 1 and xn set, also yn[N] = ep(xn[M] @ W_new) (see dense_backward_update).
 void gemm_update(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float* W, float* s0, float* s1,
-                 const EngineOptStep* opt, const float* xn = nullptr, float* yn = nullptr,
+                 const OptimizerConfig* opt, const float* xn = nullptr, float* yn = nullptr,
                  const Epilogue* ep_next = nullptr);
 FASTMLP_TIER_END
 

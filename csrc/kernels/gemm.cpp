@@ -488,9 +488,9 @@ constexpr std::array<std::array<std::array<OuterFn, kOuterVecs>, 4>, 2> outer_ke
 
 void gemm_update(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float* W, float* s0, float* s1,
-                 const EngineOptStep* opt, const float* xn, float* yn, const Epilogue* ep_next) {
+                 const OptimizerConfig* opt, const float* xn, float* yn, const Epilogue* ep_next) {
   if (M <= 0 || N <= 0) return;
-  const EngineOptStep o = *opt;
+  const OptimizerConfig o = *opt;
   float bc1, bc2;
   opt_bias_corrections(o, &bc1, &bc2);
   // Batch 1 (K == 1, x^T dz is an outer product): one streaming pass over W and its state

@@ -102,13 +102,13 @@ struct KernelTable {
   // x[rows, in], dz[rows, out] (gradient after the activation) and W[in, out]:
   // dx = dz @ W^T using W before the update (skipped when dx is null), then
   // W -= step(x^T @ dz) row by row, with state s0 (SGD velocity, may be null when
-  // momentum == 0; Adam m) and s1 (Adam v), see EngineOptStep in engine_kernels.h.
+  // momentum == 0; Adam m) and s1 (Adam v), see OptimizerConfig in optimizer_config.h.
   // When rows == 1 and x_next is not null, the same pass also writes the next example's
   // output of this layer, y_next[out] = ep_next(x_next[in] @ W_new), with the bits of gemm
   // at M == 1 (so the next forward pass may skip this layer). Ignored when rows > 1.
   void (*dense_backward_update)(const float* x, const float* dz, int64_t rows, int64_t in,
                                 int64_t out, float* W, float* s0, float* s1,
-                                const struct EngineOptStep* opt, float* dx,
+                                const struct OptimizerConfig* opt, float* dx,
                                 const float* x_next, float* y_next, const Epilogue* ep_next);
 
   // ---- pre-packed GEMM (inference with fixed weights; csrc/kernels/gemm.cpp) ----

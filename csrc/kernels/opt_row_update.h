@@ -1,17 +1,18 @@
 // One vectorized optimizer step on a tile of parameters whose gradient is already
-// summed (gemm_update: a gradient in scratch), or held in registers (step_reg: batch 1). Formulas as EngineOptStep (engine_kernels.h).
+// summed (gemm_update: a gradient in scratch), or held in registers (step_reg: batch 1).
+// Formulas as OptimizerConfig (optimizer_config.h).
 // State values (velocity, Adam moments) below kOptStateFlush in magnitude are stored as 0.
 #pragma once
 #include <cmath>
 
-#include "kernels/engine_kernels.h"
+#include "kernels/optimizer_config.h"
 #include "kernels/simd.h"
 #include "kernels/tier.h"
 
 FASTMLP_TIER_BEGIN
 
 // Bias corrections of step o.step (Adam), 1 for SGD.
-inline void opt_bias_corrections(const EngineOptStep& o, float* bc1, float* bc2) {
+inline void opt_bias_corrections(const OptimizerConfig& o, float* bc1, float* bc2) {
   *bc1 = *bc2 = 1.f;
   if (o.kind == 1) {
     // Subtracted in double, then rounded once (a float cast of beta^step underflows
@@ -85,7 +86,7 @@ inline void tile(float* p, int64_t ld, const float* g, int64_t ldg, float* s0, f
 }
 }  // namespace opt_tile
 
-inline opt_tile::Consts opt_consts(const EngineOptStep& o, float bc1, float bc2) {
+inline opt_tile::Consts opt_consts(const OptimizerConfig& o, float bc1, float bc2) {
   using namespace simd;
   const bool decoupled = o.kind == 1 && o.decoupled;
   return {set1(o.lr), set1(decoupled ? 0.f : o.weight_decay), set1(o.momentum),
@@ -94,7 +95,7 @@ inline opt_tile::Consts opt_consts(const EngineOptStep& o, float bc1, float bc2)
           set1(1.f - (decoupled ? o.lr * o.weight_decay : 0.f)), set1(kOptStateFlush)};
 }
 
-inline opt_tile::Mode opt_mode(const EngineOptStep& o) {
+inline opt_tile::Mode opt_mode(const OptimizerConfig& o) {
   if (o.kind == 1) return opt_tile::adam;
   if (o.momentum == 0.f) return opt_tile::sgd_plain;
   return o.nesterov ? opt_tile::sgd_nesterov : opt_tile::sgd_momentum;
@@ -113,7 +114,7 @@ inline void opt_tile_apply(opt_tile::Mode mode, const opt_tile::Consts& k, float
 }
 
 inline void opt_tile_update(float* p, int64_t ld, const float* g, int64_t ldg, float* s0,
-                            float* s1, int rows, int cols, const EngineOptStep& o, float bc1,
+                            float* s1, int rows, int cols, const OptimizerConfig& o, float bc1,
                             float bc2) {
   opt_tile_apply(opt_mode(o), opt_consts(o, bc1, bc2), p, ld, g, ldg, s0, s1, rows, cols);
 }

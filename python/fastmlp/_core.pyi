@@ -6,7 +6,7 @@ into the outputs they are given. Arrays are float32 unless noted; labels and ind
 arrays are int32. Integer codes:
 
 * activation ``act``: 0 linear, 1 relu, 2 leaky_relu, 3 sigmoid, 4 tanh
-* layer kind (``Network`` specs): 0 dense, 1 activation, 2 affine (rescaling), 3 softmax
+* layer kind (``Network`` specs): 0 dense, 1 activation, 2 rescaling, 3 softmax
 * loss (``Network.set_loss``): 0 sparse categorical cross-entropy (softmax fused),
   1 categorical cross-entropy, 2 mean squared error
 * optimizer ``kind`` (``Network.set_optimizer``): 0 SGD, 1 Adam
@@ -110,6 +110,7 @@ class Network:
     ``layers`` holds one 8-tuple per layer:
     ``(kind, in, out, act, alpha, use_bias, scale, offset)``."""
 
+    TILE_ROWS: int  # rows per tile of an inference pass (read-only)
     fused_max_rows: int
     step: int
 

@@ -25,7 +25,8 @@ __all__ = ["Sequential"]
 _perf = time.perf_counter
 _U8 = np.dtype(np.uint8)
 _CHUNK_SECONDS = 0.1  # progress updates and Ctrl-C checks happen between chunks
-_PREDICT_SLICE = 1 << 16  # rows per C++ call in a big predict (a multiple of the 256-row tile)
+# rows per C++ call in a big predict: whole engine tiles (same bits as one call), 65,536
+_PREDICT_SLICE = 256 * _core.Network.TILE_ROWS
 
 
 def _check_int(name, v, lo, allow_none=False):

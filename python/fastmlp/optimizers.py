@@ -35,8 +35,6 @@ class Optimizer:
         Step size, a finite number > 0.
     """
 
-    _kind = 0
-
     def __init__(self, learning_rate):
         self.learning_rate = learning_rate
 

@@ -1,17 +1,18 @@
-// Plain data shared by the engine (csrc/engine, baseline code) and the engine kernels
-// (csrc/kernels/engine_*.cpp, compiled once per tier). No ISA-specific code here.
+// An optimizer's settings, shared by the engine (csrc/engine, baseline code), which keeps
+// one per network, and the fused update kernels (compiled once per tier), which get it
+// with the step count filled in. Plain data: no ISA-specific code here.
 #pragma once
 #include <cstdint>
 
 namespace fastmlp {
 
-// One optimizer step, as the fused engine kernels see it.
+// One optimizer and the step it takes next.
 //   kind 0 (SGD):  g' = g + wd * p; v = mom * v + g'; p -= lr * (nesterov ? g' + mom * v : v)
 //                  (with momentum == 0 there is no velocity: p -= lr * g').
 //   kind 1 (Adam): decoupled ? p -= lr * wd * p : g += wd * p; m, v moments with bias
 //                  correction at the 1-based `step`; p -= lr * m_hat / (sqrt(v_hat) + eps).
 // The same formulas as KernelTable::sgd_update / adam_update.
-struct EngineOptStep {
+struct OptimizerConfig {
   int32_t kind = 0;
   float lr = 0.01f;
   float momentum = 0.f;
@@ -21,7 +22,7 @@ struct EngineOptStep {
   float weight_decay = 0.f;
   bool nesterov = false;
   bool decoupled = false;
-  int64_t step = 1;
+  int64_t step = 1;  // 1-based, for Adam's bias correction (the engine sets it per step)
 };
 
 }  // namespace fastmlp
