@@ -292,54 +292,17 @@ def fastmlp_mlp(sizes, weights=None, softmax=True, seed=0, rescale=None, input_s
 
 
 def torch_mlp(sizes, weights, softmax=True):
-    import torch
-
-    mods = []
-    n = len(sizes) - 1
-    for i in range(n):
-        lin = torch.nn.Linear(sizes[i], sizes[i + 1])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(weights[2 * i].T)))
-            lin.bias.copy_(torch.from_numpy(weights[2 * i + 1]))
-        mods.append(lin)
-        if i < n - 1:
-            mods.append(torch.nn.ReLU())
-    if softmax:
-        mods.append(torch.nn.Softmax(dim=1))
-    return torch.nn.Sequential(*mods)
+    """The PyTorch copy of ``fastmlp_mlp(sizes, weights, softmax)``: fastmlp's own
+    exporter, ``model.to_torch()`` (a ``torch.nn.Sequential`` in eval mode, ending with
+    ``Softmax(dim=1)`` when ``softmax``)."""
+    return fastmlp_mlp(sizes, weights, softmax=softmax).to_torch()
 
 
-def onnx_mlp_bytes(weights) -> bytes:
-    """An ONNX graph (Gemm + Relu ..., Gemm, Softmax) with the given [in, out] weights."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    n = len(weights) // 2
-    fin = weights[0].shape[0]
-    fout = weights[-2].shape[1]
-    inits, nodes = [], []
-    cur = "x"
-    for i in range(n):
-        w, b = weights[2 * i], weights[2 * i + 1]
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(w), f"W{i}"))
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(b), f"b{i}"))
-        nxt = f"z{i}"
-        nodes.append(helper.make_node("Gemm", [cur, f"W{i}", f"b{i}"], [nxt]))
-        cur = nxt
-        if i < n - 1:
-            nodes.append(helper.make_node("Relu", [cur], [f"h{i}"]))
-            cur = f"h{i}"
-    nodes.append(helper.make_node("Softmax", [cur], ["y"], axis=1))
-    graph = helper.make_graph(
-        nodes, "mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", fin])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", fout])],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = min(model.ir_version, 9)
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+def onnx_mlp_bytes(sizes, weights, softmax=True) -> bytes:
+    """The ONNX graph of ``fastmlp_mlp(sizes, weights, softmax)`` from fastmlp's own
+    exporter, ``model.to_onnx()`` (Gemm + Relu ..., Gemm[, Softmax]), serialized for
+    ``ort_session``. Its input and output names are the exporter's: see ``ort_predict``."""
+    return fastmlp_mlp(sizes, weights, softmax=softmax).to_onnx().SerializeToString()
 
 
 def ort_session(model_bytes: bytes, threads: int):
@@ -352,6 +315,13 @@ def ort_session(model_bytes: bytes, threads: int):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
     return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+
+
+def ort_predict(sess):
+    """predict(x) running ``sess`` on its (single) input, returning its first output."""
+    feed_name = sess.get_inputs()[0].name
+    outputs = [sess.get_outputs()[0].name]
+    return lambda x: sess.run(outputs, {feed_name: x})[0]
 
 
 def numpy_mlp_predict(weights):
@@ -422,8 +392,7 @@ def inference_backends(sizes, weights, threads):
     else:
         missing["torch"] = "not installed"
     if optional("onnxruntime") is not None and optional("onnx") is not None:
-        sess = ort_session(onnx_mlp_bytes(weights), threads)
-        backends["onnxruntime"] = lambda x, s=sess: s.run(["y"], {"x": x})[0]
+        backends["onnxruntime"] = ort_predict(ort_session(onnx_mlp_bytes(sizes, weights), threads))
     else:
         missing["onnxruntime"] = "onnxruntime or onnx not installed"
     if optional("jax") is not None:

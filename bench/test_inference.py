@@ -1,9 +1,9 @@
 """I1 (784-128-10) and I2 (784-512-512-10) inference at batch 1, 64, 1024.
 
-Backends: fastmlp ``Sequential.predict``, PyTorch (inference_mode), ONNX Runtime (a graph
-built with onnx.helper from the same weights: Gemm + Relu ..., Softmax; sequential
-execution, intra_op_num_threads pinned), JAX jit, NumPy. Same weights everywhere; every
-backend's output is checked against a float64 reference. samples/s in
+Backends: fastmlp ``Sequential.predict``, PyTorch (inference_mode; the network from
+``model.to_torch()``), ONNX Runtime (the graph from ``model.to_onnx()``: Gemm + Relu ...,
+Softmax; sequential execution, intra_op_num_threads pinned), JAX jit, NumPy. Same weights
+everywhere; every backend's output is checked against a float64 reference. samples/s in
 extra_info["samples_per_s"]. Side-by-side ratios: ``python -m bench.report --only infer``.
 """
 from __future__ import annotations
@@ -39,10 +39,7 @@ def _predictor(model, backend, threads):
         elif backend == "onnxruntime":
             pytest.importorskip("onnx")
             pytest.importorskip("onnxruntime")
-            sess = C.ort_session(C.onnx_mlp_bytes(weights), threads)
-
-            def fn(x):
-                return sess.run(["y"], {"x": x})[0]
+            fn = C.ort_predict(C.ort_session(C.onnx_mlp_bytes(sizes, weights), threads))
         elif backend == "jax":
             pytest.importorskip("jax")
             fn = C.jax_mlp_predict(weights)

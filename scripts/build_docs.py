@@ -30,8 +30,8 @@ LISTED = [
     "fastmlp", "fastmlp.models", "fastmlp.layers", "fastmlp.optimizers", "fastmlp.losses",
     "fastmlp.callbacks", "fastmlp.initializers", "fastmlp.saving", "fastmlp.random",
     "fastmlp.ops", "fastmlp.datasets", "fastmlp.sklearn", "fastmlp.interop",
-    "fastmlp.interop.onnx", "fastmlp.interop.torch", "fastmlp.experiments", "fastmlp.plot",
-    "fastmlp.cli", "fastmlp._core",
+    "fastmlp.interop.onnx", "fastmlp.interop.torch", "fastmlp.plot", "fastmlp.cli",
+    "fastmlp.cli.main", "fastmlp.cli.bench", "fastmlp.cli.experiments", "fastmlp._core",
 ]
 
 

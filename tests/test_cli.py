@@ -81,6 +81,22 @@ def test_python_dash_m_and_console_script_entry_point():
     assert any(ep.name == "fastmlp" and ep.value == "fastmlp.cli:main" for ep in scripts)
 
 
+def test_cli_is_a_package_the_library_does_not_import():
+    # `import fastmlp` must not pull in its faces (the CLI, the plots, matplotlib)
+    code = ("import sys, fastmlp; print(sorted(m for m in sys.modules if m.split('.')[0] == "
+            "'matplotlib' or m.startswith(('fastmlp.cli', 'fastmlp.plot', 'fastmlp.experiments'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+    assert cli.__all__ == ["main", "build_parser"]
+    import importlib
+    main_mod = importlib.import_module("fastmlp.cli.main")  # cli.main is the function
+    assert cli.main is main_mod.main and cli.build_parser is main_mod.build_parser
+    from fastmlp.cli import bench, experiments
+    assert "bench" in dir(cli) and bench.BENCH_MODELS and experiments.STUDIES
+    with pytest.raises(ImportError):
+        import fastmlp.experiments  # noqa: F401  (moved to fastmlp.cli.experiments)
+
+
 def test_demo_offline_fast_and_accurate():
     # No proxy, no way out: the demo must not need the network.
     env = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
@@ -190,7 +206,7 @@ def test_experiments_report(tmp_path, capsys):
 
 
 def test_experiments_run_depth_study_in_process():
-    from fastmlp.experiments import run_experiments
+    from fastmlp.cli.experiments import run_experiments
     lines = []
     res = run_experiments(studies=["depth"], datasets=["sample"], epochs=1, repeats=1,
                           print_fn=lines.append)

@@ -87,6 +87,38 @@ def test_plot_history_rejects_garbage():
         fplot.plot_history(42)
 
 
+def test_plot_loss_curves_panels_and_means(tmp_path):
+    p = tmp_path / "curves.png"
+    curves = {"a": [[3.0, 2.0, 1.0, 0.5], [1.0, 1.0, 1.0]],   # two runs: mean over 3 points
+              "b": np.linspace(2.0, 0.1, 50),                # one run
+              "c": np.array([[1.0, 2.0], [3.0, 4.0]]),        # 2-D: one run per row
+              "failed": []}
+    fig = fplot.plot_loss_curves(curves, [["a", "failed", "missing"], ["b", "c", "b"]],
+                                 path=p, title="studies", ylabel="loss")
+    assert png_size(p) == (1000, 380)
+    assert_not_blank(p)
+    left, right = fig.axes
+    assert [ln.get_label() for ln in left.lines] == ["a"]  # no curve: skipped
+    assert list(left.lines[0].get_xdata()) == [1, 2, 3]
+    assert list(left.lines[0].get_ydata()) == [2.0, 1.5, 1.0]
+    assert [ln.get_label() for ln in right.lines] == ["b", "c"]  # each name once per panel
+    assert list(right.lines[1].get_ydata()) == [2.0, 3.0]
+    assert left.get_xlabel() == "batch" and left.get_ylabel() == "loss"
+    assert "studies" in [t.get_text() for t in fig.texts]  # the suptitle
+    # default: one panel with every name
+    fig = fplot.plot_loss_curves({"x": [1.0, 0.5], "y": [2.0, 1.0]})
+    assert len(fig.axes) == 1 and [ln.get_label() for ln in fig.axes[0].lines] == ["x", "y"]
+
+
+def test_plot_loss_curves_bad_input():
+    with pytest.raises(TypeError, match="mapping name -> curve"):
+        fplot.plot_loss_curves([[1.0, 0.5]])
+    with pytest.raises(ValueError, match="must be 1-D"):
+        fplot.plot_loss_curves({"a": [np.zeros((2, 2))]})
+    with pytest.raises(ValueError, match="panels is empty"):
+        fplot.plot_loss_curves({"a": [1.0]}, panels=[])
+
+
 def test_plot_predictions_png(tmp_path):
     from fastmlp.datasets import FASHION_MNIST_CLASSES, load_sample
     _, (x, y) = load_sample()
@@ -159,3 +191,5 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
         fplot.plot_history({"loss": [1.0]})
     with pytest.raises(ImportError, match=r'pip install "fastmlp\[plot\]"'):
         fplot.plot_confusion(np.eye(2), np.zeros((2, 1)), [0, 1])
+    with pytest.raises(ImportError, match=r'pip install "fastmlp\[plot\]"'):
+        fplot.plot_loss_curves({"a": [1.0, 0.5]})

@@ -1,4 +1,5 @@
-"""Pictures of training: learning curves, predictions with their probabilities, confusion.
+"""Pictures of training: learning curves, loss curves side by side, predictions with their
+probabilities, confusion.
 
 Needs matplotlib (the ``plot`` extra: ``pip install "fastmlp[plot]"``).  Every function
 builds a standalone :class:`matplotlib.figure.Figure` (no pyplot state, no GUI backend
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_history", "plot_predictions", "plot_confusion", "confusion_matrix"]
+__all__ = ["plot_history", "plot_loss_curves", "plot_predictions", "plot_confusion",
+           "confusion_matrix"]
 
 _INSTALL = 'fastmlp.plot needs matplotlib, which is not installed: pip install "fastmlp[plot]"'
 DPI = 100
@@ -77,6 +79,79 @@ def plot_history(history, path=None, title=None):
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def _runs_of(name, value):
+    """The runs (1-D float arrays) in one ``curves`` value: a curve, or several."""
+    if isinstance(value, np.ndarray):
+        runs = list(value) if value.ndim == 2 else [value]  # 2-D: rows are runs
+    else:
+        value = list(value)
+        runs = [value] if all(np.ndim(v) == 0 for v in value) else value
+    out = []
+    for r in runs:
+        r = np.asarray(r, dtype=np.float64)
+        if r.ndim != 1:
+            raise ValueError(f"plot_loss_curves: curve {name!r} must be 1-D (or a list of 1-D "
+                             f"runs), got shape {r.shape}")
+        if len(r):
+            out.append(r)
+    return out
+
+
+def plot_loss_curves(curves, panels=None, path=None, title=None, *, xlabel="batch",
+                     ylabel="training loss"):
+    """Loss curves by name, one panel per group of names, side by side.
+
+    Parameters
+    ----------
+    curves : mapping of str to array-like
+        ``name -> curve`` (a 1-D sequence of losses, e.g. ``History.batch_loss``) or
+        ``name -> [curve, ...]`` (several runs of one configuration, e.g. seeds, or a 2-D
+        array with one run per row): several runs are drawn as their mean over the
+        length of the shortest.
+    panels : list of lists of str, optional
+        The names drawn in each panel, left to right (default: one panel with every name
+        in ``curves``). Names without a curve (an empty one, or none) are skipped.
+    path : str or path-like, optional
+        Write the figure there (format from the extension, e.g. ``.png``).
+    title : str, optional
+        The figure's title.
+    xlabel, ylabel : str
+        Axis labels of every panel (x runs 1, 2, ... over the points of each curve).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        5 x 3.8 inches per panel.
+    """
+    if not hasattr(curves, "items"):
+        raise TypeError(f"plot_loss_curves expects a mapping name -> curve, got {type(curves).__name__}")
+    if panels is None:
+        panels = [list(curves)]
+    else:
+        panels = [[panel] if isinstance(panel, str) else list(panel) for panel in panels]
+    if not panels:
+        raise ValueError("plot_loss_curves: panels is empty")
+    fig = _figure(5.0 * len(panels), 3.8)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, names in zip(axes, panels):
+        for name in dict.fromkeys(names):  # each name once per panel
+            runs = _runs_of(name, curves[name]) if name in curves else []
+            if not runs:
+                continue
+            n = min(len(r) for r in runs)
+            mean = np.mean([r[:n] for r in runs], axis=0)
+            ax.plot(np.arange(1, n + 1), mean, linewidth=1.2, label=str(name))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

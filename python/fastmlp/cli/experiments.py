@@ -94,7 +94,7 @@ def _subset(x, y, n, seed):
 def load_for_experiments(names, seed=0):
     """``{name: ((x_train, y_train), (x_test, y_test))}`` for each dataset present locally
     (never downloads), full sets cut to 5,000 training and 1,000 test images."""
-    from . import datasets as fds
+    from .. import datasets as fds
 
     out, missing = {}, []
     for name in names:
@@ -257,32 +257,17 @@ def format_table(runs, markdown=False):
 
 
 def _plot_curves(runs, title, path, groups=None):
-    """Loss curves of ``runs``; with ``groups`` (lists of run names) one panel per group."""
-    from .plot import _figure  # ImportError with install advice when matplotlib is missing
+    """Mean loss curves (over the seeds) of ``runs``; with ``groups`` (lists of run names)
+    one panel per group. ImportError with install advice when matplotlib is missing."""
+    from ..plot import plot_loss_curves
 
-    panels = groups or [[r.name for r in runs]]
-    fig = _figure(5.0 * len(panels), 3.8)
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    by_name = {}
+    curves = {}
     for r in runs:
         if not r.error and len(r.batch_loss):
-            by_name.setdefault(r.name, []).append(r.batch_loss)
-    for ax, names in zip(axes, panels):
-        for name in names:
-            curves = by_name.get(name)
-            if not curves:
-                continue
-            n = min(len(c) for c in curves)
-            mean = np.mean([c[:n] for c in curves], axis=0)  # mean over the seeds
-            ax.plot(np.arange(1, n + 1), mean, linewidth=1.2, label=name)
-        ax.set_xlabel("batch")
-        ax.set_ylabel("training loss (mean over seeds)")
-        ax.grid(True, alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+            curves.setdefault(r.name, []).append(r.batch_loss)
+    panels = groups or [list(dict.fromkeys(r.name for r in runs))]
+    plot_loss_curves(curves, panels, path=path, title=title,
+                     ylabel="training loss (mean over seeds)")
 
 
 DEFAULT_DATASETS = ("sample", "mnist", "fashion-mnist", "cifar10")

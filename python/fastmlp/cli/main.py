@@ -1,10 +1,5 @@
-"""The ``fastmlp`` command (also ``python -m fastmlp``).
-
-    fastmlp demo                      train 784-256-128-10 on the bundled sample, offline
-    fastmlp train --dataset mnist ... train an MLP on a dataset and report test accuracy
-    fastmlp bench                     inference / training rates beside PyTorch, ONNX Runtime
-    fastmlp experiments               the classic depth / width / batch-size studies
-    fastmlp info                      version, CPU tiers, threads, OpenMP, datasets found
+"""The ``fastmlp`` command line: argument types, ``demo``, ``train``, ``experiments``,
+``info``, the parser and :func:`main` (``bench`` is in :mod:`fastmlp.cli.bench`).
 
 Bad arguments give argparse's usage message (exit 2); expected failures (a dataset not
 found, a model that does not fit the data) print ``fastmlp: error: ...`` (exit 1), never a
@@ -20,15 +15,14 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "build_parser"]
+from ._common import CLIError, _fmt_rate, _optimizer
+from .bench import BENCH_MODELS, cmd_bench
+
+__all__ = ["main", "build_parser", "CLIError"]
 
 DATASETS = ("sample", "mnist", "fashion-mnist", "cifar10")
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-
-
-class CLIError(Exception):
-    """An expected failure: printed as ``fastmlp: error: ...`` with exit status 1."""
 
 
 # --- argument types -------------------------------------------------------------------------
@@ -110,15 +104,6 @@ def _name_list(choices):
 
 # --- helpers --------------------------------------------------------------------------------
 
-def _fmt_rate(v):
-    if v is None or not np.isfinite(v):
-        return "-"
-    for div, unit in ((1e6, "M"), (1e3, "k")):
-        if v >= div:
-            return f"{v / div:.2f}{unit}" if v < 10 * div else f"{v / div:.0f}{unit}"
-    return f"{v:.0f}"
-
-
 def _require_matplotlib(flag):
     try:
         import matplotlib  # noqa: F401
@@ -127,7 +112,7 @@ def _require_matplotlib(flag):
 
 
 def _load(name):
-    from . import datasets as fds
+    from .. import datasets as fds
 
     try:
         return fds.load(name)
@@ -149,21 +134,11 @@ def _predict_rate(model, x, min_time=0.2):
             return best
 
 
-def _optimizer(name, lr):
-    from . import optimizers
-
-    if name == "sgd":
-        return optimizers.SGD(learning_rate=lr, momentum=0.9)
-    if name == "adamw":
-        return optimizers.AdamW(learning_rate=lr)
-    return optimizers.Adam(learning_rate=lr)
-
-
 # --- demo -----------------------------------------------------------------------------------
 
 def cmd_demo(args):
     import fastmlp as fm
-    from . import datasets as fds
+    from .. import datasets as fds
     from .experiments import build_mlp
 
     t_start = time.perf_counter()
@@ -191,7 +166,7 @@ def cmd_demo(args):
           f"{_fmt_rate(infer_one)}/s (batch 1)")
     print(f"total              {time.perf_counter() - t_start:.2f} s")
     if args.plot:
-        from .plot import plot_history
+        from ..plot import plot_history
         plot_history(hist, path=args.plot, title="fastmlp demo: Fashion-MNIST sample")
         print(f"learning curves written to {args.plot}")
     return 0
@@ -230,241 +205,9 @@ def cmd_train(args):
         model.save(args.save)
         print(f"model saved to {args.save}")
     if args.plot:
-        from .plot import plot_history
+        from ..plot import plot_history
         plot_history(hist, path=args.plot, title=f"fastmlp train: {args.dataset}")
         print(f"learning curves written to {args.plot}")
-    return 0
-
-
-# --- bench ----------------------------------------------------------------------------------
-
-BENCH_MODELS = {
-    # name: (hidden widths, training optimizer)
-    "784-128-10": ([128], "sgd"),
-    "784-512-512-10": ([512, 512], "adam"),
-}
-
-
-def _measure(fn, items, seconds):
-    """Items/s of ``fn`` (median of 3 timed blocks after a warm-up), ``fn`` doing ``items``."""
-    fn()
-    loops, t = 1, 0.0
-    while True:  # calibrate: one block lasts about seconds / 3
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        t = time.perf_counter() - t0
-        if t >= seconds / 3 or loops >= 1 << 20:
-            break
-        loops = max(loops * 2, int(loops * (seconds / 3) / max(t, 1e-9)))
-    rates = [items * loops / t]
-    for _ in range(2):
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        rates.append(items * loops / (time.perf_counter() - t0))
-    return float(np.median(rates))
-
-
-def _onnx_session(weights, threads):
-    """An ONNX Runtime session for the MLP ``weights`` ([W [in, out], b, ...]) or None."""
-    try:
-        import onnxruntime as ort
-        from onnx import TensorProto, helper, numpy_helper
-    except ImportError:
-        return None
-    nodes, inits = [], []
-    cur = "x"
-    n_layers = len(weights) // 2
-    for i in range(n_layers):
-        w, b = weights[2 * i], weights[2 * i + 1]
-        inits += [numpy_helper.from_array(np.asarray(w, np.float32), f"W{i}"),
-                  numpy_helper.from_array(np.asarray(b, np.float32), f"b{i}")]
-        nodes.append(helper.make_node("Gemm", [cur, f"W{i}", f"b{i}"], [f"h{i}"]))
-        cur = f"h{i}"
-        if i < n_layers - 1:
-            nodes.append(helper.make_node("Relu", [cur], [f"r{i}"]))
-            cur = f"r{i}"
-    nodes.append(helper.make_node("Softmax", [cur], ["y"], axis=1))
-    graph = helper.make_graph(
-        nodes, "mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", weights[0].shape[0]])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", weights[-1].shape[0]])],
-        initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-
-
-def _torch_mlp(weights):
-    try:
-        import torch
-    except ImportError:
-        return None, None
-    layers = []
-    n_layers = len(weights) // 2
-    for i in range(n_layers):
-        w, b = weights[2 * i], weights[2 * i + 1]
-        lin = torch.nn.Linear(w.shape[0], w.shape[1])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(np.asarray(w, np.float32).T)))
-            lin.bias.copy_(torch.from_numpy(np.asarray(b, np.float32)))
-        layers.append(lin)
-        if i < n_layers - 1:
-            layers.append(torch.nn.ReLU())
-    return torch, torch.nn.Sequential(*layers)
-
-
-def _bench_rows(args, print_fn):
-    import fastmlp as fm
-
-    all_threads = fm.get_num_threads()
-    torch_threads = None
-    if not args.no_torch:
-        try:
-            import torch
-            torch_threads = torch.get_num_threads()
-        except ImportError:
-            pass
-    try:
-        return _bench_rows_inner(args, print_fn, all_threads)
-    finally:  # leave the thread settings as we found them, whatever happened
-        fm.set_num_threads(all_threads)
-        if torch_threads is not None:
-            torch.set_num_threads(torch_threads)
-
-
-def _bench_rows_inner(args, print_fn, all_threads):
-    import fastmlp as fm
-    from .experiments import build_mlp
-
-    threads = args.bench_threads or sorted({1, all_threads})
-    rng = np.random.default_rng(0)
-    rows = []
-    for mname in args.models:
-        hidden, opt = BENCH_MODELS[mname]
-        model = build_mlp(hidden, input_shape=(784,), rescale=False, seed=0)
-        model.compile(optimizer=_optimizer(opt, 1e-3 if opt != "sgd" else 0.01),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        weights = [np.asarray(w) for w in model.get_weights()]
-        torch, tnet = (None, None) if args.no_torch else _torch_mlp(weights)
-        for nt in threads:
-            fm.set_num_threads(nt)
-            if torch is not None:
-                torch.set_num_threads(nt)
-            sess = None if args.no_onnx else _onnx_session(weights, nt)
-            for bs in args.batches:
-                x = rng.random((bs, 784), dtype=np.float32)
-                # inference, checked against each other before timing
-                ref = model.predict(x)
-                row = {"model": mname, "task": "inference", "batch": bs, "threads": nt,
-                       "fastmlp": _measure(lambda: model.predict(x), bs, args.seconds)}
-                if torch is not None:
-                    xt = torch.from_numpy(x)
-                    with torch.inference_mode():
-                        out = torch.softmax(tnet(xt), dim=1).numpy()
-                        if not np.allclose(out, ref, atol=1e-4):
-                            raise CLIError(f"{mname}: PyTorch and fastmlp predictions differ")
-
-                        def tstep():
-                            torch.softmax(tnet(xt), dim=1)
-                        row["torch"] = _measure(tstep, bs, args.seconds)
-                if sess is not None:
-                    out = sess.run(None, {"x": x})[0]
-                    if not np.allclose(out, ref, atol=1e-4):
-                        raise CLIError(f"{mname}: ONNX Runtime and fastmlp predictions differ")
-                    row["onnxruntime"] = _measure(lambda: sess.run(None, {"x": x}), bs, args.seconds)
-                rows.append(row)
-                print_fn(_row_text(row))
-                if args.no_train:
-                    continue
-                # training: whole-epoch fit over enough batches to time
-                steps = max(4, min(256, 4096 // bs))
-                n = steps * bs
-                xtr = rng.random((n, 784), dtype=np.float32)
-                ytr = rng.integers(0, 10, size=n).astype(np.uint8)
-                trow = {"model": mname, "task": f"train ({opt})", "batch": bs, "threads": nt}
-                # a separate model: training must not change the one the others are checked against
-                tmodel = build_mlp(hidden, input_shape=(784,), rescale=False, seed=0)
-                tmodel.compile(optimizer=_optimizer(opt, 1e-3 if opt != "sgd" else 0.01),
-                               loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-                trow["fastmlp"] = _measure(
-                    lambda: tmodel.fit(xtr, ytr, batch_size=bs, epochs=1, shuffle=False, verbose=0),
-                    n, args.seconds)
-                if torch is not None:
-                    trow["torch"] = _torch_train_rate(torch, tnet, xtr, ytr, bs, opt, args.seconds)
-                rows.append(trow)
-                print_fn(_row_text(trow))
-    return rows
-
-
-def _torch_train_rate(torch, net, xtr, ytr, bs, opt, seconds):
-    import copy
-
-    net = copy.deepcopy(net)
-    if opt == "sgd":
-        o = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    else:
-        o = torch.optim.Adam(net.parameters(), lr=1e-3)
-    lossf = torch.nn.CrossEntropyLoss()
-    xs = torch.from_numpy(xtr)
-    ys = torch.from_numpy(ytr.astype(np.int64))
-    batches = [(xs[i:i + bs], ys[i:i + bs]) for i in range(0, len(xs), bs)]
-    it = iter(())
-
-    def step():  # one optimizer step on the next batch (PyTorch runs step by step anyway)
-        nonlocal it
-        try:
-            xb, yb = next(it)
-        except StopIteration:
-            it = iter(batches)
-            xb, yb = next(it)
-        o.zero_grad(set_to_none=True)
-        lossf(net(xb), yb).backward()
-        o.step()
-    return _measure(step, bs, seconds)
-
-
-_BENCH_COLS = ("fastmlp", "torch", "onnxruntime")
-
-
-def _row_text(row, header=False):
-    cols = [("model", 16), ("task", 14), ("batch", 6), ("threads", 7)] + [(c, 12) for c in _BENCH_COLS] \
-        + [("vs best other", 13)]
-    if header:
-        return "  ".join(n.rjust(w) if i >= 2 else n.ljust(w) for i, (n, w) in enumerate(cols))
-    others = [row[c] for c in _BENCH_COLS[1:] if c in row]
-    ratio = f"{row['fastmlp'] / max(others):.2f}x" if others else "-"
-    cells = [row["model"], row["task"], str(row["batch"]), str(row["threads"])] \
-        + [_fmt_rate(row.get(c)) + ("/s" if c in row else "") for c in _BENCH_COLS] + [ratio]
-    return "  ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, (_, w)) in enumerate(zip(cells, cols)))
-
-
-def cmd_bench(args):
-    import fastmlp as fm
-
-    have = []
-    for mod in ("torch", "onnxruntime", "onnx"):
-        try:
-            __import__(mod)
-            have.append(mod)
-        except ImportError:
-            pass
-    print(f"fastmlp {fm.__version__} bench: ISA {fm.cpu_info()['isa']}, up to "
-          f"{fm.get_num_threads()} threads; comparing with: {', '.join(have) or 'nothing installed'}")
-    if "onnxruntime" in have and "onnx" not in have:
-        print("(onnxruntime column skipped: building its graph needs the 'onnx' package)")
-    print("rates are inferences/s or training examples/s, median of 3; float32 input")
-    print(_row_text(None, header=True))
-    rows = _bench_rows(args, print)
-    if args.json:
-        import json
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(rows, f, indent=1)
-        print(f"results written to {args.json}")
     return 0
 
 
@@ -498,8 +241,8 @@ def _openmp_runtimes():
 
 def cmd_info(args):
     import fastmlp as fm
-    from . import datasets as fds
-    from .datasets import _loaders
+    from .. import datasets as fds
+    from ..datasets import _loaders
 
     info = fm.cpu_info()
     print(f"fastmlp {fm.__version__}  (python {platform.python_version()}, numpy {np.__version__}, "
