@@ -162,7 +162,8 @@ std::unique_ptr<Network> make_network(const py::list& specs, int64_t input_dim,
     if (t.size() != 8) throw py::value_error("layer spec: expected 8 fields");
     LayerSpec s;
     const int kind = t[0].cast<int>();
-    if (kind < 0 || kind > 3) throw py::value_error("layer spec: bad kind");
+    if (kind < 0 || kind >= engine::num_layer_kinds())
+      throw py::value_error("layer spec: bad kind");
     s.kind = static_cast<LayerKind>(kind);
     s.in = t[1].cast<int64_t>();
     s.out = t[2].cast<int64_t>();
@@ -186,6 +187,11 @@ std::unique_ptr<Network> make_network(const py::list& specs, int64_t input_dim,
 }  // namespace
 
 void register_engine(py::module_& m) {
+  // The layer kinds in code order: Python's layers name theirs from this list.
+  py::tuple kinds(engine::num_layer_kinds());
+  for (int i = 0; i < engine::num_layer_kinds(); ++i)
+    kinds[static_cast<size_t>(i)] = engine::layer_kind_name(static_cast<engine::LayerKind>(i));
+  m.attr("LAYER_KINDS") = kinds;
   py::class_<Network>(m, "Network")
       .def(py::init(&make_network), py::arg("layers"), py::arg("input_dim"),
            py::arg("in_scale") = 1.f, py::arg("in_offset") = 0.f)

@@ -134,9 +134,9 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
   if (layers.empty()) throw std::invalid_argument("a network needs at least one layer");
   int64_t width = input_dim;
   max_width_ = input_dim;
-  bool seen_dense = false;
+  bool seen_params = false;
   for (size_t l = 0; l < layers.size(); ++l) {
-    LayerSpec s = layers[l];
+    const LayerSpec& s = layers[l];
     if (s.in != width)
       throw std::invalid_argument("layer " + std::to_string(l) + " expects " +
                                   std::to_string(s.in) + " inputs, gets " +
@@ -145,28 +145,20 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
       throw std::invalid_argument("layer " + std::to_string(l) + " must keep its width");
     if (s.kind == LayerKind::softmax && l + 1 != layers.size())
       throw std::invalid_argument("Softmax is only supported as the last layer");
-    LayerRt rt;
-    rt.spec = s;
-    rt.need_dx = seen_dense;
-    if (s.kind == LayerKind::dense) {
-      Param w;
-      w.buf = std::make_unique<AlignedBuf>(s.in * s.out);
-      w.rows = s.in; w.cols = s.out;
-      rt.w = static_cast<int>(params_.size());
-      params_.push_back(std::move(w));
-      if (s.use_bias) {
-        Param b;
-        b.buf = std::make_unique<AlignedBuf>(s.out);
-        b.rows = 1; b.cols = s.out; b.vector = true;
-        rt.b = static_cast<int>(params_.size());
-        params_.push_back(std::move(b));
-      }
-      seen_dense = true;
-      max_w_ = std::max(max_w_, s.in * s.out);
+    std::unique_ptr<Layer> layer = make_layer(s);
+    layer->set_first_param(static_cast<int>(params_.size()));
+    need_dx_.push_back(seen_params);
+    for (const ParamShape& ps : layer->param_shapes()) {
+      Param p;
+      p.buf = std::make_unique<AlignedBuf>(ps.rows * ps.cols);
+      p.rows = ps.rows; p.cols = ps.cols; p.vector = ps.vector;
+      if (!ps.vector) max_w_ = std::max(max_w_, ps.rows * ps.cols);
+      params_.push_back(std::move(p));
+      seen_params = true;
     }
     width = s.out;
     max_width_ = std::max(max_width_, width);
-    layers_.push_back(rt);
+    layers_.push_back(std::move(layer));
   }
   output_dim_ = width;
   dW_.resize(max_w_);
@@ -174,7 +166,7 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
 }
 
 bool Network::fused_top() const {
-  return layers_.back().spec.kind == LayerKind::softmax && loss_ != LossKind::mse &&
+  return layers_.back()->kind() == LayerKind::softmax && loss_ != LossKind::mse &&
          layers_.size() >= 2;
 }
 
@@ -207,7 +199,7 @@ void Network::ensure_ws(Workspace& ws, int64_t rows, bool training) {
   ws.rows = rows;
   ws.input.resize(rows * input_dim_);
   ws.acts.clear();
-  for (const LayerRt& L : layers_) ws.acts.emplace_back(rows * L.spec.out);
+  for (const auto& L : layers_) ws.acts.emplace_back(rows * L->out());
   if (training || have_train) {
     ws.g0.resize(rows * max_width_);
     ws.g1.resize(rows * max_width_);
@@ -217,37 +209,6 @@ void Network::ensure_ws(Workspace& ws, int64_t rows, bool training) {
   ws.row_loss.resize(rows);
   ws.labels.assign(static_cast<size_t>(rows), 0);
 }
-
-namespace {
-
-// Inference batches up to this many rows stream the (unpacked) weights once through the
-// GEMV-like path of gemm instead of the packed micro-kernel, which has too few FMA chains
-// at one row (batch-1 predict is ~1.4x faster this way).
-constexpr int64_t kGemvRows = 4;
-
-// y[rows, N] = ep(x[rows, K] @ W[K, N]) with the bits of gemm_packed (see
-// KernelTable::gemm_kc): K is split into the blocks the packed path uses, each summed as
-// one chain and added in order, so a row predicted alone equals that row of a batch.
-// Only output columns [j0, j1) when given (each column is its own FMA chain, so any
-// column split gives the same bits).
-void small_rows_dense(const KernelTable& k, int64_t rows, int64_t N, int64_t K,
-                      const float* x, const float* W, float* y, const Epilogue* ep,
-                      int64_t j0 = 0, int64_t j1 = -1) {
-  if (j1 < 0 || j1 > N) j1 = N;
-  if (j1 <= j0) return;
-  Epilogue part;
-  const Epilogue* pep = epilogue_from_col(ep, j0, &part);
-  const int64_t n_kb = (K + k.gemm_kc - 1) / k.gemm_kc;
-  const int64_t kc = (K + n_kb - 1) / n_kb;
-  for (int64_t pc = 0; pc < K; pc += kc) {
-    const int64_t kk = std::min(kc, K - pc);
-    const bool last = pc + kk >= K;
-    k.gemm(false, false, rows, j1 - j0, kk, 1.f, x + pc, K, W + pc * N + j0, N,
-           pc == 0 ? 0.f : 1.f, y + j0, N, last ? pep : nullptr);
-  }
-}
-
-}  // namespace
 
 void Network::set_param(int i, const float* src) {
   std::memcpy(params_[i].buf->data(), src,
@@ -307,10 +268,10 @@ std::shared_ptr<const Network::Packed> Network::packed_for(const KernelTable& k)
   pk->table = &k;
   pk->w.resize(layers_.size());
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const LayerSpec& s = layers_[l].spec;
-    if (s.kind != LayerKind::dense) continue;
-    pk->w[l].resize(k.packed_b_size(s.in, s.out));
-    k.pack_b(false, s.in, s.out, param(layers_[l].w), s.out, pk->w[l].data());
+    const int64_t n = layers_[l]->packed_size(k);
+    if (n == 0) continue;
+    pk->w[l].resize(n);
+    layers_[l]->pack(pass_context(k), pk->w[l].data());
   }
   packed_ = pk;
   return pk;
@@ -346,33 +307,12 @@ void Network::release_ws(std::unique_ptr<Workspace> ws) {
   if (pool_.size() < kMaxPooledWorkspaces) pool_.push_back(std::move(ws));
 }
 
-Epilogue Network::dense_epilogue(const LayerRt& L) const {
-  Epilogue ep;
-  ep.bias = L.b >= 0 ? param(L.b) : nullptr;
-  ep.act = L.spec.act;
-  ep.alpha = L.spec.alpha;
-  return ep;
-}
-
-void Network::elementwise_rows(const KernelTable& k, int l, const float* cur, float* y,
-                               int64_t r0, int64_t r1) const {
-  const LayerSpec& s = layers_[l].spec;
-  const int64_t off = r0 * s.out, n = (r1 - r0) * s.out;
-  switch (s.kind) {
-    case LayerKind::act:
-      k.act_forward(s.act, s.alpha, cur + off, y + off, n);
-      break;
-    case LayerKind::rescaling: {
-      const float sc = s.scale, sh = s.offset;
-      for (int64_t i = off; i < off + n; ++i) y[i] = cur[i] * sc + sh;
-      break;
-    }
-    case LayerKind::softmax:
-      k.softmax(cur + off, y + off, r1 - r0, s.out, false);
-      break;
-    case LayerKind::dense:
-      break;
-  }
+void Network::infer_layer(const KernelTable& k, int l, int64_t rows, const float* cur,
+                          float* y, const Packed* pk, int part, int parts,
+                          int* input_nonfinite) const {
+  const AlignedBuf* packed = pk && l < static_cast<int>(pk->w.size()) ? &pk->w[l] : nullptr;
+  layers_[l]->infer(pass_context(k), packed && packed->size() ? packed->data() : nullptr,
+                    cur, y, rows, part, parts, l == 0 ? input_nonfinite : nullptr);
 }
 
 const float* Network::forward(const KernelTable& k, Workspace& ws, const float* in,
@@ -380,22 +320,13 @@ const float* Network::forward(const KernelTable& k, Workspace& ws, const float* 
                               const Packed* pk, int first_layer, int* input_nonfinite) {
   const int last = static_cast<int>(layers_.size()) - 1 - (fused ? 1 : 0);
   const float* cur = first_layer > 0 ? ws.acts[first_layer - 1].data() : in;
+  const PassContext c = pass_context(k);
   for (int l = first_layer; l <= last; ++l) {
-    const LayerSpec& s = layers_[l].spec;
     float* y = (l == last && final_out) ? final_out : ws.acts[l].data();
-    if (s.kind == LayerKind::dense) {
-      Epilogue ep = dense_epilogue(layers_[l]);
-      if (l == 0) ep.nonfinite = input_nonfinite;
-      if (infer && rows <= kGemvRows)
-        small_rows_dense(k, rows, s.out, s.in, cur, param(layers_[l].w), y, &ep);
-      else if (infer)
-        k.gemm_packed(false, rows, s.out, s.in, cur, s.in, pk->w[l].data(), y, s.out, &ep);
-      else
-        k.gemm(false, false, rows, s.out, s.in, 1.f, cur, s.in, param(layers_[l].w), s.out,
-               0.f, y, s.out, &ep);
-    } else {
-      elementwise_rows(k, l, cur, y, 0, rows);
-    }
+    if (infer)
+      infer_layer(k, l, rows, cur, y, pk, 0, 1, input_nonfinite);
+    else
+      layers_[l]->forward(c, cur, y, rows);
     cur = y;
   }
   return cur;
@@ -478,96 +409,21 @@ double Network::loss_rows(const float* top, const Workspace& ws, int64_t rows, f
   return sum;
 }
 
-void Network::update_dense(LayerRt& L, const float* x, float* dz, int64_t rows, float* dx,
-                           const std::vector<float*>* grads, const float* x_next,
-                           float* y_next) {
-  const KernelTable& k = kernels();
-  const int64_t in = L.spec.in, out = L.spec.out;
-  float* W = mparam(L.w);
-  Param& pw = params_[L.w];
-  if (grads) {
-    if (dx) k.gemm(false, true, rows, in, out, 1.f, dz, out, W, out, 0.f, dx, in, nullptr);
-    k.gemm(true, false, in, out, rows, 1.f, x, in, dz, out, 0.f, (*grads)[L.w], out, nullptr);
-    if (L.b >= 0) k.colsum(dz, out, (*grads)[L.b], rows, out);
-    return;
-  }
-  auto apply = [&](Param& p, const float* g) {
-    const int64_t n = p.buf->size();
-    if (opt_.kind == 0)
-      k.sgd_update(p.buf->data(), g, p.s0 ? p.s0->data() : nullptr, n, opt_.lr,
-                   opt_.momentum, opt_.nesterov, opt_.weight_decay);
-    else
-      k.adam_update(p.buf->data(), g, p.s0->data(), p.s1->data(), n, opt_.lr, opt_.beta1,
-                    opt_.beta2, opt_.eps, opt_.weight_decay, opt_.decoupled, step_);
-  };
-  // The bias goes first when the weight pass also runs the next forward (which adds it).
-  const bool next = x_next && rows == 1 && rows <= fused_max_rows;
-  auto step_bias = [&] {
-    if (L.b < 0) return;
-    if (rows == 1) {
-      apply(params_[L.b], dz);
-    } else {
-      k.colsum(dz, out, db_.data(), rows, out);
-      apply(params_[L.b], db_.data());
-    }
-  };
-  if (next) step_bias();
-  if (rows <= fused_max_rows || (opt_.kind == 1 && fused_max_rows > 0)) {
-    const Epilogue ep = dense_epilogue(L);
-    OptimizerConfig o = opt_;
-    o.step = step_;
-    k.dense_backward_update(x, dz, rows, in, out, W, pw.s0 ? pw.s0->data() : nullptr,
-                            pw.s1 ? pw.s1->data() : nullptr, &o, dx,
-                            next ? x_next : nullptr, y_next, &ep);
-  } else {
-    if (dx) k.gemm(false, true, rows, in, out, 1.f, dz, out, W, out, 0.f, dx, in, nullptr);
-    k.gemm(true, false, in, out, rows, 1.f, x, in, dz, out, 0.f, dW_.data(), out, nullptr);
-    apply(pw, dW_.data());
-  }
-  if (!next) step_bias();
-}
-
 void Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
                        const std::vector<float*>* grads, const float* x_next) {
-  const KernelTable& k = kernels();
   const int top = static_cast<int>(layers_.size()) - 1 - (fused_top() ? 1 : 0);
+  OptimizerConfig opt = opt_;
+  opt.step = step_;
+  StepContext c{kernels(), params_, opt, fused_max_rows, dW_.data(), db_.data(), grads};
   float* cur = dy;
   float* other = (dy == ws.g0.data()) ? ws.g1.data() : ws.g0.data();
   for (int l = top; l >= 0; --l) {
-    LayerRt& L = layers_[l];
-    const LayerSpec& s = L.spec;
     const float* x = l == 0 ? in : ws.acts[l - 1].data();
-    const float* y = ws.acts[l].data();
-    const int64_t n = rows * s.out;
-    float* dx = L.need_dx ? other : nullptr;
-    switch (s.kind) {
-      case LayerKind::dense:
-        if (s.act != Act::linear) k.act_backward(s.act, s.alpha, y, cur, cur, n);
-        // acts[0] is dead once its activation's backward has run: it takes the next output.
-        if (l == 0 && x_next)
-          update_dense(L, x, cur, rows, dx, grads, x_next, ws.acts[0].data());
-        else
-          update_dense(L, x, cur, rows, dx, grads);
-        break;
-      case LayerKind::act:
-        if (dx) k.act_backward(s.act, s.alpha, y, cur, dx, n);
-        break;
-      case LayerKind::rescaling:
-        if (dx)
-          for (int64_t i = 0; i < n; ++i) dx[i] = cur[i] * s.scale;
-        break;
-      case LayerKind::softmax:
-        if (dx) {
-          for (int64_t r = 0; r < rows; ++r) {
-            const float* yr = y + r * s.out;
-            const float* gr = cur + r * s.out;
-            float dot = 0.f;
-            for (int64_t j = 0; j < s.out; ++j) dot += yr[j] * gr[j];
-            for (int64_t j = 0; j < s.out; ++j) dx[r * s.out + j] = yr[j] * (gr[j] - dot);
-          }
-        }
-        break;
-    }
+    float* dx = need_dx_[l] ? other : nullptr;
+    // acts[0] is dead once layer 0's backward has read it: it takes the next output.
+    c.x_next = l == 0 ? x_next : nullptr;
+    c.y_next = l == 0 && x_next ? ws.acts[0].data() : nullptr;
+    layers_[l]->backward(c, x, ws.acts[l].data(), cur, dx, rows);
     if (!dx) break;
     float* t = cur; cur = other; other = t;
   }
@@ -599,8 +455,7 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
   // Batch 1 with a dense first layer: each update of layer 0 also computes the next
   // example's layer-0 output, so W0 is read once per step instead of twice (the forward
   // then starts at layer 1; same bits as the plain forward, see dense_backward_update).
-  const bool chain = batch_size == 1 && fused_max_rows >= 1 &&
-                     layers_[0].spec.kind == LayerKind::dense;
+  const bool chain = batch_size == 1 && fused_max_rows >= 1 && layers_[0]->chains_batch1();
   bool have_next = false;  // ws.input and ws.acts[0] already hold this batch
   for (int64_t kb = 0; kb < n_batches; ++kb) {
     const int64_t start = (first_batch + kb) * batch_size;
@@ -704,65 +559,12 @@ void nan_rows_for_nonfinite(const KernelTable& k, const float* x, int64_t rows, 
 
 }  // namespace
 
-namespace {
-
-// A dense layer's columns are split between threads only with at least this many
-// multiply-adds per thread (about 1.5 us at batch 1): below that (a 10-class output layer)
-// the barrier and moving the layer's input to the other core cost more than the second
-// thread saves. At a few rows (GEMV, each weight used once per row) the input is large
-// next to the work: there each thread must also get at least kSplitMinGemvCols columns.
-// Measured on Zen 4: 784-128-10 at batch 1 gains 1.17x; 128-128-128-10 at batch 4 and
-// 784-48-10 at batch 4 lost 1.4x with the split, so they stay on one thread.
-constexpr double kSplitMinFma = 49152;
-constexpr int64_t kSplitMinGemvCols = 64;
-// Elementwise layers (activation, rescaling, softmax) split their rows above this many
-// values per thread.
-constexpr double kSplitMinValues = 16384;
-
-}  // namespace
-
-int Network::split_workers(const KernelTable& k, int l, int64_t rows, int nth) const {
-  const LayerSpec& s = layers_[l].spec;
-  int64_t units, by_work;
-  if (s.kind == LayerKind::dense) {
-    units = (s.out + k.gemm_nr - 1) / k.gemm_nr;
-    if (rows <= kGemvRows) units = std::min(units, s.out / kSplitMinGemvCols);
-    by_work = static_cast<int64_t>(static_cast<double>(rows) * s.out * s.in / kSplitMinFma);
-  } else {
-    units = rows;
-    by_work = static_cast<int64_t>(static_cast<double>(rows) * s.out / kSplitMinValues);
-  }
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({nth, units, by_work})));
-}
-
-void Network::layer_part(const KernelTable& k, int l, int64_t rows, const float* cur,
-                         float* y, const Packed* pk, int part, int parts,
-                         int* input_nonfinite) {
-  const LayerSpec& s = layers_[l].spec;
-  int64_t lo, hi;
-  if (s.kind == LayerKind::dense) {
-    const int64_t nr = k.gemm_nr;
-    const int64_t units = (s.out + nr - 1) / nr;
-    lo = units * part / parts * nr;
-    hi = std::min(s.out, units * (part + 1) / parts * nr);
-    Epilogue ep = dense_epilogue(layers_[l]);
-    if (l == 0) ep.nonfinite = input_nonfinite;
-    if (rows <= kGemvRows)
-      small_rows_dense(k, rows, s.out, s.in, cur, param(layers_[l].w), y, &ep, lo, hi);
-    else
-      k.gemm_packed_cols(false, rows, s.out, s.in, cur, s.in, pk->w[l].data(), y, s.out, &ep,
-                         lo, hi);
-    return;
-  }
-  elementwise_rows(k, l, cur, y, rows * part / parts, rows * (part + 1) / parts);
-}
-
 Network::InputCheck Network::start_input_check(bool is_u8, int64_t rows) const {
   InputCheck c;
   c.needed = may_be_nonfinite(is_u8);
   // Layer 0's GEMM flags a possibly non-finite row when it can: a separate pass over the
   // input took 2.8% of I1 at batch 1024.
-  c.in_gemm = c.needed && layers_[0].spec.kind == LayerKind::dense && rows > kGemvRows;
+  c.in_gemm = c.needed && layers_[0]->flags_nonfinite(rows);
   return c;
 }
 
@@ -802,14 +604,14 @@ void Network::predict_split(const KernelTable& k, const InputView& x, float* out
     bool prev_split = false;
     for (int l = 0; l < nl; ++l) {
       // Every thread takes the same barrier decisions (they depend on shared data only).
-      const int w = split_workers(k, l, rows, nth);
+      const int w = layers_[l]->split_workers(k, rows, nth);
       if (l > 0 && (w > 1 || prev_split)) {
 #ifdef FASTMLP_HAVE_OPENMP
 #pragma omp barrier
 #endif
       }
       float* y = l == nl - 1 ? out : ws->acts[l].data();
-      if (tid < w) layer_part(k, l, rows, cur, y, pk, tid, w, check.gemm_flag());
+      if (tid < w) infer_layer(k, l, rows, cur, y, pk, tid, w, check.gemm_flag());
       cur = y;
       prev_split = w > 1;
     }
@@ -829,10 +631,9 @@ int64_t Network::min_rows_per_tile_thread(int64_t fma_per_row) {
   return std::min<int64_t>(32, std::max<int64_t>(8, bytes / 32768));
 }
 
-int64_t Network::dense_fma_per_row() const {
+int64_t Network::fma_per_row() const {
   int64_t n = 0;
-  for (const LayerRt& L : layers_)
-    if (L.spec.kind == LayerKind::dense) n += L.spec.in * L.spec.out;
+  for (const auto& L : layers_) n += L->fma_per_row();
   return n;
 }
 
@@ -850,16 +651,16 @@ void Network::predict(const InputView& x, float* out) {
   // layers that thread 0 does alone. With more rows each thread runs whole row tiles:
   // no barrier between layers, but every thread reads all the weights.
   const int avail = max_threads();
-  const int64_t fma_per_row = dense_fma_per_row();
-  if (avail > 1 && N <= kTileRows && N < min_rows_per_tile_thread(fma_per_row) * avail) {
+  const int64_t row_fma = fma_per_row();
+  if (avail > 1 && N <= kTileRows && N < min_rows_per_tile_thread(row_fma) * avail) {
     int nt = 1;
     for (int l = 0; l < static_cast<int>(layers_.size()); ++l)
-      nt = std::max(nt, split_workers(k, l, N, avail));
+      nt = std::max(nt, layers_[l]->split_workers(k, N, avail));
     if (nt > 1) return predict_split(k, x, out, pk.get(), nt, convert);
   }
   // Row tiles on as many threads as the pass has work for (kSplitMinFma multiply-adds
   // each, as a split layer needs): a 20-32-3 model at batch 64 ran 5% slower on 2.
-  const int64_t fma = N * fma_per_row;
+  const int64_t fma = N * row_fma;
   const int use = static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>(avail, static_cast<int64_t>(fma / kSplitMinFma))));
   const int64_t tile_rows = balanced_tile_rows(N, use);

@@ -24,60 +24,13 @@
 #include <shared_mutex>
 #include <vector>
 
-#include "kernels/optimizer_config.h"
+#include "engine/layers/layer.h"
+#include "engine/types.h"
 #include "kernels/kernel_table.h"
+#include "kernels/optimizer_config.h"
 
 namespace fastmlp {
 namespace engine {
-
-enum class LayerKind : int32_t { dense = 0, act = 1, rescaling = 2, softmax = 3 };
-enum class LossKind : int32_t { sparse_ce = 0, categorical_ce = 1, mse = 2 };
-
-struct LayerSpec {
-  LayerKind kind = LayerKind::dense;
-  int64_t in = 0, out = 0;
-  Act act = Act::linear;
-  float alpha = 0.01f;   // leaky_relu slope
-  bool use_bias = true;
-  float scale = 1.f, offset = 0.f;  // rescaling: x * scale + offset
-};
-
-// A float buffer aligned to 64 bytes (zero-initialised).
-class AlignedBuf {
- public:
-  AlignedBuf() = default;
-  explicit AlignedBuf(int64_t n) { resize(n); }
-  AlignedBuf(const AlignedBuf&) = delete;
-  AlignedBuf& operator=(const AlignedBuf&) = delete;
-  AlignedBuf(AlignedBuf&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
-  AlignedBuf& operator=(AlignedBuf&& o) noexcept {
-    if (this != &o) { std::free(p_); p_ = o.p_; n_ = o.n_; o.p_ = nullptr; o.n_ = 0; }
-    return *this;
-  }
-  ~AlignedBuf() { std::free(p_); }
-  void resize(int64_t n);  // discards contents, zero-fills
-  float* data() { return p_; }
-  const float* data() const { return p_; }
-  int64_t size() const { return n_; }
-
- private:
-  float* p_ = nullptr;
-  int64_t n_ = 0;
-};
-
-// A 2-D input: uint8 or float32 rows with row stride `ld` (elements).
-struct InputView {
-  const void* data = nullptr;
-  bool is_u8 = false;
-  int64_t rows = 0, cols = 0, ld = 0;
-};
-
-// Targets: int32 labels (sparse CE) or float rows [rows, cols] (categorical CE, mse).
-struct TargetView {
-  const int32_t* labels = nullptr;
-  const float* values = nullptr;
-  int64_t cols = 0;
-};
 
 // A readers-writer lock that does not starve writers: a writer holds `gate_` while it
 // waits for the readers inside to leave, so no new reader gets in meanwhile (std's
@@ -211,11 +164,6 @@ class Network {
                            const std::vector<float*>& grads);
 
  private:
-  struct Param {
-    std::unique_ptr<AlignedBuf> buf, s0, s1;
-    int64_t rows = 0, cols = 0;
-    bool vector = false;  // a bias
-  };
   struct BufferRef {
     float* data;
     size_t count;
@@ -227,11 +175,6 @@ class Network {
     bool valid = false;
   };
   std::vector<BufferRef> state_buffers();
-  struct LayerRt {
-    LayerSpec spec;
-    int w = -1, b = -1;  // indices into params_
-    bool need_dx = false;
-  };
   // Buffers for `rows` rows: gathered input, every layer's output, two gradient buffers,
   // labels / targets of the batch, per-row losses.
   struct Workspace {
@@ -281,42 +224,33 @@ class Network {
   // After the pass: all-NaN output rows for the input rows that hold NaN or inf.
   void finish_input_check(const KernelTable& k, const InputCheck& c, const float* in,
                           int64_t rows, float* out) const;
-  // A dense layer's fused bias and activation (its live bias).
-  Epilogue dense_epilogue(const LayerRt& L) const;
-  // Rows [r0, r1) of a non-dense layer l (activation, rescaling, softmax) from cur into y.
-  void elementwise_rows(const KernelTable& k, int l, const float* cur, float* y, int64_t r0,
-                        int64_t r1) const;
   // Rows per thread from which predict runs row tiles on each thread (see predict).
   static int64_t min_rows_per_tile_thread(int64_t fma_per_row);
-  // Multiply-adds of the dense layers for one row (= their weight count).
-  int64_t dense_fma_per_row() const;
+  // Multiply-adds of all layers for one row (Layer::fma_per_row).
+  int64_t fma_per_row() const;
   // predict for one row tile on `nt` threads that split each layer (see predict).
   void predict_split(const KernelTable& k, const InputView& x, float* out, const Packed* pk,
                      int nt, bool convert);
-  // Threads (at most nth) worth splitting layer l of a `rows`-row pass between; 1: thread 0
-  // runs it alone.
-  int split_workers(const KernelTable& k, int l, int64_t rows, int nth) const;
-  // Part `part` of `parts` of layer l (inference): dense layers split output columns in
-  // whole packed panels, the others split rows.
-  // `input_nonfinite`: as in forward (layer 0 only).
-  void layer_part(const KernelTable& k, int l, int64_t rows, const float* cur, float* y,
-                  const Packed* pk, int part, int parts, int* input_nonfinite = nullptr);
+  // Layer l's inference over part `part` of `parts` of a `rows`-row pass (see
+  // Layer::infer); `input_nonfinite`: as in forward (layer 0 only).
+  void infer_layer(const KernelTable& k, int l, int64_t rows, const float* cur, float* y,
+                   const Packed* pk, int part, int parts, int* input_nonfinite) const;
   // Loss of the batch from the top output; optional gradient into dy and per-row loss.
   // Returns (sum of row losses, correct rows).
   double loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
                    float* row_loss, int64_t* correct) const;
   void gather_targets(Workspace& ws, const TargetView& y, const int32_t* idx, int64_t row0,
                       int64_t rows) const;
-  // With x_next (batch 1, layer 0 dense), layer 0's update also computes the next
-  // example's layer-0 output into ws.acts[0] (see KernelTable::dense_backward_update).
+  // With x_next (batch 1, layer 0 chains_batch1), layer 0's update also computes the
+  // next example's layer-0 output into ws.acts[0] (see StepContext::x_next).
   void backward(Workspace& ws, const float* in, int64_t rows, float* dy,
                 const std::vector<float*>* grads, const float* x_next = nullptr);
-  void update_dense(LayerRt& L, const float* x, float* dz, int64_t rows, float* dx,
-                    const std::vector<float*>* grads, const float* x_next = nullptr,
-                    float* y_next = nullptr);
+  // Fusion rule: a final Softmax is folded into a cross-entropy loss (not run in training).
   bool fused_top() const;
+  PassContext pass_context(const KernelTable& k) const { return {k, params_}; }
 
-  std::vector<LayerRt> layers_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<bool> need_dx_;  // per layer: a layer below it has parameters
   std::vector<Param> params_;
   int64_t input_dim_ = 0, output_dim_ = 0, max_width_ = 0, max_w_ = 0;
   float in_scale_ = 1.f, in_offset_ = 0.f;

@@ -6,7 +6,8 @@ into the outputs they are given. Arrays are float32 unless noted; labels and ind
 arrays are int32. Integer codes:
 
 * activation ``act``: 0 linear, 1 relu, 2 leaky_relu, 3 sigmoid, 4 tanh
-* layer kind (``Network`` specs): 0 dense, 1 activation, 2 rescaling, 3 softmax
+* layer kind (``Network`` specs): the index in ``LAYER_KINDS`` (0 dense, 1 activation,
+  2 rescaling, 3 softmax)
 * loss (``Network.set_loss``): 0 sparse categorical cross-entropy (softmax fused),
   1 categorical cross-entropy, 2 mean squared error
 * optimizer ``kind`` (``Network.set_optimizer``): 0 SGD, 1 Adam
@@ -25,6 +26,8 @@ _F32 = npt.NDArray[np.float32]
 _I32 = npt.NDArray[np.int32]
 _Array = npt.NDArray[Any]
 _LayerSpec = tuple[int, int, int, int, float, bool, float, float]
+
+LAYER_KINDS: tuple[str, ...]  # the engine's layer kinds, in code order
 
 # --- CPU dispatch and threads -----------------------------------------------------------
 

@@ -1,0 +1,162 @@
+// Dense: y = act(x @ W + b), W [in, out] and b [out] its parameters, the activation
+// applied in the GEMM epilogue (the fusion the network relies on: a Dense followed by an
+// activation layer is handed over as one Dense). Training multiplies by the live
+// weights; inference by weights packed once per weights version, or, for a few rows, by
+// the live weights with the packed path's bits (small_rows). Backward updates W tile by
+// tile as the gradient is produced (dense_backward_update: no dW matrix) for small
+// batches and Adam, else through a dW matrix and the optimizer kernel.
+#include <algorithm>
+
+#include "engine/layers/layer.h"
+
+namespace fastmlp {
+namespace engine {
+
+namespace {
+
+class Dense final : public Layer {
+ public:
+  explicit Dense(const LayerSpec& s) : Layer(s) {}
+
+  std::vector<ParamShape> param_shapes() const override {
+    std::vector<ParamShape> p{{in(), out(), false}};
+    if (spec_.use_bias) p.push_back({1, out(), true});
+    return p;
+  }
+
+  void forward(const PassContext& c, const float* x, float* y, int64_t rows) const override {
+    const Epilogue ep = epilogue(c.params);
+    c.k.gemm(false, false, rows, out(), in(), 1.f, x, in(), weights(c.params), out(), 0.f,
+             y, out(), &ep);
+  }
+
+  void infer(const PassContext& c, const float* packed, const float* x, float* y,
+             int64_t rows, int part, int parts, int* nonfinite) const override {
+    const int64_t nr = c.k.gemm_nr;
+    const int64_t units = (out() + nr - 1) / nr;  // whole packed panels per part
+    const int64_t lo = units * part / parts * nr;
+    const int64_t hi = std::min(out(), units * (part + 1) / parts * nr);
+    Epilogue ep = epilogue(c.params);
+    ep.nonfinite = nonfinite;
+    if (rows <= kGemvRows)
+      small_rows(c.k, rows, x, weights(c.params), y, &ep, lo, hi);
+    else if (parts == 1)
+      c.k.gemm_packed(false, rows, out(), in(), x, in(), packed, y, out(), &ep);
+    else
+      c.k.gemm_packed_cols(false, rows, out(), in(), x, in(), packed, y, out(), &ep, lo, hi);
+  }
+
+  int split_workers(const KernelTable& k, int64_t rows, int nth) const override {
+    int64_t units = (out() + k.gemm_nr - 1) / k.gemm_nr;
+    if (rows <= kGemvRows) units = std::min(units, out() / kSplitMinGemvCols);
+    const auto by_work = static_cast<int64_t>(static_cast<double>(rows) * out() * in() /
+                                              kSplitMinFma);
+    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({nth, units, by_work})));
+  }
+
+  // The packed GEMM flags a non-finite pre-activation (a NaN/inf input row makes every
+  // one of its row's); the few-row path does not.
+  bool flags_nonfinite(int64_t rows) const override { return rows > kGemvRows; }
+  int64_t packed_size(const KernelTable& k) const override {
+    return k.packed_b_size(in(), out());
+  }
+  void pack(const PassContext& c, float* dst) const override {
+    c.k.pack_b(false, in(), out(), weights(c.params), out(), dst);
+  }
+  int64_t fma_per_row() const override { return in() * out(); }
+  bool chains_batch1() const override { return true; }
+
+  void backward(StepContext& c, const float* x, const float* y, float* dy, float* dx,
+                int64_t rows) const override {
+    const KernelTable& k = c.k;
+    const int64_t n = rows * out();
+    if (spec_.act != Act::linear) k.act_backward(spec_.act, spec_.alpha, y, dy, dy, n);
+    Param& pw = c.params[first_param_];
+    float* W = pw.buf->data();
+    const int bi = spec_.use_bias ? first_param_ + 1 : -1;
+    if (c.grads) {
+      if (dx) k.gemm(false, true, rows, in(), out(), 1.f, dy, out(), W, out(), 0.f, dx, in(),
+                     nullptr);
+      k.gemm(true, false, in(), out(), rows, 1.f, x, in(), dy, out(), 0.f,
+             (*c.grads)[first_param_], out(), nullptr);
+      if (bi >= 0) k.colsum(dy, out(), (*c.grads)[bi], rows, out());
+      return;
+    }
+    // The bias goes first when the weight pass also runs the next forward (which adds it).
+    const bool next = c.x_next && rows == 1 && rows <= c.fused_max_rows;
+    auto step_bias = [&] {
+      if (bi < 0) return;
+      if (rows == 1) {
+        apply(c, c.params[bi], dy);
+      } else {
+        k.colsum(dy, out(), c.db, rows, out());
+        apply(c, c.params[bi], c.db);
+      }
+    };
+    if (next) step_bias();
+    if (rows <= c.fused_max_rows || (c.opt.kind == 1 && c.fused_max_rows > 0)) {
+      const Epilogue ep = epilogue(c.params);
+      k.dense_backward_update(x, dy, rows, in(), out(), W, pw.s0 ? pw.s0->data() : nullptr,
+                              pw.s1 ? pw.s1->data() : nullptr, &c.opt, dx,
+                              next ? c.x_next : nullptr, c.y_next, &ep);
+    } else {
+      if (dx) k.gemm(false, true, rows, in(), out(), 1.f, dy, out(), W, out(), 0.f, dx, in(),
+                     nullptr);
+      k.gemm(true, false, in(), out(), rows, 1.f, x, in(), dy, out(), 0.f, c.dW, out(),
+             nullptr);
+      apply(c, pw, c.dW);
+    }
+    if (!next) step_bias();
+  }
+
+ private:
+  const float* weights(const std::vector<Param>& p) const {
+    return p[first_param_].buf->data();
+  }
+  Epilogue epilogue(const std::vector<Param>& p) const {
+    Epilogue ep;
+    ep.bias = spec_.use_bias ? p[first_param_ + 1].buf->data() : nullptr;
+    ep.act = spec_.act;
+    ep.alpha = spec_.alpha;
+    return ep;
+  }
+
+  // One optimizer step of parameter p from its gradient g.
+  static void apply(const StepContext& c, Param& p, const float* g) {
+    const OptimizerConfig& o = c.opt;
+    const int64_t n = p.buf->size();
+    if (o.kind == 0)
+      c.k.sgd_update(p.buf->data(), g, p.s0 ? p.s0->data() : nullptr, n, o.lr, o.momentum,
+                     o.nesterov, o.weight_decay);
+    else
+      c.k.adam_update(p.buf->data(), g, p.s0->data(), p.s1->data(), n, o.lr, o.beta1,
+                      o.beta2, o.eps, o.weight_decay, o.decoupled, o.step);
+  }
+
+  // y[rows, out] = ep(x @ W) for output columns [j0, j1), with the bits of gemm_packed
+  // (see KernelTable::gemm_kc): K is split into the blocks the packed path uses, each
+  // summed as one chain and added in order, so a row predicted alone equals that row of
+  // a batch (each column is its own FMA chain, so any column split gives the same bits).
+  void small_rows(const KernelTable& k, int64_t rows, const float* x, const float* W,
+                  float* y, const Epilogue* ep, int64_t j0, int64_t j1) const {
+    const int64_t N = out(), K = in();
+    if (j1 <= j0) return;
+    Epilogue part;
+    const Epilogue* pep = epilogue_from_col(ep, j0, &part);
+    const int64_t n_kb = (K + k.gemm_kc - 1) / k.gemm_kc;
+    const int64_t kc = (K + n_kb - 1) / n_kb;
+    for (int64_t pc = 0; pc < K; pc += kc) {
+      const int64_t kk = std::min(kc, K - pc);
+      const bool last = pc + kk >= K;
+      k.gemm(false, false, rows, j1 - j0, kk, 1.f, x + pc, K, W + pc * N + j0, N,
+             pc == 0 ? 0.f : 1.f, y + j0, N, last ? pep : nullptr);
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_dense(const LayerSpec& s) { return std::make_unique<Dense>(s); }
+
+}  // namespace engine
+}  // namespace fastmlp

@@ -1,0 +1,22 @@
+// Defaults of the layer-kind interface (layer.h): an elementwise layer's inference is
+// its forward over a range of rows, split between threads by rows.
+#include "engine/layers/layer.h"
+
+#include <algorithm>
+
+namespace fastmlp {
+namespace engine {
+
+void Layer::infer(const PassContext& c, const float* /*packed*/, const float* x, float* y,
+                  int64_t rows, int part, int parts, int* /*nonfinite*/) const {
+  forward_rows(c, x, y, rows * part / parts, rows * (part + 1) / parts);
+}
+
+int Layer::split_workers(const KernelTable& /*k*/, int64_t rows, int nth) const {
+  const auto by_work =
+      static_cast<int64_t>(static_cast<double>(rows) * out() / kSplitMinValues);
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({nth, rows, by_work})));
+}
+
+}  // namespace engine
+}  // namespace fastmlp

@@ -1,0 +1,74 @@
+// Plain types shared by the network (network.h) and its layer kinds (layers/): layer
+// specs, aligned buffers, parameters, input and target views.
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "kernels/kernel_table.h"
+
+namespace fastmlp {
+namespace engine {
+
+// Codes of the layer kinds (layers/registry.cpp maps each to its class and name).
+enum class LayerKind : int32_t { dense = 0, activation = 1, rescaling = 2, softmax = 3 };
+enum class LossKind : int32_t { sparse_ce = 0, categorical_ce = 1, mse = 2 };
+
+// What Python's layers hand the engine (one per engine layer); each kind reads the
+// fields it needs (layers/registry.cpp lists the kinds).
+struct LayerSpec {
+  LayerKind kind = LayerKind::dense;
+  int64_t in = 0, out = 0;
+  Act act = Act::linear;
+  float alpha = 0.01f;   // leaky_relu slope
+  bool use_bias = true;
+  float scale = 1.f, offset = 0.f;  // rescaling: x * scale + offset
+};
+
+// A float buffer aligned to 64 bytes (zero-initialised).
+class AlignedBuf {
+ public:
+  AlignedBuf() = default;
+  explicit AlignedBuf(int64_t n) { resize(n); }
+  AlignedBuf(const AlignedBuf&) = delete;
+  AlignedBuf& operator=(const AlignedBuf&) = delete;
+  AlignedBuf(AlignedBuf&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+  AlignedBuf& operator=(AlignedBuf&& o) noexcept {
+    if (this != &o) { std::free(p_); p_ = o.p_; n_ = o.n_; o.p_ = nullptr; o.n_ = 0; }
+    return *this;
+  }
+  ~AlignedBuf() { std::free(p_); }
+  void resize(int64_t n);  // discards contents, zero-fills
+  float* data() { return p_; }
+  const float* data() const { return p_; }
+  int64_t size() const { return n_; }
+
+ private:
+  float* p_ = nullptr;
+  int64_t n_ = 0;
+};
+
+// One parameter tensor with its optimizer state: s0 (SGD velocity or Adam m) and s1
+// (Adam v), null when the optimizer keeps none. `rows` x `cols` floats.
+struct Param {
+  std::unique_ptr<AlignedBuf> buf, s0, s1;
+  int64_t rows = 0, cols = 0;
+  bool vector = false;  // a bias
+};
+
+// A 2-D input: uint8 or float32 rows with row stride `ld` (elements).
+struct InputView {
+  const void* data = nullptr;
+  bool is_u8 = false;
+  int64_t rows = 0, cols = 0, ld = 0;
+};
+
+// Targets: int32 labels (sparse CE) or float rows [rows, cols] (categorical CE, mse).
+struct TargetView {
+  const int32_t* labels = nullptr;
+  const float* values = nullptr;
+  int64_t cols = 0;
+};
+
+}  // namespace engine
+}  // namespace fastmlp
