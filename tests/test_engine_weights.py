@@ -100,7 +100,7 @@ def test_in_place_writes_raise_clear_error():
 
 
 def test_raw_param_views_are_read_only():
-    net = _core.Network([(0, 3, 2, 0, 0.0, True, 1.0, 0.0)], 3)
+    net = _core.Network([(0, 3, 2, 0, 0.0, True, 1.0, 0.0, 0.0, 0)], 3)
     with pytest.raises(ValueError, match="read-only"):
         net.param(0)[0, 0] = 1.0
     net.set_param(0, np.arange(6, dtype=np.float32).reshape(3, 2))

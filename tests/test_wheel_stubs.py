@@ -56,6 +56,9 @@ def test_py_typed_marker_installed():
 def test_stub_names_match_runtime():
     tree = _stub()
     stub_names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    stub_names |= {n.target.id for n in tree.body  # module constants: `NAME: type`
+                   if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+                   and not n.target.id.startswith("_")}
     runtime = {n for n in dir(_core) if not n.startswith("_")}
     assert runtime - stub_names == set(), f"no stub for {sorted(runtime - stub_names)}"
     assert stub_names - runtime == set(), f"stubs for missing names {sorted(stub_names - runtime)}"

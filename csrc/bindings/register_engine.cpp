@@ -159,7 +159,7 @@ std::unique_ptr<Network> make_network(const py::list& specs, int64_t input_dim,
   std::vector<LayerSpec> layers;
   for (const py::handle& h : specs) {
     auto t = h.cast<py::tuple>();
-    if (t.size() != 8) throw py::value_error("layer spec: expected 8 fields");
+    if (t.size() != 10) throw py::value_error("layer spec: expected 10 fields");
     LayerSpec s;
     const int kind = t[0].cast<int>();
     if (kind < 0 || kind >= engine::num_layer_kinds())
@@ -174,6 +174,9 @@ std::unique_ptr<Network> make_network(const py::list& specs, int64_t input_dim,
     s.use_bias = t[5].cast<bool>();
     s.scale = t[6].cast<float>();
     s.offset = t[7].cast<float>();
+    s.rate = t[8].cast<float>();
+    s.seed = t[9].cast<uint64_t>();
+    if (!(s.rate >= 0.f && s.rate < 1.f)) throw py::value_error("layer spec: bad rate");
     if (s.in <= 0 || s.out <= 0) throw py::value_error("layer spec: sizes must be positive");
     layers.push_back(s);
   }

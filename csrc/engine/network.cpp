@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "cpu/dispatch.h"
+#include "engine/losses.h"
 
 #ifdef FASTMLP_HAVE_OPENMP
 #include <omp.h>
@@ -50,14 +51,6 @@ inline void prefetch(const void* p) {
 #else
   (void)p;
 #endif
-}
-
-int64_t argmax_row(const float* r, int64_t n) {
-  int64_t best = 0;
-  float bv = r[0];
-  for (int64_t j = 1; j < n; ++j)
-    if (r[j] > bv) { bv = r[j]; best = j; }
-  return best;
 }
 
 uint64_t splitmix64(uint64_t& s) {
@@ -166,7 +159,7 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
 }
 
 bool Network::fused_top() const {
-  return layers_.back()->kind() == LayerKind::softmax && loss_ != LossKind::mse &&
+  return layers_.back()->kind() == LayerKind::softmax && loss_reads_logits(loss_) &&
          layers_.size() >= 2;
 }
 
@@ -317,16 +310,21 @@ void Network::infer_layer(const KernelTable& k, int l, int64_t rows, const float
 
 const float* Network::forward(const KernelTable& k, Workspace& ws, const float* in,
                               int64_t rows, bool fused, float* final_out, bool infer,
-                              const Packed* pk, int first_layer, int* input_nonfinite) {
+                              const Packed* pk, int first_layer, int* input_nonfinite,
+                              int64_t step) {
   const int last = static_cast<int>(layers_.size()) - 1 - (fused ? 1 : 0);
   const float* cur = first_layer > 0 ? ws.acts[first_layer - 1].data() : in;
-  const PassContext c = pass_context(k);
+  PassContext c = pass_context(k);
+  c.step = step;
   for (int l = first_layer; l <= last; ++l) {
     float* y = (l == last && final_out) ? final_out : ws.acts[l].data();
-    if (infer)
+    if (infer) {
+      // Fusion rule: a layer that is the identity in inference (Dropout) vanishes.
+      if (layers_[l]->identity_in_inference() && !(l == last && final_out)) continue;
       infer_layer(k, l, rows, cur, y, pk, 0, 1, input_nonfinite);
-    else
+    } else {
       layers_[l]->forward(c, cur, y, rows);
+    }
     cur = y;
   }
   return cur;
@@ -345,76 +343,18 @@ void Network::gather_targets(Workspace& ws, const TargetView& y, const int32_t* 
 
 double Network::loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
                           float* row_loss, int64_t* correct) const {
-  const int64_t C = output_dim_;
-  const float inv_rows = 1.f / static_cast<float>(rows);
-  double sum = 0.0;
-  int64_t corr = 0;
-  switch (loss_) {
-    case LossKind::sparse_ce: {
-      // The top output is treated as logits (the final Softmax, if any, is fused here).
-      sum = kernels().softmax_xent(top, ws.labels.data(), dy, row_loss, rows, C, inv_rows);
-      for (int64_t r = 0; r < rows; ++r) corr += argmax_row(top + r * C, C) == ws.labels[r];
-      break;
-    }
-    case LossKind::categorical_ce: {
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* x = top + r * C;
-        const float* t = ws.targets.data() + r * C;
-        float m = x[0];
-        for (int64_t j = 1; j < C; ++j) m = x[j] > m ? x[j] : m;
-        double s = 0.0;
-        for (int64_t j = 0; j < C; ++j) s += std::exp(static_cast<double>(x[j] - m));
-        const double lse = static_cast<double>(m) + std::log(s);
-        double l = 0.0, tsum = 0.0;
-        for (int64_t j = 0; j < C; ++j) {
-          l += static_cast<double>(t[j]) * (lse - x[j]);
-          tsum += t[j];
-        }
-        if (row_loss) row_loss[r] = static_cast<float>(l);
-        sum += l;
-        if (dy) {
-          float* d = dy + r * C;
-          for (int64_t j = 0; j < C; ++j) {
-            const double p = std::exp(static_cast<double>(x[j]) - lse);
-            d[j] = static_cast<float>((p * tsum - t[j]) * inv_rows);
-          }
-        }
-        corr += argmax_row(x, C) == argmax_row(t, C);
-      }
-      break;
-    }
-    case LossKind::mse: {
-      const float gscale = 2.f / (static_cast<float>(rows) * static_cast<float>(C));
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* x = top + r * C;
-        const float* t = ws.targets.data() + r * C;
-        double l = 0.0;
-        for (int64_t j = 0; j < C; ++j) {
-          const float e = x[j] - t[j];
-          l += static_cast<double>(e) * e;
-          if (dy) dy[r * C + j] = gscale * e;
-        }
-        l /= static_cast<double>(C);
-        if (row_loss) row_loss[r] = static_cast<float>(l);
-        sum += l;
-        if (C == 1)
-          corr += (x[0] > 0.5f) == (t[0] > 0.5f);
-        else
-          corr += argmax_row(x, C) == argmax_row(t, C);
-      }
-      break;
-    }
-  }
-  if (correct) *correct = corr;
-  return sum;
+  return batch_loss(kernels(), loss_, top, ws.labels.data(), ws.targets.data(), rows,
+                    output_dim_, dy, row_loss, correct);
 }
 
 void Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
-                       const std::vector<float*>* grads, const float* x_next) {
+                       const std::vector<float*>* grads, const float* x_next,
+                       int64_t step) {
   const int top = static_cast<int>(layers_.size()) - 1 - (fused_top() ? 1 : 0);
   OptimizerConfig opt = opt_;
   opt.step = step_;
   StepContext c{kernels(), params_, opt, fused_max_rows, dW_.data(), db_.data(), grads};
+  c.step = step;
   float* cur = dy;
   float* other = (dy == ws.g0.data()) ? ws.g1.data() : ws.g0.data();
   for (int l = top; l >= 0; --l) {
@@ -497,7 +437,9 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
       }
     }
     gather_targets(ws, y, idx, start, rows);
-    const float* top = forward(k, ws, in, rows, fused, nullptr, false, nullptr, have_next ? 1 : 0);
+    // The update this batch makes is number step_ + 1: its random layers draw from it.
+    const float* top = forward(k, ws, in, rows, fused, nullptr, false, nullptr,
+                               have_next ? 1 : 0, nullptr, step_ + 1);
     int64_t corr = 0;
     const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, &corr);
     const double loss = sum / static_cast<double>(rows);
@@ -514,7 +456,8 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
     if (have_next)
       k.gather_rows(x.data, x.is_u8, x.ld, idx, start + 1, 1, input_dim_, in_scale_,
                     in_offset_, ws.input_next.data());
-    backward(ws, in, rows, ws.g0.data(), nullptr, have_next ? ws.input_next.data() : nullptr);
+    backward(ws, in, rows, ws.g0.data(), nullptr, have_next ? ws.input_next.data() : nullptr,
+             step_);  // (step_ already counts this update)
     if (have_next) std::swap(ws.input, ws.input_next);
   }
   return done;
@@ -603,6 +546,7 @@ void Network::predict_split(const KernelTable& k, const InputView& x, float* out
     const float* cur = in;
     bool prev_split = false;
     for (int l = 0; l < nl; ++l) {
+      if (layers_[l]->identity_in_inference() && l != nl - 1) continue;  // (as in forward)
       // Every thread takes the same barrier decisions (they depend on shared data only).
       const int w = layers_[l]->split_workers(k, rows, nth);
       if (l > 0 && (w > 1 || prev_split)) {
@@ -655,7 +599,8 @@ void Network::predict(const InputView& x, float* out) {
   if (avail > 1 && N <= kTileRows && N < min_rows_per_tile_thread(row_fma) * avail) {
     int nt = 1;
     for (int l = 0; l < static_cast<int>(layers_.size()); ++l)
-      nt = std::max(nt, layers_[l]->split_workers(k, N, avail));
+      if (!layers_[l]->identity_in_inference())
+        nt = std::max(nt, layers_[l]->split_workers(k, N, avail));
     if (nt > 1) return predict_split(k, x, out, pk.get(), nt, convert);
   }
   // Row tiles on as many threads as the pass has work for (kSplitMinFma multiply-adds
@@ -797,9 +742,10 @@ double Network::compute_gradients(const InputView& x, const TargetView& y,
   k.gather_rows(x.data, x.is_u8, x.ld, nullptr, 0, rows, input_dim_, in_scale_, in_offset_,
                 ws.input.data());
   gather_targets(ws, y, nullptr, 0, rows);
-  const float* top = forward(k, ws, ws.input.data(), rows, fused_top(), nullptr);
+  const float* top = forward(k, ws, ws.input.data(), rows, fused_top(), nullptr, false,
+                             nullptr, 0, nullptr, step_ + 1);
   const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, nullptr);
-  backward(ws, ws.input.data(), rows, ws.g0.data(), &grads);
+  backward(ws, ws.input.data(), rows, ws.g0.data(), &grads, nullptr, step_ + 1);
   return sum / static_cast<double>(rows);
 }
 

@@ -206,11 +206,12 @@ class Network {
   // `infer`, dense layers multiply by the packed weights `pk` (or, for a few rows, by the
   // live weights with the same bits: small_rows_dense); else by the live weights.
   // Starts at layer `first_layer` (then ws.acts[first_layer - 1] holds its input).
-  // `input_nonfinite` (InputCheck::gemm_flag): layer 0's Epilogue::nonfinite.
+  // `input_nonfinite` (InputCheck::gemm_flag): layer 0's Epilogue::nonfinite. `step`:
+  // PassContext::step (training). Inference skips layers that are the identity there.
   const float* forward(const KernelTable& k, Workspace& ws, const float* in, int64_t rows,
                        bool fused_top, float* final_out, bool infer = false,
                        const Packed* pk = nullptr, int first_layer = 0,
-                       int* input_nonfinite = nullptr);
+                       int* input_nonfinite = nullptr, int64_t step = 0);
   // How an inference pass learns of rows of its input holding NaN or inf (their output
   // rows must be all NaN): layer 0's GEMM flags them when layer 0 is dense and on the
   // packed path (no extra pass over the input), else one pass checks the input after.
@@ -244,7 +245,7 @@ class Network {
   // With x_next (batch 1, layer 0 chains_batch1), layer 0's update also computes the
   // next example's layer-0 output into ws.acts[0] (see StepContext::x_next).
   void backward(Workspace& ws, const float* in, int64_t rows, float* dy,
-                const std::vector<float*>* grads, const float* x_next = nullptr);
+                const std::vector<float*>* grads, const float* x_next, int64_t step);
   // Fusion rule: a final Softmax is folded into a cross-entropy loss (not run in training).
   bool fused_top() const;
   PassContext pass_context(const KernelTable& k) const { return {k, params_}; }

@@ -11,7 +11,9 @@ namespace fastmlp {
 namespace engine {
 
 // Codes of the layer kinds (layers/registry.cpp maps each to its class and name).
-enum class LayerKind : int32_t { dense = 0, activation = 1, rescaling = 2, softmax = 3 };
+enum class LayerKind : int32_t {
+  dense = 0, activation = 1, rescaling = 2, softmax = 3, dropout = 4
+};
 enum class LossKind : int32_t { sparse_ce = 0, categorical_ce = 1, mse = 2 };
 
 // What Python's layers hand the engine (one per engine layer); each kind reads the
@@ -23,6 +25,8 @@ struct LayerSpec {
   float alpha = 0.01f;   // leaky_relu slope
   bool use_bias = true;
   float scale = 1.f, offset = 0.f;  // rescaling: x * scale + offset
+  float rate = 0.f;                 // dropout: the fraction of values dropped
+  uint64_t seed = 0;                // dropout: its random stream
 };
 
 // A float buffer aligned to 64 bytes (zero-initialised).

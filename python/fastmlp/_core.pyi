@@ -25,7 +25,7 @@ import numpy.typing as npt
 _F32 = npt.NDArray[np.float32]
 _I32 = npt.NDArray[np.int32]
 _Array = npt.NDArray[Any]
-_LayerSpec = tuple[int, int, int, int, float, bool, float, float]
+_LayerSpec = tuple[int, int, int, int, float, bool, float, float, float, int]
 
 LAYER_KINDS: tuple[str, ...]  # the engine's layer kinds, in code order
 
@@ -110,8 +110,8 @@ def shuffled_indices(n: int, seed: int) -> _I32:
 class Network:
     """A compiled stack of layers with its parameters, optimizer state and workspace.
 
-    ``layers`` holds one 8-tuple per layer:
-    ``(kind, in, out, act, alpha, use_bias, scale, offset)``."""
+    ``layers`` holds one 10-tuple per layer:
+    ``(kind, in, out, act, alpha, use_bias, scale, offset, rate, seed)``."""
 
     TILE_ROWS: int  # rows per tile of an inference pass (read-only)
     fused_max_rows: int

@@ -17,8 +17,8 @@ from . import random as _random
 from ._divergence import DEFAULT_DIVERGENCE_FACTOR, DivergenceGuard
 from ._progress import EpochProgress
 from .callbacks import Callback, History, TerminateOnNaN
-from .layers import (ACT_CODES, Dense, Flatten, Layer, Rescaling, Softmax, WeightView,
-                     _Activation)
+from ._engine_plan import plan as _engine_plan
+from .layers import Dense, Layer, WeightView
 
 __all__ = ["Sequential"]
 
@@ -186,9 +186,14 @@ class Sequential:
         self._net = None
         return self._layers.pop()
 
+    def _layer_seed_base(self):
+        self._init_rng()
+        return self._seed_used
+
     def _init_rng(self):
         if self._rng is None:
             seed = self._seed if self._seed is not None else _random.draw_seed()
+            self._seed_used = seed  # also the source of the random layers' seeds
             self._rng = np.random.default_rng(seed)
         return self._rng
 
@@ -357,57 +362,6 @@ class Sequential:
         print_fn(line)
 
     # ---------------------------------------------------------------- engine
-    def _layer_specs(self):
-        """Fold the layers into engine specs (see csrc/engine/network.h)."""
-        L = self._layers
-        n = len(L)
-        if not any(isinstance(l, Dense) for l in L):
-            raise ValueError("the model needs at least one Dense layer")
-        scale, offset = 1.0, 0.0
-        i = 0
-        while i < n and isinstance(L[i], (Rescaling, Flatten)):
-            if isinstance(L[i], Rescaling):
-                scale, offset = scale * L[i].scale, offset * L[i].scale + L[i].offset
-            i += 1
-        width = int(np.prod(self._input_shape))
-        specs, dense = [], []
-
-        def softmax_last(j, what):
-            if j != n - 1:
-                raise ValueError(f"{what} is only supported as the last layer (layer "
-                                 f"{j} of {n}); remove the layers after it")
-
-        while i < n:
-            l = L[i]
-            if isinstance(l, Flatten):
-                pass
-            elif isinstance(l, Rescaling):
-                specs.append((2, width, width, 0, 0.0, False, l.scale, l.offset))
-            elif isinstance(l, Dense):
-                act, alpha = l.activation, 0.01
-                sm = act == "softmax"
-                if sm:
-                    act = "linear"
-                    softmax_last(i, f"Dense({l.units}, activation='softmax')")
-                elif act == "linear" and i + 1 < n and isinstance(L[i + 1], _Activation):
-                    i += 1  # fuse the activation layer into this layer's GEMM epilogue
-                    act, alpha = L[i].act_name, getattr(L[i], "alpha", 0.01)
-                specs.append((0, width, l.units, ACT_CODES[act], alpha, l.use_bias, 1.0, 0.0))
-                dense.append(l)
-                width = l.units
-                if sm:
-                    specs.append((3, width, width, 0, 0.0, False, 1.0, 0.0))
-            elif isinstance(l, _Activation):
-                specs.append((1, width, width, ACT_CODES[l.act_name],
-                              getattr(l, "alpha", 0.01), False, 1.0, 0.0))
-            elif isinstance(l, Softmax):
-                softmax_last(i, "Softmax")
-                specs.append((3, width, width, 0, 0.0, False, 1.0, 0.0))
-            else:
-                raise TypeError(f"layer {l.name!r} of type {type(l).__name__} is not supported")
-            i += 1
-        return specs, dense, scale, offset
-
     def _ensure_net(self):
         if self._net is not None:
             return self._net
@@ -415,7 +369,8 @@ class Sequential:
             if self._net is not None:
                 return self._net
             self._require_built("the model")
-            specs, dense, scale, offset = self._layer_specs()
+            specs, dense, scale, offset = _engine_plan(self._layers, self._input_shape,
+                                                       self._layer_seed_base())
             net = _core.Network(specs, int(np.prod(self._input_shape)), scale, offset)
             p = 0
             # Weights move into the network's aligned buffers; the layers keep read-only

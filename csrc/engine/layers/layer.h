@@ -47,10 +47,13 @@ struct ParamShape {
 };
 
 // What a pass gives a layer: the kernels and the network's parameters (a layer reads
-// its own, from index first_param()).
+// its own, from index first_param()); for training, the step it belongs to.
 struct PassContext {
   const KernelTable& k;
   const std::vector<Param>& params;
+  // Training forward: the 1-based count of the update this batch makes (random layers
+  // draw from it: the same batch, step and seed give the same mask on any thread count).
+  int64_t step = 0;
 };
 
 // One training step (or compute_gradients) as the layers' backward sees it.
@@ -62,6 +65,7 @@ struct StepContext {
   float* dW;             // scratch for one weight gradient (the largest layer's)
   float* db;             // scratch for one bias gradient (the widest layer's)
   const std::vector<float*>* grads = nullptr;  // compute_gradients: no update
+  int64_t step = 0;  // PassContext::step of the forward pass being differentiated
   // The batch-1 chain (layer 0, when chains_batch1()): the next example's input, and
   // where this layer's output for it goes, computed with the updated weights.
   const float* x_next = nullptr;
@@ -108,6 +112,9 @@ class Layer {
   // Whether backward at batch 1 can also compute the next example's output
   // (StepContext::x_next / y_next).
   virtual bool chains_batch1() const { return false; }
+  // Whether inference passes x through unchanged (Dropout): the network then skips the
+  // layer in inference instead of copying (infer is never called).
+  virtual bool identity_in_inference() const { return false; }
 
   virtual void backward(StepContext& c, const float* x, const float* y, float* dy,
                         float* dx, int64_t rows) const = 0;

@@ -12,6 +12,7 @@ std::unique_ptr<Layer> make_dense(const LayerSpec& s);
 std::unique_ptr<Layer> make_activation(const LayerSpec& s);
 std::unique_ptr<Layer> make_rescaling(const LayerSpec& s);
 std::unique_ptr<Layer> make_softmax(const LayerSpec& s);
+std::unique_ptr<Layer> make_dropout(const LayerSpec& s);
 
 namespace {
 
@@ -27,6 +28,7 @@ constexpr KindEntry kKinds[] = {
     {LayerKind::activation, "activation", make_activation},
     {LayerKind::rescaling, "rescaling", make_rescaling},
     {LayerKind::softmax, "softmax", make_softmax},
+    {LayerKind::dropout, "dropout", make_dropout},
 };
 constexpr int kNumKinds = static_cast<int>(sizeof(kKinds) / sizeof(kKinds[0]));
 

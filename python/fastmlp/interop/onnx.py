@@ -7,7 +7,8 @@
 fastmlp's ``[in, out]`` layout, so ``Gemm`` has ``transB=0``.
 
 ``from_onnx(path_or_model)`` reads such a chain back (also ``Gemm`` with ``transB=1`` or
-``alpha``/``beta``, ``Reshape`` to ``[N, -1]``, ``Identity``, ``Constant`` weights) and
+``alpha``/``beta``, ``Reshape`` to ``[N, -1]``, ``Identity``, ``Dropout`` (the identity at
+inference), ``Constant`` weights) and
 refuses any other graph with a ``ValueError`` that names the source (path, ``<bytes>`` or
 ``<ModelProto>``) and says what it cannot convert: unsupported ops, branches, cycles, more
 than ``_MAX_NODES`` (10,000) nodes, NaN/inf or negative-dimension weights, a ``Reshape``
@@ -22,7 +23,7 @@ import numpy as np
 __all__ = ["to_onnx", "from_onnx", "SUPPORTED_OPS"]
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid",
-                 "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant")
+                 "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Dropout", "Constant")
 _ACT_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 _MIN_OPSET = 9
 
@@ -47,7 +48,7 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
     ``model.predict`` (a final softmax included).
     """
     onnx, helper, numpy_helper = _import_onnx()
-    from ..layers import Dense, Flatten, LeakyReLU, Rescaling, Softmax, _Activation
+    from .._engine_plan import layer_specs
 
     if isinstance(opset, bool) or not isinstance(opset, int):
         raise TypeError(f"opset: expected an int, got {opset!r}")
@@ -88,38 +89,32 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
         else:
             cur = node(_ACT_OPS[name], [cur], name)
 
-    for i, layer in enumerate(layers):
-        if isinstance(layer, Flatten):
-            if rank > 2:
-                cur = node("Flatten", [cur], "flatten", axis=1)
-                rank = 2
-        elif isinstance(layer, Rescaling):
-            if layer.scale != 1.0:
-                cur = node("Mul", [cur, const("scale", np.float32(layer.scale))], "rescale_mul")
-            if layer.offset != 0.0:
-                cur = node("Add", [cur, const("offset", np.float32(layer.offset))],
+    # The engine specs, kind by kind: a Dense's fused LeakyReLU has the engine's slope
+    # 0.01; Dropout is the identity at inference and exports as nothing.
+    for spec, layer, _ in layer_specs(layers, model.input_shape):
+        if rank > 2 and spec.kind == "dense":
+            cur = node("Flatten", [cur], "flatten", axis=1)  # Dense needs flat rows
+            rank = 2
+        if spec.kind == "rescaling":
+            if spec.scale != 1.0:
+                cur = node("Mul", [cur, const("scale", np.float32(spec.scale))], "rescale_mul")
+            if spec.offset != 0.0:
+                cur = node("Add", [cur, const("offset", np.float32(spec.offset))],
                            "rescale_add")
-        elif isinstance(layer, Dense):
-            if rank > 2:  # Dense needs flat rows; the model had a Flatten upstream
-                cur = node("Flatten", [cur], "flatten", axis=1)
-                rank = 2
+        elif spec.kind == "dense":
             w = const(f"{layer.name}_kernel", layer.kernel)
-            if layer.use_bias and use_gemm:
+            if spec.use_bias and use_gemm:
                 cur = node("Gemm", [cur, w, const(f"{layer.name}_bias", layer.bias)], "gemm")
             else:
                 cur = node("MatMul", [cur, w], "matmul")
-                if layer.use_bias:
+                if spec.use_bias:
                     cur = node("Add", [cur, const(f"{layer.name}_bias", layer.bias)], "bias_add")
-            if layer.activation == "softmax":
-                cur = node("Softmax", [cur], "softmax", axis=1)
-            else:
-                # a Dense activation is fused in the engine with LeakyReLU slope 0.01
-                act(layer.activation, 0.01)
-        elif isinstance(layer, _Activation):
-            act(layer.act_name, layer.alpha if isinstance(layer, LeakyReLU) else 0.01)
-        elif isinstance(layer, Softmax):
+            act(spec.act, spec.alpha)
+        elif spec.kind == "activation":
+            act(spec.act, spec.alpha)
+        elif spec.kind == "softmax":
             cur = node("Softmax", [cur], "softmax", axis=1)
-        else:
+        elif spec.kind != "dropout":
             raise ValueError(f"to_onnx: layer {layer.name!r} of type {type(layer).__name__} "
                              "has no ONNX export")
     if cur == input_name:
@@ -149,7 +144,7 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
 _MAX_NODES = 10_000
 # (min, max) inputs per op, the data input and its constants together
 _ARITY = {"Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2),
-          "Div": (2, 2), "Reshape": (2, 2)}
+          "Div": (2, 2), "Reshape": (2, 2), "Dropout": (1, 3)}
 
 
 def _source_name(src):
@@ -404,7 +399,7 @@ def _convert(proto, name, err, onnx, helper, numpy_helper):
         n = chain[i]
         op, a = n.op_type, _attrs(n, helper)
         nxt = chain[i + 1] if i + 1 < len(chain) else None
-        if op == "Identity":
+        if op in ("Identity", "Dropout"):  # Dropout: the identity at inference
             pass
         elif op in ("Mul", "Div", "Add", "Sub"):
             idx = 1 if n.input[1] in consts else 0

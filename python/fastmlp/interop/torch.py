@@ -2,8 +2,8 @@
 
 ``from_torch(module)`` converts an ``nn.Sequential`` (nested ones are flattened) of
 ``Linear``, ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``, ``Softmax`` (last, over the
-feature dimension), ``Flatten`` (``start_dim=1``), ``Identity`` and ``Dropout`` (a no-op
-at inference). ``nn.Linear.weight`` is ``[out, in]``; fastmlp's kernel is ``[in, out]``,
+feature dimension), ``Flatten`` (``start_dim=1``), ``Identity`` and ``Dropout`` (a
+fastmlp ``Dropout``, active in training only). ``nn.Linear.weight`` is ``[out, in]``; fastmlp's kernel is ``[in, out]``,
 so weights are transposed. ``to_torch(model)`` builds the equivalent ``nn.Sequential``
 (``Rescaling`` becomes :class:`Rescaling` from :func:`rescaling_module`).
 """
@@ -67,7 +67,8 @@ def from_torch(module, input_shape=None, name=None):
     """
     torch = _torch()
     nn = torch.nn
-    from ..layers import Dense, Flatten, LeakyReLU, ReLU, Rescaling, Sigmoid, Softmax, Tanh
+    from ..layers import (Dense, Dropout, Flatten, LeakyReLU, ReLU, Rescaling, Sigmoid,
+                          Softmax, Tanh)
     from ..models import Sequential
 
     if not isinstance(module, nn.Module):
@@ -114,7 +115,11 @@ def from_torch(module, input_shape=None, name=None):
             layers.append(Flatten())
         elif isinstance(m, Resc):
             layers.append(Rescaling(m.scale, m.offset))
-        # Identity, Dropout: nothing at inference
+        elif isinstance(m, nn.Dropout):
+            # (after the final Softmax it changes nothing fastmlp computes in training)
+            if m.p > 0 and not (layers and isinstance(layers[-1], Softmax)):
+                layers.append(Dropout(float(m.p)))
+        # Identity: nothing
     if first_in is None:
         raise ValueError("from_torch: the module has no nn.Linear layer")
     model = Sequential(layers, input_shape=input_shape or (first_in,), seed=0,
@@ -124,51 +129,55 @@ def from_torch(module, input_shape=None, name=None):
 
 
 def to_torch(model):
-    """The equivalent ``torch.nn.Sequential`` (float32, eval mode) of a built model."""
+    """The equivalent ``torch.nn.Sequential`` (float32, eval mode) of a built model.
+
+    Translates the model's engine specs kind by kind (``_TORCH_KINDS``), so a layer kind
+    exports once it has an entry there; a Dense's fused LeakyReLU has slope 0.01, as in
+    the engine.
+    """
     torch = _torch()
     nn = torch.nn
-    from ..layers import Dense, Flatten, LeakyReLU, Rescaling, Softmax, _Activation
+    from .._engine_plan import layer_specs
 
     if model.input_shape is None:
         raise ValueError("to_torch: the model is not built (its input shape is unknown); pass "
                          "input_shape= to Sequential(...) or fit it first")
     model.build()
-    acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
-    out, flat = [], len(model.input_shape) == 1
-
-    def act(name, alpha):
-        if name == "linear":
-            return
-        if name == "leaky_relu":
-            out.append(nn.LeakyReLU(negative_slope=alpha))
-        elif name == "softmax":
-            out.append(nn.Softmax(dim=1))
-        else:
-            out.append(acts[name]())
-
-    for layer in model.layers:
-        if isinstance(layer, Flatten):
-            if not flat:
-                out.append(nn.Flatten())
-                flat = True
-        elif isinstance(layer, Rescaling):
-            out.append(rescaling_module()(layer.scale, layer.offset))
-        elif isinstance(layer, Dense):
-            lin = nn.Linear(layer.kernel.shape[0], layer.units, bias=layer.use_bias)
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.kernel.T,
-                                                                       dtype=np.float32)))
-                if layer.use_bias:
-                    lin.bias.copy_(torch.from_numpy(np.array(layer.bias, dtype=np.float32)))
-            out.append(lin)
-            act(layer.activation, 0.01)  # the engine's fused LeakyReLU slope
-        elif isinstance(layer, _Activation):
-            act(layer.act_name, layer.alpha if isinstance(layer, LeakyReLU) else 0.01)
-        elif isinstance(layer, Softmax):
-            out.append(nn.Softmax(dim=1))
-        else:
+    out = [nn.Flatten()] if len(model.input_shape) > 1 else []
+    for spec, layer, _ in layer_specs(model.layers, model.input_shape):
+        make = _TORCH_KINDS.get(spec.kind)
+        if make is None:
             raise ValueError(f"to_torch: layer {layer.name!r} of type {type(layer).__name__} "
                              "has no PyTorch equivalent here")
+        out += make(torch, spec, layer)
     seq = nn.Sequential(*out)
     seq.eval()
     return seq
+
+
+def _torch_act(nn, name, alpha):
+    if name == "linear":
+        return []
+    if name == "leaky_relu":
+        return [nn.LeakyReLU(negative_slope=alpha)]
+    return [{"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[name]()]
+
+
+def _torch_dense(torch, spec, layer):
+    lin = torch.nn.Linear(spec.inputs, spec.outputs, bias=spec.use_bias)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.kernel.T,
+                                                               dtype=np.float32)))
+        if spec.use_bias:
+            lin.bias.copy_(torch.from_numpy(np.array(layer.bias, dtype=np.float32)))
+    return [lin] + _torch_act(torch.nn, spec.act, spec.alpha)
+
+
+# Engine layer kind -> the PyTorch modules it becomes (one line per kind).
+_TORCH_KINDS = {
+    "dense": _torch_dense,
+    "activation": lambda torch, s, l: _torch_act(torch.nn, s.act, s.alpha),
+    "rescaling": lambda torch, s, l: [rescaling_module()(s.scale, s.offset)],
+    "softmax": lambda torch, s, l: [torch.nn.Softmax(dim=1)],
+    "dropout": lambda torch, s, l: [torch.nn.Dropout(p=s.rate)],
+}

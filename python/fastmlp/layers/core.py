@@ -1,26 +1,34 @@
-"""Layers of a :class:`fastmlp.Sequential` model.
-
-Layers only describe the network; ``compile`` (or the first ``predict``) turns the whole
-stack into one C++ network. A leading ``Rescaling`` is fused into the input gather, an
-activation layer right after a linear ``Dense`` is fused into that layer's GEMM epilogue,
-and a final ``Softmax`` is fused with cross-entropy during training.
+"""The core layers: the ``Layer`` base class, ``Dense``, ``Flatten``, ``Rescaling`` and
+``Softmax``, with the engine spec each one hands the C++ network (``engine_specs``).
 """
 from __future__ import annotations
 
 import itertools
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 
-from . import initializers
+from .. import initializers
+from ._activation_names import ACTIVATIONS, check_activation
 
-__all__ = ["Layer", "Dense", "Flatten", "Rescaling", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-           "Softmax", "WeightView", "get"]
+__all__ = ["Layer", "Dense", "Flatten", "Rescaling", "Softmax", "WeightView", "EngineSpec"]
 
-# Activation name -> engine code (csrc/kernels/kernel_table.h, enum Act).
-ACT_CODES = {"linear": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
-DENSE_ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax")
+
+class EngineSpec(NamedTuple):
+    """What one engine layer needs (csrc/engine/types.h LayerSpec): ``kind`` is a name of
+    ``fastmlp._core.LAYER_KINDS``; each kind reads the fields it uses."""
+    kind: str
+    inputs: int
+    outputs: int
+    act: str = "linear"
+    alpha: float = 0.01
+    use_bias: bool = False
+    scale: float = 1.0
+    offset: float = 0.0
+    rate: float = 0.0
+    seed: int = 0
 
 _name_counters: dict[str, itertools.count] = {}
 
@@ -131,6 +139,14 @@ class Layer:
         """Number of weights (elements of all weight arrays) in the layer."""
         return int(sum(w.size for w in self.weights))
 
+    # -- engine -------------------------------------------------------------------------
+    def engine_specs(self, width: int, seed: int) -> tuple:
+        """The engine layers this layer becomes for flat inputs of ``width`` values
+        (``EngineSpec`` tuples; none for a layer that only reshapes). ``seed``: the
+        layer's share of the model's seed, for layers that draw random numbers."""
+        raise TypeError(f"layer {self.name!r} of type {type(self).__name__} is not "
+                        "supported by the fastmlp engine")
+
     # -- config -------------------------------------------------------------------------
     def get_config(self) -> dict:
         """Constructor arguments that rebuild this layer (the base class: its name)."""
@@ -157,6 +173,10 @@ class Rescaling(Layer):
         self.scale = float(scale)
         self.offset = float(offset)
 
+    def engine_specs(self, width, seed):
+        """One ``rescaling`` layer (a leading one is folded into the input gather)."""
+        return (EngineSpec("rescaling", width, width, scale=self.scale, offset=self.offset),)
+
     def get_config(self):
         """Constructor arguments: ``scale``, ``offset`` and ``name``."""
         return {"scale": self.scale, "offset": self.offset, "name": self.name}
@@ -169,6 +189,10 @@ class Flatten(Layer):
         """``(prod(input_shape),)``."""
         return (int(np.prod(input_shape)),)
 
+    def engine_specs(self, width, seed):
+        """None: the engine sees every example flat already."""
+        return ()
+
 
 class Dense(Layer):
     """Fully connected layer ``y = activation(x @ W + b)`` with ``W`` shaped ``[in, out]``."""
@@ -180,11 +204,7 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 1:
             raise ValueError(f"Dense units: expected a positive int, got {units!r}")
         self.units = int(units)
-        act = "linear" if activation is None else activation
-        if act not in DENSE_ACTIVATIONS:
-            raise ValueError(f"Dense activation: expected one of {list(DENSE_ACTIVATIONS)} "
-                             f"or None, got {activation!r}")
-        self.activation = act
+        self.activation = check_activation(activation, "Dense activation", allow_softmax=True)
         self.use_bias = bool(use_bias)
         initializers.get(kernel_initializer)
         initializers.get(bias_initializer)
@@ -305,6 +325,14 @@ class Dense(Layer):
             out.append(np.ascontiguousarray(w, dtype=np.float32))
         return out
 
+    def engine_specs(self, width, seed):
+        """One ``dense`` layer (its activation in the GEMM epilogue; LeakyReLU slope 0.01),
+        then a ``softmax`` for ``activation="softmax"``."""
+        sm = self.activation == "softmax"
+        dense = EngineSpec("dense", width, self.units, act="linear" if sm else self.activation,
+                           use_bias=self.use_bias)
+        return (dense, EngineSpec("softmax", self.units, self.units)) if sm else (dense,)
+
     def get_config(self):
         """Constructor arguments; initialisers given as callables are saved as the defaults."""
         return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias,
@@ -315,50 +343,9 @@ class Dense(Layer):
                 "name": self.name}
 
 
-class _Activation(Layer):
-    act_name = "linear"
-
-
-class ReLU(_Activation):
-    """``max(x, 0)``."""
-    act_name = "relu"
-
-
-class LeakyReLU(_Activation):
-    """``x if x > 0 else alpha * x`` (default ``alpha=0.3`` as in Keras)."""
-    act_name = "leaky_relu"
-
-    def __init__(self, alpha: float = 0.3, name: str | None = None):
-        super().__init__(name)
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha):
-            raise ValueError(f"LeakyReLU alpha: expected a finite number, got {alpha!r}")
-        self.alpha = float(alpha)
-
-    def get_config(self):
-        """Constructor arguments: ``alpha`` and ``name``."""
-        return {"alpha": self.alpha, "name": self.name}
-
-
-class Sigmoid(_Activation):
-    """``1 / (1 + exp(-x))``."""
-    act_name = "sigmoid"
-
-
-class Tanh(_Activation):
-    """``tanh(x)``."""
-    act_name = "tanh"
-
-
 class Softmax(Layer):
     """Row-wise softmax; only as the last layer (fused with cross-entropy in training)."""
 
-
-_CLASSES = {c.__name__: c for c in (Dense, Flatten, Rescaling, ReLU, LeakyReLU, Sigmoid,
-                                    Tanh, Softmax)}
-
-
-def get(class_name: str, config: dict) -> Layer:
-    """Rebuild a layer from ``(class_name, get_config())`` (used by ``load_model``)."""
-    if class_name not in _CLASSES:
-        raise ValueError(f"unknown layer class {class_name!r}; known: {sorted(_CLASSES)}")
-    return _CLASSES[class_name].from_config(dict(config))
+    def engine_specs(self, width, seed):
+        """One ``softmax`` layer."""
+        return (EngineSpec("softmax", width, width),)

@@ -1,0 +1,85 @@
+// Dropout (inverted, Keras semantics): in training each value is zeroed with probability
+// `rate` and the others scaled by 1 / (1 - rate); in inference the layer is the identity
+// (the network skips it). The mask is a pure function of (seed, step, position in the
+// batch): counter-based, so training is bitwise the same for any thread count, and
+// backward recomputes it instead of storing it. Each 32-bit hash gives two 16-bit draws,
+// so the rate is applied in steps of 1/65536 (and the scale uses that same rate).
+#include <cmath>
+
+#include "engine/layers/layer.h"
+
+namespace fastmlp {
+namespace engine {
+
+namespace {
+
+inline uint32_t mix32(uint32_t h) {  // murmur3's finalizer: a bijection, well mixed
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+inline uint64_t mix64(uint64_t z) {  // splitmix64's finalizer
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+class Dropout final : public Layer {
+ public:
+  explicit Dropout(const LayerSpec& s) : Layer(s) {
+    drop_below_ = static_cast<uint32_t>(std::lround(static_cast<double>(s.rate) * 65536.0));
+    if (drop_below_ > 65535u) drop_below_ = 65535u;
+    keep_scale_ = static_cast<float>(65536.0 / (65536.0 - drop_below_));
+  }
+
+  void forward(const PassContext& c, const float* x, float* y, int64_t rows) const override {
+    masked(x, y, rows * out(), c.step);
+  }
+
+  void infer(const PassContext& /*c*/, const float* /*packed*/, const float* x, float* y,
+             int64_t rows, int part, int parts, int* /*nonfinite*/) const override {
+    // Only reached when the network cannot skip the layer (it never does today).
+    const int64_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
+    for (int64_t i = r0 * out(); i < r1 * out(); ++i) y[i] = x[i];
+  }
+
+  bool identity_in_inference() const override { return true; }
+
+  void backward(StepContext& c, const float* /*x*/, const float* /*y*/, float* dy, float* dx,
+                int64_t rows) const override {
+    if (dx) masked(dy, dx, rows * out(), c.step);
+  }
+
+ private:
+  // out[i] = in[i] * (kept(i) ? keep_scale : 0) for the mask of `step`.
+  void masked(const float* in, float* o, int64_t n, int64_t step) const {
+    const uint64_t key64 = mix64(spec_.seed ^ mix64(static_cast<uint64_t>(step)));
+    const uint32_t key = static_cast<uint32_t>(key64 ^ (key64 >> 32));
+    const uint32_t thr = drop_below_;
+    const float sc = keep_scale_;
+    const int64_t pairs = n / 2;
+    for (int64_t p = 0; p < pairs; ++p) {  // two draws per hash; vectorises
+      const uint32_t h = mix32(key + static_cast<uint32_t>(p) * 0x9e3779b9u);
+      o[2 * p] = (h & 0xffffu) >= thr ? in[2 * p] * sc : 0.f;
+      o[2 * p + 1] = (h >> 16) >= thr ? in[2 * p + 1] * sc : 0.f;
+    }
+    if (n & 1) {
+      const uint32_t h = mix32(key + static_cast<uint32_t>(pairs) * 0x9e3779b9u);
+      o[n - 1] = (h & 0xffffu) >= thr ? in[n - 1] * sc : 0.f;
+    }
+  }
+
+  uint32_t drop_below_ = 0;  // a 16-bit draw below this drops the value
+  float keep_scale_ = 1.f;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_dropout(const LayerSpec& s) { return std::make_unique<Dropout>(s); }
+
+}  // namespace engine
+}  // namespace fastmlp
