@@ -587,7 +587,7 @@ def test_loss_and_model_config_errors():
         fm.Sequential([fm.Dense(4), fm.Softmax(), fm.Dense(2)], input_shape=(3,)).predict(
             np.zeros((1, 3), np.float32))
     with pytest.raises(ValueError, match="activation"):
-        fm.Dense(3, activation="swish")
+        fm.Dense(3, activation="swoosh")
     with pytest.raises(ValueError, match="units"):
         fm.Dense(0)
     with pytest.raises(ValueError, match="learning_rate"):

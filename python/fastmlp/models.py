@@ -18,7 +18,7 @@ from ._divergence import DEFAULT_DIVERGENCE_FACTOR, DivergenceGuard
 from ._progress import EpochProgress
 from .callbacks import Callback, History, TerminateOnNaN
 from ._engine_plan import plan as _engine_plan
-from .layers import Dense, Layer, WeightView
+from .layers import Layer
 
 __all__ = ["Sequential"]
 
@@ -203,8 +203,8 @@ class Sequential:
             return False
         shape = self._input_shape
         for layer in self._layers:
-            if layer.input_shape != shape or layer.output_shape is None or (
-                    isinstance(layer, Dense) and layer.kernel is None):
+            if layer.input_shape != shape or layer.output_shape is None or \
+                    layer._needs_init():
                 layer.build(shape, self._init_rng())
             shape = layer.output_shape
         return True
@@ -291,10 +291,7 @@ class Sequential:
         for l in self._layers:
             k = len(l.weights)
             if k:
-                if isinstance(l, Dense):
-                    checked.extend(l._check_weights(weights[i:i + k]))
-                else:
-                    l.set_weights(weights[i:i + k])
+                checked.extend(l._check_weights(weights[i:i + k]))
             i += k
         net = self._net
         if net is not None:
@@ -376,14 +373,8 @@ class Sequential:
             # Weights move into the network's aligned buffers; the layers keep read-only
             # views (writes go through set_weights, which the engine sees).
             for l in dense:
-                net.set_param(p, np.ascontiguousarray(l.kernel, dtype=np.float32))
-                l.kernel = net.param(p).view(WeightView)
-                l._engine = (net, p)
-                p += 1
-                if l.use_bias:
-                    net.set_param(p, np.ascontiguousarray(l.bias, dtype=np.float32))
-                    l.bias = net.param(p).view(WeightView)
-                    p += 1
+                l._bind_engine(net, p)
+                p += len(l.weights)
             self._net = net
             if self._compiled:
                 self._configure_net()

@@ -115,25 +115,80 @@ class Layer:
         self.output_shape = self.compute_output_shape(self.input_shape)
         return self.output_shape
 
+    # Names of the attributes holding the weight arrays, in the engine's parameter order
+    # (a layer with weights overrides this; the engine takes its arrays in that order).
+    def _weight_names(self) -> tuple:
+        return ()
+
     @property
     def weights(self) -> list:
-        """The layer's weight arrays (none for the base class)."""
-        return []
+        """The layer's weight arrays, or ``[]`` before the layer is built."""
+        arrays = [getattr(self, n, None) for n in self._weight_names()]
+        return [] if any(a is None for a in arrays) else arrays
+
+    def _needs_init(self) -> bool:
+        """Whether build must (re)initialise weights (some are missing)."""
+        return any(getattr(self, n, None) is None for n in self._weight_names())
 
     def get_weights(self) -> list:
         """float32 copies of the layer's weights."""
         return [np.array(w, dtype=np.float32, copy=True) for w in self.weights]
 
     def set_weights(self, weights) -> None:
-        """Replace the layer's weights (the base class has none).
+        """Replace the layer's weights with ``weights`` (converted to float32), in the
+        order of ``weights``.
 
         Raises
         ------
         ValueError
-            If ``weights`` is not empty.
+            If the layer is not built yet (when it has weights), or the number or shapes
+            of the arrays differ.
+        TypeError
+            If an array is not numeric.
         """
-        if len(weights) != 0:
-            raise ValueError(f"layer {self.name!r} has no weights, got {len(weights)} arrays")
+        mine = self.weights
+        if not self._weight_names():
+            if len(weights) != 0:
+                raise ValueError(f"layer {self.name!r} has no weights, got {len(weights)} "
+                                 "arrays")
+            return
+        if not mine:
+            raise ValueError(f"layer {self.name!r} is not built yet (its input size is "
+                             "unknown); give the model input_shape= first")
+        if len(weights) != len(mine):
+            raise ValueError(f"layer {self.name!r} expects {len(mine)} arrays, got {len(weights)}")
+        checked = self._check_weights(weights)
+        engine = getattr(self, "_engine", None)
+        if engine is not None:
+            net, p = engine
+            for i, w in enumerate(checked):
+                net.set_param(p + i, w)  # under the network's lock; bumps its version
+        else:
+            for dst, w in zip(mine, checked):
+                np.copyto(dst, w)
+
+    def _check_weights(self, weights):
+        """float32 C-contiguous copies-if-needed of ``weights``, shapes checked."""
+        out = []
+        for dst, w in zip(self.weights, weights):
+            w = np.asarray(w)
+            if w.shape != dst.shape:
+                raise ValueError(f"layer {self.name!r}: expected a weight of shape "
+                                 f"{dst.shape}, got {w.shape}")
+            if w.dtype.kind not in "biuf":
+                raise TypeError(f"layer {self.name!r}: expected numeric weights, got dtype "
+                                f"{w.dtype}")
+            out.append(np.ascontiguousarray(w, dtype=np.float32))
+        return out
+
+    def _bind_engine(self, net, first):
+        """Move the weights into network parameters ``first, first + 1, ...``: the layer
+        keeps read-only views of them (writes go through set_weights, which the engine
+        sees)."""
+        for i, n in enumerate(self._weight_names()):
+            net.set_param(first + i, np.ascontiguousarray(getattr(self, n), dtype=np.float32))
+            setattr(self, n, net.param(first + i).view(WeightView))
+        self._engine = (net, first)
 
     def count_params(self) -> int:
         """Number of weights (elements of all weight arrays) in the layer."""
@@ -274,56 +329,8 @@ class Dense(Layer):
             self._engine = None
         return out
 
-    @property
-    def weights(self):
-        """``[kernel, bias]`` (``[kernel]`` without bias), or ``[]`` before the layer is built."""
-        if self.kernel is None:
-            return []
-        return [self.kernel, self.bias] if self.use_bias else [self.kernel]
-
-    def set_weights(self, weights):
-        """Replace the kernel (and bias) with ``weights``, converted to float32.
-
-        Parameters
-        ----------
-        weights : sequence of array_like
-            ``[kernel [in, units], bias [units]]``, or ``[kernel]`` when ``use_bias=False``.
-
-        Raises
-        ------
-        ValueError
-            If the layer is not built yet, or the number or shapes of the arrays differ.
-        TypeError
-            If an array is not numeric.
-        """
-        mine = self.weights
-        if not mine:
-            raise ValueError(f"layer {self.name!r} is not built yet (its input size is "
-                             "unknown); give the model input_shape= first")
-        if len(weights) != len(mine):
-            raise ValueError(f"layer {self.name!r} expects {len(mine)} arrays, got {len(weights)}")
-        checked = self._check_weights(weights)
-        if self._engine is not None:
-            net, p = self._engine
-            for i, w in enumerate(checked):
-                net.set_param(p + i, w)  # under the network's lock; bumps its version
-        else:
-            for dst, w in zip(mine, checked):
-                np.copyto(dst, w)
-
-    def _check_weights(self, weights):
-        """float32 C-contiguous copies-if-needed of ``weights``, shapes checked."""
-        out = []
-        for dst, w in zip(self.weights, weights):
-            w = np.asarray(w)
-            if w.shape != dst.shape:
-                raise ValueError(f"layer {self.name!r}: expected a weight of shape "
-                                 f"{dst.shape}, got {w.shape}")
-            if w.dtype.kind not in "biuf":
-                raise TypeError(f"layer {self.name!r}: expected numeric weights, got dtype "
-                                f"{w.dtype}")
-            out.append(np.ascontiguousarray(w, dtype=np.float32))
-        return out
+    def _weight_names(self):
+        return ("kernel", "bias") if self.use_bias else ("kernel",)
 
     def engine_specs(self, width, seed):
         """One ``dense`` layer (its activation in the GEMM epilogue; LeakyReLU slope 0.01),
