@@ -17,7 +17,8 @@ namespace fastmlp {
 namespace {
 
 Act act_from_int(int a) {
-  if (a < 0 || a > 4) throw py::value_error("activation code out of range: " + std::to_string(a));
+  if (a < 0 || a >= kActCount)
+    throw py::value_error("activation code out of range: " + std::to_string(a));
   return static_cast<Act>(a);
 }
 
@@ -109,6 +110,19 @@ void act_backward_raw(py::array y, py::array dy, py::array dx, int act, float al
   const KernelTable& k = kernels();
   py::gil_scoped_release release;
   k.act_backward(a, alpha, p_y, pdy, pdx, y.size());
+}
+
+// dx = dy * act'(x) from the pre-activation x (every activation).
+void act_backward_x_raw(py::array x, py::array dy, py::array dx, int act, float alpha) {
+  const float* p_x = in_ptr<float>(x, "x");
+  const float* pdy = in_ptr<float>(dy, "dy");
+  float* pdx = out_ptr<float>(dx, "dx");
+  check_size(dy, "dy", x.size());
+  check_size(dx, "dx", x.size());
+  const Act a = act_from_int(act);
+  const KernelTable& k = kernels();
+  py::gil_scoped_release release;
+  k.act_backward_x(a, alpha, p_x, pdy, pdx, x.size());
 }
 
 void softmax_raw(py::array x, py::array y, bool log) {
@@ -207,6 +221,17 @@ void register_ops(py::module_& m) {
         py::arg("alpha"));
   m.def("act_backward", &act_backward_raw, py::arg("y"), py::arg("dy"), py::arg("dx"),
         py::arg("act"), py::arg("alpha"));
+  m.def("act_backward_x", &act_backward_x_raw, py::arg("x"), py::arg("dy"), py::arg("dx"),
+        py::arg("act"), py::arg("alpha"));
+  // The activation names in code order (kernel_table.h): the one list Python reads, and
+  // which of them need the pre-activation x for their backward pass.
+  py::tuple names(kActCount), needs_x(kActCount);
+  for (int32_t i = 0; i < kActCount; ++i) {
+    names[i] = py::str(kActNames[i]);
+    needs_x[i] = py::bool_(act_backward_needs_x(static_cast<Act>(i)));
+  }
+  m.attr("ACTIVATIONS") = names;
+  m.attr("ACT_BACKWARD_NEEDS_X") = needs_x;
   m.def("softmax", &softmax_raw, py::arg("x"), py::arg("out"), py::arg("log"));
   m.def("softmax_xent", &softmax_xent_raw, py::arg("logits"), py::arg("labels"),
         py::arg("dlogits"), py::arg("row_loss"), py::arg("grad_scale"));

@@ -10,6 +10,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void act_forward(Act act, float alpha, const float* x, float* y, int64_t n);
 void act_backward(Act act, float alpha, const float* y, const float* dy, float* dx,
                   int64_t n);
+void act_backward_x(Act act, float alpha, const float* x, const float* dy, float* dx,
+                    int64_t n);
 void softmax(const float* x, float* y, int64_t rows, int64_t cols, bool log);
 bool all_finite(const float* x, int64_t n);
 double softmax_xent(const float* logits, const int32_t* labels, float* dlogits,

@@ -72,11 +72,14 @@ inline int64_t packed_b_offset(int64_t K, int64_t jc, int64_t pc, int64_t nc) {
   return jc * K + pc * round_up(nc, NR);
 }
 
+// The tile stores apply linear / relu / leaky_relu in registers; every other activation
+// (sigmoid, tanh, gelu, silu, ...: the transcendental ones, and hard_sigmoid) runs as
+// the vectorised act_forward over the freshly stored tile.
 bool post_activation(const Epilogue* ep) {
-  return ep && (ep->act == Act::sigmoid || ep->act == Act::tanh);
+  return ep && ep->act != Act::linear && ep->act != Act::relu && ep->act != Act::leaky_relu;
 }
 
-// sigmoid / tanh on a freshly stored tile (still in L1).
+// act_forward on a freshly stored tile (still in L1).
 void apply_post_act(const Epilogue* ep, float* C, int64_t ldc, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) act_forward(ep->act, ep->alpha, C + r * ldc, C + r * ldc, cols);
 }

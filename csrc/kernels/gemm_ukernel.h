@@ -8,8 +8,8 @@
 //   st.first: this is the first K block: C = alpha*acc + beta*C (C not read when beta == 0).
 //   otherwise C += alpha*acc.
 //   st.ep (non-null only on the last K block): C = act(C + bias[0..n_valid)) before the store,
-//       for linear/relu/leaky_relu; sigmoid/tanh are applied by the caller on the stored
-//       tile while it is still in L1.
+//       for linear/relu/leaky_relu; every other activation (sigmoid, tanh, gelu, ...) is
+//       applied by the caller (act_forward) on the stored tile while it is still in L1.
 #pragma once
 #include "kernels/gemm_blocking.h"
 

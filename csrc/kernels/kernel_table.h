@@ -15,14 +15,50 @@
 
 namespace fastmlp {
 
-enum class Act : int32_t { linear = 0, relu = 1, leaky_relu = 2, sigmoid = 3, tanh = 4 };
+// Activation codes: appended, never renumbered (saved models and the Python layer store
+// them). `alpha` is the one parameter: leaky_relu's negative slope, elu's alpha; ignored
+// by the others (selu uses its fixed constants).
+//   gelu        x * Phi(x), Phi the standard normal CDF (the erf form, Keras' default)
+//   gelu_tanh   x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) / 2 (approximate=True)
+//   silu        x * sigmoid(x) (= swish)
+//   elu         x > 0 ? x : alpha * (exp(x) - 1)
+//   selu        scale * (x > 0 ? x : a * (exp(x) - 1)), a = 1.67326324, scale = 1.05070098
+//   softplus    log(1 + exp(x))
+//   hard_sigmoid relu6(x + 3) / 6 (Keras 3)
+//   mish        x * tanh(softplus(x))
+// Limits at +-inf are the mathematical ones (gelu(-inf) = 0, elu(-inf) = -alpha, ...);
+// NaN gives NaN, derivatives included. Accuracy: within 4 ulp of the exact value for
+// every float input on every tier (tests/test_activations_new.py checks a dense grid;
+// exhaustive sweeps measured at most 3.6 ulp), derivatives included, except that a
+// derivative next to one of its zeros (gelu' at x ~ -0.75, silu' at -1.28, mish' at
+// -1.19) is within 4 ulp of its largest term, not of its (tiny) value.
+enum class Act : int32_t {
+  linear = 0, relu = 1, leaky_relu = 2, sigmoid = 3, tanh = 4,
+  gelu = 5, gelu_tanh = 6, silu = 7, elu = 8, selu = 9, softplus = 10, hard_sigmoid = 11,
+  mish = 12,
+};
+
+// Number of activation codes, and their names in code order (exported to Python as
+// _core.ACTIVATIONS: the one list).
+constexpr int32_t kActCount = 13;
+constexpr const char* kActNames[kActCount] = {
+    "linear", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh",
+    "silu", "elu", "selu", "softplus", "hard_sigmoid", "mish"};
+
+// True when act' cannot be computed from the forward output y alone (act is not
+// monotone: one y, two x), so that a backward pass needs the pre-activation x and
+// KernelTable::act_backward_x. act_backward supports exactly the others.
+constexpr bool act_backward_needs_x(Act act) {
+  return act == Act::gelu || act == Act::gelu_tanh || act == Act::silu || act == Act::mish;
+}
 
 // Applied to each output element before the store, after alpha/beta:
-//   y = act(acc + bias[j]); `bias` may be null.
+//   y = act(acc + bias[j]); `bias` may be null. Every Act is supported (the cheap ones in
+//   the tile store, the transcendental ones by act_forward on the stored tile).
 struct Epilogue {
   const float* bias = nullptr;
   Act act = Act::linear;
-  float alpha = 0.01f;  // leaky_relu negative slope
+  float alpha = 0.01f;  // the activation's alpha (leaky_relu slope, elu alpha)
   // When non-null, set to 1 (never cleared) if any value before the activation,
   // acc + bias, is NaN or +-inf. Honoured only by gemm_packed and gemm_packed_cols, so
   // that inference learns of a non-finite input row without a separate pass over it:
@@ -62,8 +98,21 @@ struct KernelTable {
   // y[i] = act(x[i]) for n contiguous elements; y may equal x (in place).
   void (*act_forward)(Act act, float alpha, const float* x, float* y, int64_t n);
   // dx[i] = dy[i] * act'(from y[i]); y is the forward output. dx may equal dy.
+  // Supported for every act with !act_backward_needs_x(act), as a function of y:
+  //   linear 1, relu y > 0, leaky_relu y > 0 ? 1 : alpha, sigmoid y (1 - y),
+  //   tanh 1 - y^2, elu y > 0 ? 1 : y + alpha (alpha > 0), selu y > 0 ? scale :
+  //   y + scale * a, softplus 1 - exp(-y), hard_sigmoid 0 < y < 1 ? 1/6 : 0.
+  // (elu and selu from a rounded y lose relative accuracy for x << 0, where y + alpha
+  // cancels: act_backward_x is exact there.)
+  // For the others (gelu, gelu_tanh, silu, mish) it is unsupported: it writes a quiet
+  // NaN to every dx[i] and reads neither y nor dy (defined, and loud in training).
   void (*act_backward)(Act act, float alpha, const float* y, const float* dy, float* dx,
                        int64_t n);
+  // dx[i] = dy[i] * act'(x[i]) from the pre-activation x, for every act. dx may equal
+  // dy (or x). Derivatives at the kinks: relu, leaky_relu, elu and selu take the x <= 0
+  // side at 0; hard_sigmoid' is 1/6 on the open interval (-3, 3), 0 elsewhere.
+  void (*act_backward_x)(Act act, float alpha, const float* x, const float* dy, float* dx,
+                         int64_t n);
 
   // Row-wise softmax (log_softmax when `log`) of x[rows, cols] (ld = cols) into y.
   // y may equal x.

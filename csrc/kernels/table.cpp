@@ -11,6 +11,7 @@ const KernelTable& kernel_table() {
       gemm,
       act_forward,
       act_backward,
+      act_backward_x,
       softmax,
       softmax_xent,
       colsum,

@@ -21,6 +21,9 @@
 //   sigmoid  <= 3 ulp relative; exact limits 0 / 1 for +-inf, never NaN for non-NaN x
 //   tanh     <= 3 ulp relative (<= 2 ulp for |x| < 1e-3, exactly x for |x| < 2^-26:
 //            no cancellation), saturates to exactly +-1 for |x| >= ~9.01, tanh(-0) = -0
+//   expm1, log1p (log1p for |u| <= 1): no cancellation near 0 (tiny x gives x)
+//   exp_split / exp_mul: m * e^x rounded once, also where it lands in the denormal range
+//   (the building block of gelu, silu, mish, ... in elementwise.cpp)
 // The generic (SSE2) tier has no FMA: the same formulas evaluated with separate
 // multiply and add, about one ulp looser.
 #pragma once
@@ -340,6 +343,13 @@ inline float first(vf a) { return a; }
 
 #endif
 
+// Whether fmadd rounds once (a true fused multiply-add) on this tier.
+#if defined(FASTMLP_TIER_AVX512) || defined(FASTMLP_TIER_AVX2) || defined(FASTMLP_TIER_NEON)
+constexpr bool kFusedFma = true;
+#else
+constexpr bool kFusedFma = false;
+#endif
+
 // ---------------------------------------------------------------------------------------
 // Math on top of the layer. Constants as bit patterns where exactness matters.
 // ---------------------------------------------------------------------------------------
@@ -450,6 +460,114 @@ inline vf tanh(vf x) {
   const vf s = as_float(shl_i<23>(add_i(sub_i(as_int(t), as_int(shifter)), set1_i(127))));
   const vf e = fmadd(s, q, sub(s, set1(1.0f)));  // expm1(y); s - 1 exact for n <= 24
   return or_(div(e, add(e, set1(2.0f))), sign_bit(x));
+}
+
+// ---- building blocks of the activations in elementwise.cpp --------------------------
+
+inline vf neg(vf x) { return xor_(x, as_float(set1_i(static_cast<int32_t>(0x80000000u)))); }
+
+// hi + lo = a * b exactly, hi = fl(a * b) (|a|, |b| < 2^100, no underflow in lo). One
+// FMA where fmadd is fused; Dekker's product (Veltkamp splits into 12 + 12 bits) on the
+// tiers without FMA (built with -ffp-contract=off: no operation here is fused).
+inline void two_prod(vf a, vf b, vf& hi, vf& lo) {
+  hi = mul(a, b);
+  if constexpr (kFusedFma) {
+    lo = fmadd(a, b, neg(hi));
+  } else {
+    const vf c = set1(4097.0f);
+    const vf ta = mul(a, c), ah = sub(ta, sub(ta, a)), al = sub(a, ah);
+    const vf tb = mul(b, c), bh = sub(tb, sub(tb, b)), bl = sub(b, bh);
+    lo = add(add(add(sub(mul(ah, bh), hi), mul(ah, bl)), mul(al, bh)), mul(al, bl));
+  }
+}
+
+// s + e = a + b exactly, s = fl(a + b) (Knuth's TwoSum: any order of magnitudes).
+inline void two_sum(vf a, vf b, vf& s, vf& e) {
+  s = add(a, b);
+  const vf bb = sub(s, a);
+  e = add(sub(a, sub(s, bb)), sub(b, bb));
+}
+
+// e^(x + xl) = (1 + q) * 2^n: exp()'s range reduction and polynomial without its final
+// steps, so that a caller can form m * e^x as (m + m q) * 2^n (exp_mul: one rounding
+// for the product, and one more only where it lands in the denormal range) instead of
+// rounding e^x first. xl is a small correction to x (|xl| <= ulp(x): the low part of a
+// double-float argument), added to the reduced argument. q = expm1(r), |r| <= ln2 / 2.
+// n is an integer held as a float, in [-217, 129]: x is clamped to 89 above, and q = -1
+// (e^x = 0) below -150, where m * e^x rounds to 0 for any |m| < 2^60. NaN propagates.
+inline vf exp_split(vf x, vf xl, vf& n) {
+  const vmask under = lt(x, set1(-150.0f));
+  x = min(set1(89.0f), select(under, zero(), x));
+  const vf shifter = set1(12582912.0f);  // 1.5 * 2^23
+  const vf t = fmadd(x, set1(1.44269502f), shifter);
+  n = sub(t, shifter);
+  vf r = fnmadd(n, set1(0.693359375f), x);
+  r = fnmadd(n, set1(-2.12194440e-4f), r);
+  r = add(r, xl);
+  vf p = set1(1.38144463e-3f);
+  p = fmadd(p, r, set1(8.36877897e-3f));
+  p = fmadd(p, r, set1(4.16683927e-2f));
+  p = fmadd(p, r, set1(1.66665196e-1f));
+  p = fmadd(p, r, set1(4.99999940e-1f));
+  return select(under, set1(-1.0f), fmadd(p, mul(r, r), r));  // r + r^2 P(r)
+}
+inline vf exp_split(vf x, vf& n) { return exp_split(x, zero(), n); }
+
+// m * 2^n with one rounding (denormal results included), n an integer-valued float in
+// [-252, 254] (and |m| * 2^(n >> 1) not denormal, true for every use here).
+inline vf ldexp2(vf m, vf n) {
+#if defined(FASTMLP_TIER_AVX512)
+  return _mm512_scalef_ps(m, n);
+#else
+  const vf shifter = set1(12582912.0f);
+  const vi ni = sub_i(as_int(add(n, shifter)), as_int(shifter));
+  const vi n1 = sra_i<1>(ni);
+  const vi n2 = sub_i(ni, n1);
+  const vf s1 = as_float(shl_i<23>(add_i(n1, set1_i(127))));
+  const vf s2 = as_float(shl_i<23>(add_i(n2, set1_i(127))));
+  return mul(mul(m, s1), s2);
+#endif
+}
+
+// m * e^x from exp_split's (q, n): (m + m q) scaled by 2^n, rounded once into the
+// denormal range.
+inline vf exp_mul(vf m, vf q, vf n) { return ldexp2(fmadd(m, q, m), n); }
+// e^x itself from exp_split's (q, n).
+inline vf exp_join(vf q, vf n) { return ldexp2(add(q, set1(1.0f)), n); }
+
+// e^x - 1 for every float x, without cancellation: x = n ln2 + r, expm1(r) = r + r^2 P(r)
+// (exp's polynomial), then 2^n expm1(r) + (2^n - 1) in one FMA (2^n - 1 exact for
+// n <= 24; for small |x|, n = 0, this is the polynomial itself: tiny x gives x), and
+// 2^n (1 + expm1(r)) scaled in two steps for n > 24 (the -1 is below half an ulp).
+// Exactly -1 below ~-17.33 (x is clamped to -20), +inf above ~88.72, NaN propagates.
+inline vf expm1(vf x) {
+  x = min(set1(89.0f), max(set1(-20.0f), x));  // max(lo, NaN) = min(hi, NaN) = NaN
+  const vf shifter = set1(12582912.0f);
+  const vf t = fmadd(x, set1(1.44269502f), shifter);
+  const vf n = sub(t, shifter);
+  vf r = fnmadd(n, set1(0.693359375f), x);
+  r = fnmadd(n, set1(-2.12194440e-4f), r);
+  vf p = set1(1.38144463e-3f);
+  p = fmadd(p, r, set1(8.36877897e-3f));
+  p = fmadd(p, r, set1(4.16683927e-2f));
+  p = fmadd(p, r, set1(1.66665196e-1f));
+  p = fmadd(p, r, set1(4.99999940e-1f));
+  const vf q = fmadd(p, mul(r, r), r);  // expm1(r)
+  const vf nc = min(n, set1(24.0f));
+  const vf s = as_float(shl_i<23>(add_i(sub_i(as_int(add(nc, shifter)), as_int(shifter)),
+                                        set1_i(127))));
+  const vf small = fmadd(s, q, sub(s, set1(1.0f)));
+  const vf big = ldexp2(add(q, set1(1.0f)), n);
+  return select(gt(n, set1(24.0f)), big, small);
+}
+
+// log(1 + u) for u in (-1, 1], without cancellation: v = 1 + u rounded, c = u - (v - 1)
+// its rounding error (exact: |u| <= 1), log1p(u) = log(v) + c / v. Tiny u gives u.
+inline vf log1p(vf u) {
+  const vf one = set1(1.0f);
+  const vf v = add(one, u);
+  const vf c = sub(u, sub(v, one));
+  return add(vm::log(v), div(c, v));
 }
 
 }  // namespace vm

@@ -52,6 +52,15 @@ void fail(const std::string& what) {
   if (g_failures <= 30) std::fprintf(stderr, "FAIL %s\n", what.c_str());
 }
 
+constexpr double kSeluA = 1.6732632423543772848170429916717;
+constexpr double kSeluS = 1.0507009873554804934193349852946;
+const double kGeluC1 = 2.0 * std::sqrt(2.0 / M_PI), kGeluC2 = kGeluC1 * 0.044715;
+
+double sigmoid_ref(double x) {
+  const double e = std::exp(-std::fabs(x));
+  return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
 double act_ref(Act a, double x, double alpha) {
   switch (a) {
     case Act::linear: return x;
@@ -59,10 +68,19 @@ double act_ref(Act a, double x, double alpha) {
     case Act::leaky_relu: return x > 0 ? x : alpha * x;
     case Act::sigmoid: return 1 / (1 + std::exp(-x));
     case Act::tanh: return std::tanh(x);
+    case Act::gelu: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
+    case Act::gelu_tanh: return x * sigmoid_ref(x * (kGeluC1 + kGeluC2 * x * x));
+    case Act::silu: return x * sigmoid_ref(x);
+    case Act::elu: return x > 0 ? x : alpha * std::expm1(x);
+    case Act::selu: return kSeluS * (x > 0 ? x : kSeluA * std::expm1(x));
+    case Act::softplus: return std::fmax(x, 0.0) + std::log1p(std::exp(-std::fabs(x)));
+    case Act::hard_sigmoid: return std::fmin(std::fmax((x + 3) / 6, 0.0), 1.0);
+    case Act::mish: return x * std::tanh(std::fmax(x, 0.0) + std::log1p(std::exp(-std::fabs(x))));
   }
   return x;
 }
 
+// act' as a function of the forward output y (the activations act_backward supports).
 double act_grad_ref(Act a, double y, double alpha) {
   switch (a) {
     case Act::linear: return 1;
@@ -70,14 +88,52 @@ double act_grad_ref(Act a, double y, double alpha) {
     case Act::leaky_relu: return y > 0 ? 1 : alpha;
     case Act::sigmoid: return y * (1 - y);
     case Act::tanh: return 1 - y * y;
+    case Act::elu: return y > 0 ? 1 : y + alpha;
+    case Act::selu: return y > 0 ? kSeluS : y + double(float(kSeluS * kSeluA));
+    case Act::softplus: return -std::expm1(-y);
+    case Act::hard_sigmoid: return y > 0 && y < 1 ? 1.0 / 6 : 0;
+    default: return std::nan("");  // needs x
+  }
+}
+
+// act' as a function of the pre-activation x (act_backward_x, every activation).
+double act_grad_x_ref(Act a, double x, double alpha) {
+  switch (a) {
+    case Act::linear: return 1;
+    case Act::relu: return x > 0 ? 1 : 0;
+    case Act::leaky_relu: return x > 0 ? 1 : alpha;
+    case Act::sigmoid: { const double s = sigmoid_ref(x); return s * (1 - s); }
+    case Act::tanh: { const double t = std::tanh(x); return 1 - t * t; }
+    case Act::gelu:
+      return 0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+    case Act::gelu_tanh: {
+      const double s = sigmoid_ref(x * (kGeluC1 + kGeluC2 * x * x));
+      return s + x * (kGeluC1 + 3 * kGeluC2 * x * x) * s * (1 - s);
+    }
+    case Act::silu: { const double s = sigmoid_ref(x); return s * (1 + x * (1 - s)); }
+    case Act::elu: return x > 0 ? 1 : alpha * std::exp(x);
+    case Act::selu: return kSeluS * (x > 0 ? 1 : kSeluA * std::exp(x));
+    case Act::softplus: return sigmoid_ref(x);
+    case Act::hard_sigmoid: return x > -3 && x < 3 ? 1.0 / 6 : 0;
+    case Act::mish: {
+      const double t = std::tanh(std::fmax(x, 0.0) + std::log1p(std::exp(-std::fabs(x))));
+      return t + x * (1 - t * t) * sigmoid_ref(x);
+    }
   }
   return 1;
+}
+
+// Every activation code, in order.
+std::vector<Act> all_acts() {
+  std::vector<Act> v;
+  for (int32_t i = 0; i < fastmlp::kActCount; ++i) v.push_back(static_cast<Act>(i));
+  return v;
 }
 
 void test_gemm(const KernelTable& k, const char* tier) {
   const int sizes[] = {1, 2, 3, 4, 5, 7, 11, 12, 13, 16, 17, 31, 32, 33, 47, 65};
   const int ks[] = {1, 3, 16, 37, 130, 600};
-  const Act acts[] = {Act::linear, Act::relu, Act::leaky_relu, Act::sigmoid, Act::tanh};
+  const std::vector<Act> acts = all_acts();
   int combo = 0;
   for (int M : sizes)
     for (int N : sizes)
@@ -87,7 +143,7 @@ void test_gemm(const KernelTable& k, const char* tier) {
         const bool ta = combo & 1, tb = (combo >> 1) & 1;
         const float alpha = (combo % 5 == 0) ? -0.5f : 1.f;
         const float beta = (combo % 4 == 0) ? 0.7f : 0.f;
-        const Act act = acts[combo % 5];
+        const Act act = acts[combo % acts.size()];
         const bool use_ep = combo % 7 != 0;
         const bool use_bias = combo % 2 == 0;
         Buf A = random_buf(size_t(M) * K), B = random_buf(size_t(K) * N);
@@ -273,23 +329,28 @@ void test_exp_no_underflow(const KernelTable& k, const char* tier) {
 }
 
 void test_elementwise(const KernelTable& k, const char* tier) {
-  const int ns[] = {0, 1, 3, 15, 16, 17, 33, 100, 1031};
-  const Act acts[] = {Act::linear, Act::relu, Act::leaky_relu, Act::sigmoid, Act::tanh};
+  const int ns[] = {0, 1, 3, 7, 15, 16, 17, 33, 100, 1031};
   for (int n : ns)
-    for (Act a : acts) {
-      Buf x = random_buf(n, 3.f), y(n), dy = random_buf(n), dx(n);
+    for (Act a : all_acts()) {
+      const bool from_y = !fastmlp::act_backward_needs_x(a);
+      Buf x = random_buf(n, 3.f), y(n), dy = random_buf(n), dx(n), dxx(n);
       poison(y);
       poison(dx);
+      poison(dxx);
       k.act_forward(a, 0.2f, x.data(), y.data(), n);
       k.act_backward(a, 0.2f, y.data(), dy.data(), dx.data(), n);
+      k.act_backward_x(a, 0.2f, x.data(), dy.data(), dxx.data(), n);
       for (int i = 0; i < n; ++i) {
         const double ry = act_ref(a, x[i], 0.2);
         const double rdx = dy[i] * act_grad_ref(a, y[i], 0.2);
+        const double rdxx = dy[i] * act_grad_x_ref(a, x[i], 0.2);
         ++g_checks;
-        if (!(std::fabs(y[i] - ry) <= 2e-6 * (1 + std::fabs(ry))) ||
-            !(std::fabs(dx[i] - rdx) <= 2e-6 * (1 + std::fabs(rdx)))) {
-          fail(std::string(tier) + " activation " + std::to_string(int(a)) + " n=" +
-               std::to_string(n) + " i=" + std::to_string(i));
+        const bool ok_y = from_y ? std::fabs(dx[i] - rdx) <= 2e-6 * (1 + std::fabs(rdx))
+                                 : std::isnan(dx[i]);  // unsupported: NaN
+        if (!(std::fabs(y[i] - ry) <= 2e-6 * (1 + std::fabs(ry))) || !ok_y ||
+            !(std::fabs(dxx[i] - rdxx) <= 2e-6 * (1 + std::fabs(rdxx)))) {
+          fail(std::string(tier) + " activation " + fastmlp::kActNames[int(a)] + " n=" +
+               std::to_string(n) + " i=" + std::to_string(i) + " x=" + std::to_string(x[i]));
           break;
         }
       }

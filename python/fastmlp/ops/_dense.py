@@ -5,7 +5,7 @@ from .. import _core
 from . import _validate as _v
 
 
-def dense_forward(x, w, b=None, *, activation="linear", alpha=0.01, out=None):
+def dense_forward(x, w, b=None, *, activation="linear", alpha=None, out=None):
     """Dense layer forward pass: ``y = activation(x @ w + b)``.
 
     One fused GEMM: the bias add and the activation are applied in the kernel's epilogue,
@@ -16,10 +16,13 @@ def dense_forward(x, w, b=None, *, activation="linear", alpha=0.01, out=None):
     x : array_like, shape ``(batch, in)``
     w : array_like, shape ``(in, out)`` (Keras layout; PyTorch's ``weight`` is ``w.T``)
     b : array_like, shape ``(out,)``, optional
-    activation : {"linear", "relu", "leaky_relu", "sigmoid", "tanh"} or None
-        None means "linear".
-    alpha : float
-        Negative slope of "leaky_relu" (ignored otherwise).
+    activation : str or None
+        One of :data:`fastmlp.ops.ACTIVATIONS` ("linear", "relu", "leaky_relu",
+        "sigmoid", "tanh", "gelu", "gelu_tanh", "silu", "elu", "selu", "softplus",
+        "hard_sigmoid", "mish"); None means "linear".
+    alpha : float, optional
+        Negative slope of "leaky_relu" (default 0.01), alpha of "elu" (default 1.0);
+        ignored otherwise.
     out : ndarray, optional
         Writable float32 C-contiguous ``(batch, out)`` destination that shares no memory
         with the inputs; its old contents are never read.
@@ -45,7 +48,7 @@ def dense_forward(x, w, b=None, *, activation="linear", alpha=0.01, out=None):
         )
     nout = w.shape[1]
     code = _v.act_code(fn, activation)
-    alpha = alpha if type(alpha) is float else _v.to_float(fn, "alpha", alpha)
+    alpha = _v.act_alpha(fn, _v.ACTIVATIONS[code], alpha)
     if b is not None:
         b = _v.as_f32(fn, "b", b)
         if b.shape != (nout,):
@@ -62,12 +65,13 @@ def dense_forward(x, w, b=None, *, activation="linear", alpha=0.01, out=None):
     return out
 
 
-def dense_backward(x, w, dy, *, y=None, activation="linear", alpha=0.01, need_dx=True):
+def dense_backward(x, w, dy, *, y=None, activation="linear", alpha=None, need_dx=True,
+                   z=None):
     """Dense layer backward pass.
 
     With ``z = x @ w + b`` and ``y = activation(z)``: ``dz = dy * activation'(z)``
-    (computed from the forward output ``y``), then ``dx = dz @ w.T``, ``dw = x.T @ dz``
-    and ``db = dz.sum(axis=0)``.
+    (computed from the pre-activation ``z`` when given, else from the forward output
+    ``y``), then ``dx = dz @ w.T``, ``dw = x.T @ dz`` and ``db = dz.sum(axis=0)``.
 
     Parameters
     ----------
@@ -77,11 +81,15 @@ def dense_backward(x, w, dy, *, y=None, activation="linear", alpha=0.01, need_dx
     dy : array_like, shape ``(batch, out)``
         Gradient of the loss with respect to the layer output ``y``.
     y : array_like, shape ``(batch, out)``, optional
-        The forward output; required unless ``activation`` is "linear".
+        The forward output; required unless ``activation`` is "linear" or ``z`` is given.
     activation, alpha
         As in :func:`dense_forward`.
     need_dx : bool
         Compute ``dx`` (skip it for the first layer).
+    z : array_like, shape ``(batch, out)``, optional
+        The pre-activation ``x @ w + b`` (``dense_forward(x, w, b)``); required for
+        "gelu", "gelu_tanh", "silu" and "mish", whose derivative is not a function of
+        ``y``, and used instead of ``y`` whenever given.
 
     Returns
     -------
@@ -109,8 +117,16 @@ def dense_backward(x, w, dy, *, y=None, activation="linear", alpha=0.01, need_dx
             f"units of w); received {_v.describe(dy)}."
         )
     code = _v.act_code(fn, activation)
-    alpha = alpha if type(alpha) is float else _v.to_float(fn, "alpha", alpha)
-    if y is not None:
+    act = _v.ACTIVATIONS[code]
+    alpha = _v.act_alpha(fn, act, alpha)
+    if z is not None:
+        z = _v.as_f32(fn, "z", z)
+        if z.shape != dy.shape:
+            raise ValueError(
+                f"dense_backward: argument 'z' (the pre-activation) must have the shape of "
+                f"dy {dy.shape}; received {_v.describe(z)}."
+            )
+    elif y is not None:
         y = _v.as_f32(fn, "y", y)
         if y.shape != dy.shape:
             raise ValueError(
@@ -118,14 +134,24 @@ def dense_backward(x, w, dy, *, y=None, activation="linear", alpha=0.01, need_dx
                 f"dy {dy.shape}; received {_v.describe(y)}."
             )
     if code != 0:
-        if y is None:
+        if z is None and _v.backward_needs_x(act, alpha):
+            raise ValueError(
+                f"dense_backward: argument 'z' (the pre-activation x @ w + b) is required "
+                f"for activation {act!r}, whose derivative is not a function of the output "
+                f"y: pass z=dense_forward(x, w, b); received None."
+            )
+        if z is None and y is None:
             raise ValueError(
                 f"dense_backward: argument 'y' is required for activation "
-                f"{_v.ACTIVATIONS[code]!r}: pass the forward output "
-                f"y=dense_forward(x, w, b, activation={_v.ACTIVATIONS[code]!r}); received None."
+                f"{act!r}: pass the forward output "
+                f"y=dense_forward(x, w, b, activation={act!r}) (or the pre-activation "
+                f"z=dense_forward(x, w, b)); received None."
             )
         dz = _v.alloc(dy.shape)
-        _core.act_backward(y, dy, dz, code, alpha)
+        if z is not None:
+            _core.act_backward_x(z, dy, dz, code, alpha)
+        else:
+            _core.act_backward(y, dy, dz, code, alpha)
     else:
         dz = dy
     dw = _v.alloc((nin, nout))

@@ -15,13 +15,23 @@ import operator
 
 import numpy as np
 
+from .. import _core
+
 F32 = np.dtype(np.float32)
 I32 = np.dtype(np.int32)
 _ndarray = np.ndarray
 
-# Activation names understood by the kernels, in kernel code order (see kernel_table.h).
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh")
+# Activation names understood by the kernels, in kernel code order: the one list, defined
+# in csrc/kernels/kernel_table.h (kActNames) and exported by the extension.
+ACTIVATIONS: tuple = tuple(_core.ACTIVATIONS)
 _ACT_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
+# Activations whose derivative is not a function of the forward output y (the backward
+# pass needs the pre-activation x).
+ACT_NEEDS_X = frozenset(
+    name for name, needs in zip(ACTIVATIONS, _core.ACT_BACKWARD_NEEDS_X) if needs
+)
+# The ``alpha`` an activation uses when the caller passes None (Keras' defaults).
+ACT_DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
 
 
 def alloc(shape):
@@ -313,6 +323,22 @@ def act_code(fn: str, activation, name: str = "activation") -> int:
         f"{fn}: unknown {name} {activation!r}; expected one of "
         f"{', '.join(repr(a) for a in ACTIVATIONS)}.{hint}"
     )
+
+
+def act_alpha(fn: str, activation: str, alpha) -> float:
+    """The float ``alpha`` for an activation (None: its default, see ACT_DEFAULT_ALPHA)."""
+    if alpha is None:
+        return ACT_DEFAULT_ALPHA.get(activation, 0.0)
+    return alpha if type(alpha) is float else to_float(fn, "alpha", alpha)
+
+
+def backward_needs_x(activation: str, alpha: float) -> bool:
+    """Whether ``activation``'s derivative must come from the pre-activation x.
+
+    True for the non-monotone ones (ACT_NEEDS_X) and for elu with ``alpha <= 0`` (then a
+    positive y no longer means a positive x).
+    """
+    return activation in ACT_NEEDS_X or (activation == "elu" and not alpha > 0.0)
 
 
 def to_float(fn: str, name: str, v, *, lo=None, lo_open=False, hi=None, hi_open=False) -> float:
