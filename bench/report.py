@@ -276,7 +276,8 @@ def _scaling_cases():
         layers = [fm.Dense(u, activation="relu") for u in sizes[1:-1]] + [fm.Dense(sizes[-1])]
         m = fm.Sequential(layers, input_shape=(sizes[0],), seed=0)
         if opt is not None:
-            m.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
+            # the last Dense is linear: its outputs are logits
+            m.compile(optimizer=opt, loss=fm.losses.SparseCategoricalCrossentropy(from_logits=True))
         return m
 
     def predict(sizes, batch):

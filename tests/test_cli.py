@@ -40,7 +40,7 @@ def run_module(*args, timeout=300, env=None):
     (["train", "--batch-size", "0"], "argument --batch-size: expected a positive integer"),
     (["train", "--epochs", "two"], "argument --epochs: expected a positive integer"),
     (["train", "--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
-    (["train", "--activation", "gelu"], "argument --activation: invalid choice"),
+    (["train", "--activation", "swoosh"], "argument --activation: invalid choice"),
     (["train", "--validation-split", "1.5"], "argument --validation-split: expected a number in [0, 1)"),
     (["bench", "--batches", "1,x"], "argument --batches: expected comma-separated integers"),
     (["bench", "--models", "784-9-10"], "argument --models: expected a comma-separated list"),
@@ -133,6 +133,22 @@ def test_train_on_sample_saves_and_plots(tmp_path, capsys):
     assert abs(model.evaluate(xte, yte)["accuracy"] - acc) < 1e-3
     if "--plot" in argv:
         assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_with_dropout_batch_norm_and_a_schedule(tmp_path, capsys):
+    model_path = tmp_path / "m.npz"
+    code, out, err = run_main(["train", "--dataset", "sample", "--hidden", "32,16",
+                               "--epochs", "2", "--batch-size", "32", "--verbose", "0",
+                               "--dropout", "0.25", "--batch-norm", "--schedule", "cosine",
+                               "--activation", "gelu", "--save", str(model_path)], capsys)
+    assert code == 0, err
+    assert "(gelu, dropout 0.25, batch norm, cosine schedule)" in out
+    m = fm.load_model(model_path)
+    kinds = [type(l).__name__ for l in m.layers]
+    assert kinds.count("Dropout") == 2 and kinds.count("BatchNormalization") == 2, kinds
+    assert type(m.optimizer.learning_rate).__name__ == "CosineDecay"
+    code, out, err = run_main(["train", "--dropout", "1"], capsys)
+    assert code == 2 and "expected a rate in [0, 1)" in err
 
 
 def test_train_plot_without_matplotlib_is_a_clean_error(monkeypatch, capsys, tmp_path):

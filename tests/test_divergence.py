@@ -18,10 +18,17 @@ def _data(loss, n=2000, seed=0):
     return x, rng.integers(0, 3, n)
 
 
+# The models end with a linear Dense: their cross-entropies read logits.
+_FROM_LOGITS = {
+    "sparse_categorical_crossentropy": fm.losses.SparseCategoricalCrossentropy(from_logits=True),
+    "categorical_crossentropy": fm.losses.CategoricalCrossentropy(from_logits=True),
+}
+
+
 def _model(loss, lr):
     m = fm.Sequential([fm.Dense(32, activation="relu"), fm.Dense(3)], input_shape=(20,),
                       seed=0)
-    m.compile(optimizer=fm.optimizers.Adam(learning_rate=lr), loss=loss)
+    m.compile(optimizer=fm.optimizers.Adam(learning_rate=lr), loss=_FROM_LOGITS.get(loss, loss))
     return m
 
 

@@ -100,7 +100,7 @@ def test_in_place_writes_raise_clear_error():
 
 
 def test_raw_param_views_are_read_only():
-    net = _core.Network([(0, 3, 2, 0, 0.0, True, 1.0, 0.0, 0.0, 0)], 3)
+    net = _core.Network([{"kind": 0, "inputs": 3, "outputs": 2, "use_bias": True}], 3)
     with pytest.raises(ValueError, match="read-only"):
         net.param(0)[0, 0] = 1.0
     net.set_param(0, np.arange(6, dtype=np.float32).reshape(3, 2))
@@ -307,7 +307,7 @@ def test_rescaling_overflow_is_refused_before_anything_trains(dtype):
     scale = 1e37 if dtype == np.uint8 else 1e30
     m = fm.Sequential([fm.Rescaling(scale), fm.Dense(8, activation="relu"), fm.Dense(3)],
                       input_shape=(4,), seed=0)
-    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    m.compile(optimizer="adam", loss=fm.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.zeros((40, 4), dtype)
     x[5, 2] = 200 if dtype == np.uint8 else 1e10  # 2e39 / 1e40 after Rescaling
     y = np.zeros(40, int)
@@ -346,7 +346,7 @@ def test_nonfinite_matrix_input_names_the_index():
     """np.matrix x (rows stay 2-D when indexed) with inf: a ValueError naming the index,
     not an IndexError while building the message (found by fuzzing)."""
     m = fm.Sequential([fm.Dense(2)], input_shape=(1,), seed=0)
-    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    m.compile(optimizer="sgd", loss=fm.losses.SparseCategoricalCrossentropy(from_logits=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         x = np.matrix([[np.inf], [3e38]], dtype=np.float32)

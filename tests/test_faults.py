@@ -21,7 +21,8 @@ def _model(seed=0):
     m = fm.Sequential([fm.Dense(64, activation="relu"), fm.Dense(4)], input_shape=(32,),
                       seed=seed)
     m.compile(optimizer=fm.optimizers.SGD(0.01, momentum=0.9),
-              loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+              loss=fm.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
     return m
 
 

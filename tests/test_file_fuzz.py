@@ -273,7 +273,8 @@ def model_file(tmp_path_factory):
     d = tmp_path_factory.mktemp("model")
     m = fm.Sequential([fm.layers.Dense(4, activation="relu"), fm.layers.Dense(3)],
                       input_shape=(5,), seed=0)
-    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.compile(optimizer="adam", loss=fm.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
     path = d / "model.npz"
     m.save(path)
     return path

@@ -230,7 +230,8 @@ def _call(model, what, x, y, batch):
 def test_x_with_both_infinities_raises_without_a_warning():
     """x.sum() of +inf and -inf must not warn before the ValueError (found by fuzzing)."""
     model = fm.Sequential([fm.layers.Dense(2)], input_shape=(2,), seed=0)
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.compile(optimizer="sgd",
+                  loss=fm.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.array([[np.inf, 1.0], [-np.inf, 2.0]], np.float32)
     with pytest.raises(ValueError, match="x"):
         model.fit(x, np.zeros(2, np.int64), verbose=0)
@@ -243,7 +244,9 @@ def test_x_with_both_infinities_raises_without_a_warning():
 def test_fuzz_fit_evaluate(isa, m, n, data, seed, ykind, ylayout, what, batch):
     spec, shape, n_out = m
     model = build(spec, shape, seed % 1000)
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # a final linear Dense gives logits; Dense(activation="softmax") probabilities
+    loss = fm.losses.SparseCategoricalCrossentropy(from_logits=spec[-1][2] == "linear")
+    model.compile(optimizer="sgd", loss=loss, metrics=["accuracy"])
     x = data.draw(arrays((n,) + shape), "x")
     rng = np.random.default_rng(seed)
     y, y_ok = make_targets(ykind, n, n_out, rng)
@@ -314,7 +317,7 @@ def test_predict_on_impossible_broadcast_input(rows):
 _HUGE_BATCH = """
 import numpy as np, fastmlp as fm
 model = fm.Sequential([fm.layers.Dense(2)], input_shape=(3,), seed=0)
-model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+model.compile(optimizer="sgd", loss=fm.losses.SparseCategoricalCrossentropy(from_logits=True))
 try:
     model.fit(np.ones((5, 3), np.float32), np.zeros(5, np.int64), batch_size=10**12,
               steps_per_epoch=1, epochs=1, verbose=0)

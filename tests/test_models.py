@@ -66,6 +66,8 @@ def small_model(seed=0, last="softmax", loss="sparse_categorical_crossentropy",
               fm.Sigmoid(), fm.Dense(out)]
     if last == "softmax":
         layers.append(fm.Softmax())
+    elif loss in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+        loss = fm.losses.get(loss).__class__(from_logits=True)  # the last Dense: logits
     m = fm.Sequential(layers, input_shape=(2, 3), seed=seed)
     m.compile(optimizer=opt or fm.optimizers.SGD(0.1), loss=loss, metrics=["accuracy"])
     return m
@@ -302,7 +304,7 @@ def test_structure_api():
 
 def test_input_shape_inferred_from_first_fit():
     m = fm.Sequential([fm.Dense(4, activation="relu"), fm.Dense(3)], seed=0)
-    m.compile("sgd", "sparse_categorical_crossentropy")
+    m.compile("sgd", fm.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).normal(size=(10, 6)).astype(np.float32)
     m.fit(x, np.arange(10) % 3, epochs=1, verbose=0)
     assert m.input_shape == (6,) and m.predict(x).shape == (10, 3)
@@ -597,7 +599,7 @@ def test_loss_and_model_config_errors():
     with pytest.raises(TypeError, match="layer"):
         fm.Sequential([fm.Dense(2), "relu"])
     mc = fm.Sequential([fm.Dense(3)], input_shape=(2,))
-    mc.compile("adam", "categorical_crossentropy")
+    mc.compile("adam", fm.losses.CategoricalCrossentropy(from_logits=True))
     with pytest.raises(ValueError, match="sparse_categorical_crossentropy"):
         mc.fit(np.zeros((2, 2)), np.array([0, 1]), verbose=0)
 

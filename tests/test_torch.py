@@ -62,8 +62,9 @@ def test_to_torch_and_back():
 def test_from_torch_refuses_other_modules():
     torch = require("torch")
     nn = torch.nn
-    with pytest.raises(ValueError, match="unsupported modules: BatchNorm1d, Conv1d"):
-        ftorch.from_torch(nn.Sequential(nn.Conv1d(1, 2, 3), nn.BatchNorm1d(2), nn.Linear(2, 2)))
+    with pytest.raises(ValueError, match="unsupported modules: Conv1d, RNN"):
+        ftorch.from_torch(nn.Sequential(nn.Conv1d(1, 2, 3), nn.RNN(2, 2), nn.BatchNorm1d(2),
+                                        nn.Linear(2, 2)))
     with pytest.raises(ValueError, match="last layer"):
         ftorch.from_torch(nn.Sequential(nn.Linear(2, 2), nn.Softmax(dim=1), nn.Linear(2, 2)))
     with pytest.raises(ValueError, match="dim"):

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <type_traits>
 
 #include "bindings/array_checks.h"
 #include "engine/network.h"
@@ -158,25 +159,40 @@ std::unique_ptr<Network> make_network(const py::list& specs, int64_t input_dim,
                                       float in_scale, float in_offset) {
   std::vector<LayerSpec> layers;
   for (const py::handle& h : specs) {
-    auto t = h.cast<py::tuple>();
-    if (t.size() != 10) throw py::value_error("layer spec: expected 10 fields");
+    // A dict of LayerSpec fields: kind, inputs and outputs required; each kind reads the
+    // others it needs (the defaults are LayerSpec's).
+    auto d = h.cast<py::dict>();
+    for (const char* key : {"kind", "inputs", "outputs"})
+      if (!d.contains(key))
+        throw py::value_error(std::string("layer spec: missing '") + key + "'");
     LayerSpec s;
-    const int kind = t[0].cast<int>();
+    const int kind = d["kind"].cast<int>();
     if (kind < 0 || kind >= engine::num_layer_kinds())
       throw py::value_error("layer spec: bad kind");
     s.kind = static_cast<LayerKind>(kind);
-    s.in = t[1].cast<int64_t>();
-    s.out = t[2].cast<int64_t>();
-    const int act = t[3].cast<int>();
-    if (act < 0 || act > 4) throw py::value_error("layer spec: bad activation");
+    s.in = d["inputs"].cast<int64_t>();
+    s.out = d["outputs"].cast<int64_t>();
+    auto opt = [&](const char* key, auto& field) {
+      if (d.contains(key)) field = d[key].cast<std::decay_t<decltype(field)>>();
+    };
+    int act = 0;
+    opt("act", act);
+    if (act < 0 || act >= kActCount) throw py::value_error("layer spec: bad activation");
     s.act = static_cast<Act>(act);
-    s.alpha = t[4].cast<float>();
-    s.use_bias = t[5].cast<bool>();
-    s.scale = t[6].cast<float>();
-    s.offset = t[7].cast<float>();
-    s.rate = t[8].cast<float>();
-    s.seed = t[9].cast<uint64_t>();
+    opt("alpha", s.alpha);
+    opt("use_bias", s.use_bias);
+    opt("scale", s.scale);
+    opt("offset", s.offset);
+    opt("rate", s.rate);
+    opt("seed", s.seed);
+    opt("stddev", s.stddev);
+    opt("momentum", s.momentum);
+    opt("epsilon", s.epsilon);
+    opt("center", s.center);
+    opt("use_gamma", s.use_gamma);
     if (!(s.rate >= 0.f && s.rate < 1.f)) throw py::value_error("layer spec: bad rate");
+    if (!(s.epsilon > 0.f) || !(s.stddev >= 0.f))
+      throw py::value_error("layer spec: bad epsilon or stddev");
     if (s.in <= 0 || s.out <= 0) throw py::value_error("layer spec: sizes must be positive");
     layers.push_back(s);
   }
@@ -300,6 +316,36 @@ void register_engine(py::module_& m) {
         ExclusiveLock lock(n);
         n.discard_checkpoints();
       }, "Frees both checkpoint slots.")
+      .def("set_lr_schedule", [](Network& n, py::dict d) {
+        // A dict of engine::LrSchedule fields (python/fastmlp/schedules.py makes it).
+        engine::LrSchedule s;
+        s.kind = static_cast<engine::LrSchedule::Kind>(d["kind"].cast<int>());
+        if (s.kind < engine::LrSchedule::constant || s.kind > engine::LrSchedule::inverse_time)
+          throw py::value_error("lr schedule: bad kind");
+        auto opt = [&](const char* key, auto& field) {
+          if (d.contains(key)) field = d[key].cast<std::decay_t<decltype(field)>>();
+        };
+        opt("initial", s.initial);
+        opt("decay_steps", s.decay_steps);
+        opt("decay_rate", s.decay_rate);
+        opt("alpha", s.alpha);
+        opt("staircase", s.staircase);
+        opt("warmup", s.warmup);
+        opt("warmup_target", s.warmup_target);
+        opt("warmup_steps", s.warmup_steps);
+        opt("boundaries", s.boundaries);
+        opt("values", s.values);
+        if (s.kind == engine::LrSchedule::piecewise &&
+            s.values.size() != s.boundaries.size() + 1)
+          throw py::value_error("lr schedule: values must have one more entry than boundaries");
+        ExclusiveLock lock(n);
+        n.set_lr_schedule(s);
+      }, py::arg("schedule"), "Every update takes its learning rate from this schedule "
+         "(set_learning_rate returns to a constant rate).")
+      .def("scheduled_lr", [](Network& n, int64_t step) {
+        SharedLock lock(n);
+        return n.lr_schedule().at(step);
+      }, py::arg("step"), "The learning rate of the update after `step` updates.")
       .def("set_learning_rate", [](Network& n, float lr) {
         ExclusiveLock lock(n);
         n.set_learning_rate(lr);
@@ -367,11 +413,32 @@ void register_engine(py::module_& m) {
         ExclusiveLock lock(n);
         n.set_step(s);
       })
-      .def("set_loss", [](Network& n, int k) {
-        if (k < 0 || k > 2) throw py::value_error("loss code out of range");
+      .def("set_loss", [](Network& n, int k, bool from_logits, float label_smoothing,
+                          float delta) {
+        if (k < 0 || k > static_cast<int>(LossKind::huber))
+          throw py::value_error("loss code out of range: " + std::to_string(k));
+        if (!(label_smoothing >= 0.f && label_smoothing <= 1.f))
+          throw py::value_error("label_smoothing: expected a number in [0, 1], got " +
+                                std::to_string(label_smoothing));
+        if (label_smoothing != 0.f && static_cast<LossKind>(k) != LossKind::categorical_ce &&
+            static_cast<LossKind>(k) != LossKind::binary_ce)
+          throw py::value_error("label_smoothing: only categorical and binary cross-entropy "
+                                "smooth their targets");
+        if (!(delta > 0.f && delta <= std::numeric_limits<float>::max()))
+          throw py::value_error("delta: expected a finite number > 0, got " +
+                                std::to_string(delta));
+        engine::LossConfig c;
+        c.kind = static_cast<LossKind>(k);
+        c.from_logits = from_logits;
+        c.label_smoothing = label_smoothing;
+        c.delta = delta;
         ExclusiveLock lock(n);
-        n.set_loss(static_cast<LossKind>(k));
-      }, py::arg("loss"))
+        n.set_loss(c);
+      }, py::arg("loss"), py::arg("from_logits") = false, py::arg("label_smoothing") = 0.f,
+         py::arg("delta") = 1.f,
+         "Sets the loss (code: 0 sparse CE, 1 categorical CE, 2 mse, 3 binary CE, 4 mae, "
+         "5 huber) and its settings (Keras 3's meaning); a final Softmax / Sigmoid is fused "
+         "into its cross-entropy when from_logits is false.")
       .def_readwrite("fused_max_rows", &Network::fused_max_rows)
       .def("train_batches", [](Network& n, py::array x, py::array y, py::array idx,
                                int64_t batch_size, int64_t first_batch, int64_t n_batches,
@@ -430,8 +497,8 @@ void register_engine(py::module_& m) {
       .def("evaluate", [](Network& n, py::array x, py::array y) {
         InputView xv = input_view(x, n.input_dim(), "x");
         TargetView tv = target_view(n, y, xv.rows);
-        double loss = 0.0;
-        int64_t correct = 0, bad;
+        double loss = 0.0, correct = 0.0;
+        int64_t bad;
         {
           py::gil_scoped_release release;  // see the note at the top of this file
           std::shared_lock<engine::RwLock> lock(n.lock());

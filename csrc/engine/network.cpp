@@ -158,9 +158,43 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
   db_.resize(max_width_);
 }
 
-bool Network::fused_top() const {
-  return layers_.back()->kind() == LayerKind::softmax && loss_reads_logits(loss_) &&
-         layers_.size() >= 2;
+void Network::set_loss(const LossConfig& c) {
+  loss_ = c;
+  top_fusion_ = TopFusion::none;
+  top_logits_.reset();
+  const Layer& top = *layers_.back();
+  const LayerSpec& s = top.spec();
+  switch (fused_activation(c)) {
+    case FusedActivation::softmax:
+      if (top.kind() == LayerKind::softmax && layers_.size() >= 2)
+        top_fusion_ = TopFusion::skip_last;
+      break;
+    case FusedActivation::sigmoid:
+      if (top.kind() == LayerKind::activation && s.act == Act::sigmoid && layers_.size() >= 2) {
+        top_fusion_ = TopFusion::skip_last;
+      } else if (top.kind() == LayerKind::dense && s.act == Act::sigmoid) {
+        // The sigmoid is the Dense's epilogue: its linear twin (same parameters) computes
+        // the logits, and its backward takes the loss's gradient with respect to them.
+        LayerSpec lin = s;
+        lin.act = Act::linear;
+        top_logits_ = make_layer(lin);
+        top_logits_->set_first_param(top.first_param());
+        top_fusion_ = TopFusion::linear_twin;
+      }
+      break;
+    case FusedActivation::none:
+      break;
+  }
+}
+
+int Network::top_index(bool fused) const {
+  return static_cast<int>(layers_.size()) - 1 -
+         (fused && top_fusion_ == TopFusion::skip_last ? 1 : 0);
+}
+
+const Layer& Network::layer_at(int l, bool fused) const {
+  if (fused && top_logits_ && l == static_cast<int>(layers_.size()) - 1) return *top_logits_;
+  return *layers_[l];
 }
 
 void Network::set_optimizer(const OptimizerConfig& c) {
@@ -302,28 +336,30 @@ void Network::release_ws(std::unique_ptr<Workspace> ws) {
 
 void Network::infer_layer(const KernelTable& k, int l, int64_t rows, const float* cur,
                           float* y, const Packed* pk, int part, int parts,
-                          int* input_nonfinite) const {
+                          int* input_nonfinite, const Layer* as) const {
   const AlignedBuf* packed = pk && l < static_cast<int>(pk->w.size()) ? &pk->w[l] : nullptr;
-  layers_[l]->infer(pass_context(k), packed && packed->size() ? packed->data() : nullptr,
-                    cur, y, rows, part, parts, l == 0 ? input_nonfinite : nullptr);
+  const Layer& L = as ? *as : *layers_[l];
+  L.infer(pass_context(k), packed && packed->size() ? packed->data() : nullptr, cur, y, rows,
+          part, parts, l == 0 ? input_nonfinite : nullptr);
 }
 
 const float* Network::forward(const KernelTable& k, Workspace& ws, const float* in,
                               int64_t rows, bool fused, float* final_out, bool infer,
                               const Packed* pk, int first_layer, int* input_nonfinite,
                               int64_t step) {
-  const int last = static_cast<int>(layers_.size()) - 1 - (fused ? 1 : 0);
+  const int last = top_index(fused);
   const float* cur = first_layer > 0 ? ws.acts[first_layer - 1].data() : in;
   PassContext c = pass_context(k);
   c.step = step;
   for (int l = first_layer; l <= last; ++l) {
     float* y = (l == last && final_out) ? final_out : ws.acts[l].data();
+    const Layer& L = layer_at(l, fused);
     if (infer) {
       // Fusion rule: a layer that is the identity in inference (Dropout) vanishes.
-      if (layers_[l]->identity_in_inference() && !(l == last && final_out)) continue;
-      infer_layer(k, l, rows, cur, y, pk, 0, 1, input_nonfinite);
+      if (L.identity_in_inference() && !(l == last && final_out)) continue;
+      infer_layer(k, l, rows, cur, y, pk, 0, 1, input_nonfinite, &L);
     } else {
-      layers_[l]->forward(c, cur, y, rows);
+      L.forward(c, cur, y, rows);
     }
     cur = y;
   }
@@ -343,16 +379,20 @@ void Network::gather_targets(Workspace& ws, const TargetView& y, const int32_t* 
 
 double Network::loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
                           float* row_loss, int64_t* correct) const {
-  return batch_loss(kernels(), loss_, top, ws.labels.data(), ws.targets.data(), rows,
-                    output_dim_, dy, row_loss, correct);
+  return batch_loss(kernels(), loss_, loss_.from_logits || fused_top(), top, ws.labels.data(),
+                    ws.targets.data(), rows, output_dim_, dy, row_loss, correct);
 }
 
 void Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
                        const std::vector<float*>* grads, const float* x_next,
                        int64_t step) {
-  const int top = static_cast<int>(layers_.size()) - 1 - (fused_top() ? 1 : 0);
+  const bool fused = fused_top();
+  const int top = top_index(fused);
   OptimizerConfig opt = opt_;
   opt.step = step_;
+  // step_ already counts this update: the schedule sees the updates before it.
+  if (lr_schedule_.kind != LrSchedule::constant)
+    opt.lr = static_cast<float>(lr_schedule_.at(step_ - 1));
   StepContext c{kernels(), params_, opt, fused_max_rows, dW_.data(), db_.data(), grads};
   c.step = step;
   float* cur = dy;
@@ -363,7 +403,7 @@ void Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
     // acts[0] is dead once layer 0's backward has read it: it takes the next output.
     c.x_next = l == 0 ? x_next : nullptr;
     c.y_next = l == 0 && x_next ? ws.acts[0].data() : nullptr;
-    layers_[l]->backward(c, x, ws.acts[l].data(), cur, dx, rows);
+    layer_at(l, fused).backward(c, x, ws.acts[l].data(), cur, dx, rows);
     if (!dx) break;
     float* t = cur; cur = other; other = t;
   }
@@ -390,6 +430,7 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
   ensure_ws(train_ws_, batch_size, true);
   Workspace& ws = train_ws_;
   const bool fused = fused_top();
+  const int64_t acc_units = accuracy_units(loss_, output_dim_);
   int64_t done = 0;
   bad_input_row_ = -1;
   // Batch 1 with a dense first layer: each update of layer 0 also computes the next
@@ -444,7 +485,8 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
     const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, &corr);
     const double loss = sum / static_cast<double>(rows);
     losses[kb] = static_cast<float>(loss);
-    accs[kb] = static_cast<float>(static_cast<double>(corr) / static_cast<double>(rows));
+    accs[kb] = static_cast<float>(static_cast<double>(corr) /
+                                  static_cast<double>(rows * acc_units));
     ++done;
     // Checked before this batch's update: the weights stay those that gave `loss`.
     if (!std::isfinite(loss) || loss > loss_limit) break;
@@ -648,7 +690,7 @@ void Network::predict(const InputView& x, float* out) {
 }
 
 int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_sum,
-                          int64_t* correct) {
+                          double* correct) {
   const KernelTable& k = kernels();
   const int64_t N = x.rows;
   *loss_sum = 0.0;
@@ -692,11 +734,13 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
     for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *wss[thread_id()]);
   }
   for (auto& w : wss) release_ws(std::move(w));
+  int64_t corr = 0;
   for (int64_t t = 0; t < ntiles; ++t) {
     if (bad[t] >= 0) return bad[t];
     *loss_sum += sums[t];
-    *correct += corrs[t];
+    corr += corrs[t];
   }
+  *correct = static_cast<double>(corr) / static_cast<double>(accuracy_units(loss_, output_dim_));
   return -1;
 }
 

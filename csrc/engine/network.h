@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine/layers/layer.h"
+#include "engine/lr_schedule.h"
 #include "engine/types.h"
 #include "kernels/kernel_table.h"
 #include "kernels/optimizer_config.h"
@@ -95,7 +96,14 @@ class Network {
   void release_caches();
 
   void set_optimizer(const OptimizerConfig& c);
-  void set_learning_rate(float lr) { opt_.lr = lr; }
+  void set_learning_rate(float lr) {
+    opt_.lr = lr;
+    lr_schedule_ = LrSchedule{};  // a constant rate replaces any schedule
+    lr_schedule_.initial = lr;
+  }
+  // Every update then takes its rate from s.at(updates done before it).
+  void set_lr_schedule(const LrSchedule& s) { lr_schedule_ = s; }
+  const LrSchedule& lr_schedule() const { return lr_schedule_; }
   void reset_optimizer_state();
   int64_t step() const { return step_; }
   void set_step(int64_t s) { step_ = s; }
@@ -105,8 +113,10 @@ class Network {
     const auto& s = which == 0 ? params_[i].s0 : params_[i].s1;
     return s ? s->data() : nullptr;
   }
-  void set_loss(LossKind k) { loss_ = k; }
-  LossKind loss() const { return loss_; }
+  // The loss (losses.h), and with it the fusion of a final activation into it (fused_top).
+  void set_loss(const LossConfig& c);
+  LossKind loss() const { return loss_.kind; }
+  const LossConfig& loss_config() const { return loss_; }
   // Batches with at most this many rows take the fused no-dW path (gemm_update); Adam
   // takes it at any batch size (with three state streams, skipping the dW round trip
   // measured 3-5% on E1; for SGD at T1 sizes the dW path measured ~1% faster).
@@ -142,11 +152,12 @@ class Network {
   // each layer's output columns instead (predict_split). NaN or inf in a row of x gives an
   // all-NaN output row.
   void predict(const InputView& x, float* out);
-  // Sum of per-row losses and number of correct rows over all of x. Returns -1 when every
-  // value of x is finite, else the index of the first row holding NaN or inf (then the
-  // sums are not meaningful).
+  // Sum of per-row losses and of per-row accuracies over all of x (the number of correct
+  // rows; binary cross-entropy: each row counts the fraction of its outputs right).
+  // Returns -1 when every value of x is finite, else the index of the first row holding
+  // NaN or inf (then the sums are not meaningful).
   int64_t evaluate(const InputView& x, const TargetView& y, double* loss_sum,
-                   int64_t* correct);
+                   double* correct);
   // Index of the first row of x holding NaN or inf, or that a leading Rescaling turns
   // inf, or -1. One vectorised pass: fit checks its whole x with it before training.
   int64_t first_nonfinite_row(const InputView& x) const;
@@ -202,7 +213,8 @@ class Network {
   std::unique_ptr<Workspace> acquire_ws(int64_t rows);
   void release_ws(std::unique_ptr<Workspace> ws);
   // Forward over `rows` rows from `in` (rows x input_dim). When `final_out` is set the
-  // last computed layer writes there. Skips the final softmax when `fused_top`. With
+  // last computed layer writes there. With `fused` (fused_top()) the top hands out the
+  // logits of the activation fused into the loss (top_index, layer_at). With
   // `infer`, dense layers multiply by the packed weights `pk` (or, for a few rows, by the
   // live weights with the same bits: small_rows_dense); else by the live weights.
   // Starts at layer `first_layer` (then ws.acts[first_layer - 1] holds its input).
@@ -233,11 +245,14 @@ class Network {
   void predict_split(const KernelTable& k, const InputView& x, float* out, const Packed* pk,
                      int nt, bool convert);
   // Layer l's inference over part `part` of `parts` of a `rows`-row pass (see
-  // Layer::infer); `input_nonfinite`: as in forward (layer 0 only).
+  // Layer::infer); `input_nonfinite`: as in forward (layer 0 only). `as`: the layer run in
+  // layer l's place (layer_at), else layers_[l].
   void infer_layer(const KernelTable& k, int l, int64_t rows, const float* cur, float* y,
-                   const Packed* pk, int part, int parts, int* input_nonfinite) const;
-  // Loss of the batch from the top output; optional gradient into dy and per-row loss.
-  // Returns (sum of row losses, correct rows).
+                   const Packed* pk, int part, int parts, int* input_nonfinite,
+                   const Layer* as = nullptr) const;
+  // Loss of the batch from the top output (the logits of a fused activation when
+  // fused_top()); optional gradient into dy and per-row loss. Returns the sum of the row
+  // losses; *correct: accuracy units right (losses.h accuracy_units).
   double loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
                    float* row_loss, int64_t* correct) const;
   void gather_targets(Workspace& ws, const TargetView& y, const int32_t* idx, int64_t row0,
@@ -246,8 +261,16 @@ class Network {
   // next example's layer-0 output into ws.acts[0] (see StepContext::x_next).
   void backward(Workspace& ws, const float* in, int64_t rows, float* dy,
                 const std::vector<float*>* grads, const float* x_next, int64_t step);
-  // Fusion rule: a final Softmax is folded into a cross-entropy loss (not run in training).
-  bool fused_top() const;
+  // Fusion rule: a final Softmax is folded into a cross-entropy loss, a final Sigmoid into
+  // binary cross-entropy (losses.h fused_activation): training, evaluate and
+  // compute_gradients hand the loss its input, the logits. A stand-alone final activation
+  // layer is skipped (top_index); a final Dense with the activation in its epilogue runs as
+  // its linear twin (top_logits_, same parameters): see layer_at. Decided by set_loss.
+  bool fused_top() const { return top_fusion_ != TopFusion::none; }
+  // The last layer a pass runs (fused: the fused activation layer skipped).
+  int top_index(bool fused) const;
+  // Layer l as a pass runs it (fused: the top Dense's linear twin in its place).
+  const Layer& layer_at(int l, bool fused) const;
   PassContext pass_context(const KernelTable& k) const { return {k, params_}; }
 
   std::vector<std::unique_ptr<Layer>> layers_;
@@ -256,7 +279,11 @@ class Network {
   int64_t input_dim_ = 0, output_dim_ = 0, max_width_ = 0, max_w_ = 0;
   float in_scale_ = 1.f, in_offset_ = 0.f;
   OptimizerConfig opt_;
-  LossKind loss_ = LossKind::sparse_ce;
+  LrSchedule lr_schedule_;  // constant: opt_.lr
+  LossConfig loss_;
+  enum class TopFusion { none, skip_last, linear_twin };
+  TopFusion top_fusion_ = TopFusion::none;
+  std::unique_ptr<Layer> top_logits_;  // TopFusion::linear_twin: the top Dense, act linear
   int64_t step_ = 0;
   int64_t bad_input_row_ = -1;
   Checkpoint checkpoints_[kCheckpointSlots];

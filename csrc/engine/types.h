@@ -12,9 +12,24 @@ namespace engine {
 
 // Codes of the layer kinds (layers/registry.cpp maps each to its class and name).
 enum class LayerKind : int32_t {
-  dense = 0, activation = 1, rescaling = 2, softmax = 3, dropout = 4
+  dense = 0, activation = 1, rescaling = 2, softmax = 3, dropout = 4, batch_norm = 5,
+  layer_norm = 6, gaussian_noise = 7
 };
-enum class LossKind : int32_t { sparse_ce = 0, categorical_ce = 1, mse = 2 };
+// Codes of the losses (losses.cpp computes each; python/fastmlp/losses.py mirrors them).
+enum class LossKind : int32_t {
+  sparse_ce = 0, categorical_ce = 1, mse = 2, binary_ce = 3, mae = 4, huber = 5
+};
+// A loss and its settings, with Keras 3's meaning (losses.cpp).
+struct LossConfig {
+  LossKind kind = LossKind::sparse_ce;
+  // Cross-entropies: the model's outputs are logits (true) or probabilities (false, the
+  // Keras default: clipped to [1e-7, 1 - 1e-7]; a final Softmax, or Sigmoid for binary
+  // CE, is fused instead: the loss reads its input, see Network::fused_top).
+  bool from_logits = false;
+  // Categorical and binary CE: targets become t (1 - ls) + ls / C (binary: + ls / 2).
+  float label_smoothing = 0.f;
+  float delta = 1.f;  // huber: quadratic for |error| <= delta, linear beyond
+};
 
 // What Python's layers hand the engine (one per engine layer); each kind reads the
 // fields it needs (layers/registry.cpp lists the kinds).
@@ -26,7 +41,10 @@ struct LayerSpec {
   bool use_bias = true;
   float scale = 1.f, offset = 0.f;  // rescaling: x * scale + offset
   float rate = 0.f;                 // dropout: the fraction of values dropped
-  uint64_t seed = 0;                // dropout: its random stream
+  uint64_t seed = 0;                // dropout, gaussian_noise: the random stream
+  float stddev = 0.f;               // gaussian_noise
+  float momentum = 0.99f, epsilon = 1e-3f;  // batch_norm (momentum), both norms
+  bool center = true, use_gamma = true;     // both norms: beta / gamma parameters
 };
 
 // A float buffer aligned to 64 bytes (zero-initialised).

@@ -5,11 +5,15 @@ allocate outputs; the functions here take pre-validated, C-contiguous arrays and
 into the outputs they are given. Arrays are float32 unless noted; labels and index
 arrays are int32. Integer codes:
 
-* activation ``act``: 0 linear, 1 relu, 2 leaky_relu, 3 sigmoid, 4 tanh
+* activation ``act``: the index in ``ACTIVATIONS`` (0 linear, 1 relu, 2 leaky_relu,
+  3 sigmoid, 4 tanh, 5 gelu, 6 gelu_tanh, 7 silu, 8 elu, 9 selu, 10 softplus,
+  11 hard_sigmoid, 12 mish); ``alpha`` is leaky_relu's slope and elu's alpha
 * layer kind (``Network`` specs): the index in ``LAYER_KINDS`` (0 dense, 1 activation,
   2 rescaling, 3 softmax)
-* loss (``Network.set_loss``): 0 sparse categorical cross-entropy (softmax fused),
-  1 categorical cross-entropy, 2 mean squared error
+* loss (``Network.set_loss``): 0 sparse categorical cross-entropy, 1 categorical
+  cross-entropy, 2 mean squared error, 3 binary cross-entropy, 4 mean absolute error,
+  5 huber (Keras 3 formulas; with ``from_logits=False`` a final softmax, or sigmoid for
+  binary cross-entropy, is fused into the loss in training)
 * optimizer ``kind`` (``Network.set_optimizer``): 0 SGD, 1 Adam
 
 ISA tiers are named ``"generic"``, ``"avx2"``, ``"avx512"`` (x86-64) and ``"neon"``
@@ -25,9 +29,11 @@ import numpy.typing as npt
 _F32 = npt.NDArray[np.float32]
 _I32 = npt.NDArray[np.int32]
 _Array = npt.NDArray[Any]
-_LayerSpec = tuple[int, int, int, int, float, bool, float, float, float, int]
+_LayerSpec = dict[str, Any]  # LayerSpec fields: kind, inputs, outputs required
 
 LAYER_KINDS: tuple[str, ...]  # the engine's layer kinds, in code order
+ACTIVATIONS: tuple[str, ...]  # the kernels' activation names, in code order
+ACT_BACKWARD_NEEDS_X: tuple[bool, ...]  # per code: act_backward unsupported, use act_backward_x
 
 # --- CPU dispatch and threads -----------------------------------------------------------
 
@@ -77,10 +83,14 @@ def gemm_fast(a: object, b: object, out: object, trans_a: object, trans_b: objec
     overlap an input, or a size is 0), leaving conversion and errors to Python."""
 
 def act_forward(x: _F32, out: _F32, act: int, alpha: float) -> None:
-    """Elementwise activation ``out = act(x)`` (``alpha``: leaky_relu slope)."""
+    """Elementwise activation ``out = act(x)`` (``alpha``: leaky_relu slope, elu alpha)."""
 
 def act_backward(y: _F32, dy: _F32, dx: _F32, act: int, alpha: float) -> None:
-    """Activation gradient from the forward output: ``dx = dy * act'(y)``."""
+    """Activation gradient from the forward output: ``dx = dy * act'(y)``. For the codes
+    with ``ACT_BACKWARD_NEEDS_X`` (gelu, gelu_tanh, silu, mish) it writes NaN."""
+
+def act_backward_x(x: _F32, dy: _F32, dx: _F32, act: int, alpha: float) -> None:
+    """Activation gradient from the pre-activation: ``dx = dy * act'(x)`` (every code)."""
 
 def softmax(x: _F32, out: _F32, log: bool) -> None:
     """Row-wise softmax (or log-softmax when ``log``) of a 2-D array."""
@@ -110,8 +120,10 @@ def shuffled_indices(n: int, seed: int) -> _I32:
 class Network:
     """A compiled stack of layers with its parameters, optimizer state and workspace.
 
-    ``layers`` holds one 10-tuple per layer:
-    ``(kind, in, out, act, alpha, use_bias, scale, offset, rate, seed)``."""
+    ``layers`` holds one dict per layer: the fields of csrc/engine/types.h's LayerSpec
+    (``kind``, ``inputs``, ``outputs`` required; ``act``, ``alpha``, ``use_bias``, ``scale``,
+    ``offset``, ``rate``, ``seed``, ``stddev``, ``momentum``, ``epsilon``, ``center``,
+    ``use_gamma`` as each kind needs)."""
 
     TILE_ROWS: int  # rows per tile of an inference pass (read-only)
     fused_max_rows: int
@@ -154,12 +166,20 @@ class Network:
         optimizer changed since."""
     def discard_checkpoints(self) -> None: ...
     def set_learning_rate(self, lr: float) -> None: ...
+    def set_lr_schedule(self, schedule: dict[str, Any]) -> None:
+        """Every update takes its learning rate from this schedule (the fields of
+        csrc/engine/lr_schedule.h; set_learning_rate returns to a constant rate)."""
+    def scheduled_lr(self, step: int) -> float:
+        """The learning rate of the update after ``step`` updates."""
     def reset_optimizer_state(self) -> None: ...
     def get_optimizer_state(
         self) -> tuple[int, list[tuple[Optional[_F32], Optional[_F32]]]]: ...
     def set_optimizer_state(
         self, step: int, state: list[tuple[Optional[_F32], Optional[_F32]]]) -> None: ...
-    def set_loss(self, loss: int) -> None: ...
+    def set_loss(self, loss: int, from_logits: bool = False, label_smoothing: float = 0.0,
+                 delta: float = 1.0) -> None:
+        """The loss code and its settings (``label_smoothing`` in [0, 1], only for codes 1
+        and 3; ``delta`` > 0, huber)."""
     def train_batches(self, x: _Array, y: _Array, idx: _I32, batch_size: int,
                       first_batch: int, n_batches: int, losses: _F32, accs: _F32,
                       loss_limit: float = ...) -> int:
@@ -171,8 +191,9 @@ class Network:
     def predict_into(self, x: _Array, out: _F32) -> None: ...
     def first_nonfinite_row(self, x: _Array) -> int:
         """Index of the first row of ``x`` holding NaN or inf, or -1."""
-    def evaluate(self, x: _Array, y: _Array) -> tuple[float, int, int]:
-        """Sum of the per-row losses, number of correct rows over all of ``x``, and the
+    def evaluate(self, x: _Array, y: _Array) -> tuple[float, float, int]:
+        """Sum of the per-row losses, of the per-row accuracies (correct rows; binary
+        cross-entropy: the fraction of a row's outputs right) over all of ``x``, and the
         first row holding NaN or inf after a leading Rescaling (-1: none; then the sums
         are not meaningful)."""
     def compute_gradients(self, x: _Array, y: _Array) -> tuple[float, list[_F32]]:

@@ -4,7 +4,9 @@ snapshots of weights and optimizer state it falls back to, and the message.
 The rule (documented in the README and in ``fastmlp.callbacks.TerminateOnNaN``): a batch
 diverges when its loss is NaN/inf or exceeds ``factor * reference``, where ``reference =
 max(1, loss of fit's first batch (at the weights fit starts from), loss of predicting
-nothing: ln(outputs) for cross-entropy, mean(y**2) for mse)``, and ``factor`` is 1e4 by
+nothing: ln(outputs) for categorical cross-entropy, ln 2 for binary cross-entropy (each
+output 0.5), and the loss of predicting zeros for the regression losses: mean(y**2) for
+mse, mean(|y|) for mae, the mean Huber loss of y for huber)``, and ``factor`` is 1e4 by
 default. Training that works never climbs four orders of magnitude above where it started
 or above chance; a learning rate a thousand times too large gets there within a few
 batches, long before the loss overflows.
@@ -42,12 +44,12 @@ class DivergenceGuard:
     reference: fit trains its first batch alone), ``maybe_snapshot`` at each epoch start,
     ``restore`` and ``message`` when the engine stopped on a diverged batch."""
 
-    def __init__(self, net, loss_code, y, factor):
+    def __init__(self, net, loss, y, factor):
         self.net = net
         self.factor = factor
         self.limit = math.inf
         self.reference = None
-        self._loss_code, self._y = loss_code, y
+        self._loss, self._y = loss, y  # a fastmlp.losses.Loss (or its engine code)
         self._snap = self._prev = None  # (epoch, engine checkpoint slot)
         self._snap_cost = 0.0
         self._since_snap = math.inf
@@ -58,13 +60,26 @@ class DivergenceGuard:
 
     def first_loss(self, loss):
         """Sets the bound from the loss of fit's first batch (before its update)."""
-        if self._loss_code in (0, 1):  # cross-entropy: a uniform prediction
-            chance = math.log(max(self.net.output_dim, 1))
-        else:  # mse: predicting zeros
-            v = self._y.reshape(-1)  # float32 rows (fit's targets); precise enough here
-            chance = float(np.dot(v, v)) / max(v.size, 1)
-        self.reference = max(1.0, loss if math.isfinite(loss) else 0.0, chance)
+        self.reference = max(1.0, loss if math.isfinite(loss) else 0.0, self.chance_loss())
         self.limit = self.factor * self.reference
+
+    def chance_loss(self):
+        """The loss of predicting nothing, per loss kind (see the module's rule)."""
+        code = getattr(self._loss, "code", self._loss)
+        if code in (0, 1):  # categorical cross-entropy: a uniform prediction
+            return math.log(max(self.net.output_dim, 1))
+        if code == 3:  # binary cross-entropy (mean over the outputs): each output 0.5
+            return math.log(2.0)
+        v = self._y.reshape(-1)  # float32 rows (fit's targets); precise enough here
+        if code == 4:  # mae: predicting zeros
+            return float(np.abs(v, dtype=np.float64).mean()) if v.size else 0.0
+        if code == 5:  # huber: predicting zeros
+            d = float(getattr(self._loss, "delta", 1.0))
+            a = np.abs(v, dtype=np.float64)
+            h = np.where(a <= d, 0.5 * a * a, d * a - 0.5 * d * d)
+            return float(h.mean()) if v.size else 0.0
+        # mse: predicting zeros
+        return float(np.dot(v, v)) / max(v.size, 1)
 
     def trained(self, seconds):
         self._since_snap += seconds

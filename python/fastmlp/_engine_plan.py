@@ -5,7 +5,9 @@ applies the fusion rules that span layers, in one place:
 
 * leading ``rescaling`` layers (before any other) fold into the input gather (the
   network's ``in_scale`` / ``in_offset``), so uint8 images are converted once, in C++;
-* an ``activation`` right after a linear ``dense`` goes into that layer's GEMM epilogue;
+* an ``activation`` right after a linear ``dense`` goes into that layer's GEMM epilogue,
+  unless its derivative needs its input (gelu, silu, mish: ``_core.ACT_BACKWARD_NEEDS_X``):
+  that one stays, or becomes, a separate ``activation`` layer, whose backward reads it;
 * ``softmax`` must be the last layer (the engine fuses it with cross-entropy).
 """
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from .layers._activation_names import ACT_CODES
+from .layers._activation_names import ACT_CODES, NEEDS_INPUT
 
 _KIND_CODES = {name: code for code, name in enumerate(_core.LAYER_KINDS)}
 
@@ -46,10 +48,18 @@ def plan(layers, input_shape, model_seed):
     while items and items[0][0].kind == "rescaling":
         s = items.pop(0)[0]
         scale, offset = scale * s.scale, offset * s.scale + s.offset
-    fused = []
+    split = []
     for spec, layer, i in items:
-        if fused and spec.kind == "activation" and fused[-1][0].kind == "dense" \
-                and fused[-1][0].act == "linear":
+        if spec.kind == "dense" and spec.act in NEEDS_INPUT:
+            split.append((spec._replace(act="linear"), layer, i))
+            split.append((spec._replace(kind="activation", inputs=spec.outputs,
+                                        use_bias=False), layer, i))
+        else:
+            split.append((spec, layer, i))
+    fused = []
+    for spec, layer, i in split:
+        if fused and spec.kind == "activation" and spec.act not in NEEDS_INPUT \
+                and fused[-1][0].kind == "dense" and fused[-1][0].act == "linear":
             fused[-1] = (fused[-1][0]._replace(act=spec.act, alpha=spec.alpha),) + fused[-1][1:]
             continue
         fused.append((spec, layer, i))
@@ -68,5 +78,6 @@ def plan(layers, input_shape, model_seed):
 
 
 def _to_tuple(s):
-    return (_KIND_CODES[s.kind], s.inputs, s.outputs, ACT_CODES[s.act], s.alpha, s.use_bias,
-            s.scale, s.offset, s.rate, s.seed)
+    d = s._asdict()
+    d["kind"], d["act"] = _KIND_CODES[s.kind], ACT_CODES[s.act]
+    return d

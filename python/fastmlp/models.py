@@ -381,10 +381,12 @@ class Sequential:
             return net
 
     def _configure_net(self):
+        self._configured_net = None
         self._check_loss_fits()
-        self._net.set_loss(self.loss.code)
+        self._net.set_loss(**self.loss._engine_args())
         self._net.set_optimizer(**self.optimizer._engine_args())
         self._net.reset_optimizer_state()
+        self._configured_net = self._net  # (_prep_y retries a network left unconfigured)
 
     def _check_loss_fits(self):
         out = self._layers[-1].output_shape
@@ -394,8 +396,12 @@ class Sequential:
         if self.loss.is_crossentropy and out[0] < 2:
             raise ValueError(
                 f"loss={self.loss.name!r} needs at least 2 output units (one per class), but "
-                f"the model outputs {out[0]}. For two classes use Dense(2) (+ Softmax), "
-                f"or use loss='mse' for a single output.")
+                f"the model outputs {out[0]}. For two classes use Dense(2) (+ Softmax), or "
+                f"Dense(1, activation='sigmoid') with loss='binary_crossentropy'; or use "
+                f"loss='mse' for a single output.")
+        conflict = _losses._logits_conflict(self.loss, self._layers, self._input_shape)
+        if conflict:
+            raise ValueError(conflict)
 
     # ---------------------------------------------------------------- compile
     def compile(self, optimizer="adam", loss=None, metrics=None) -> None:
@@ -407,7 +413,11 @@ class Sequential:
             ``"sgd"``, ``"adam"``, ``"adamw"`` (case-insensitive) or an optimizer instance.
         loss : str or Loss
             Required: ``"sparse_categorical_crossentropy"``, ``"categorical_crossentropy"``,
-            ``"mse"`` / ``"mean_squared_error"``, or a :class:`fastmlp.losses.Loss`.
+            ``"binary_crossentropy"``, ``"mse"`` / ``"mean_squared_error"``, ``"mae"`` /
+            ``"mean_absolute_error"``, ``"huber"``, or a :class:`fastmlp.losses.Loss`
+            (e.g. ``CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)``).
+            As in Keras the cross-entropies take the outputs as probabilities unless
+            ``from_logits=True``; a final Softmax / sigmoid is fused with them.
         metrics : list of str, optional
             Only ``"accuracy"`` (or ``"acc"``) is supported.
 
@@ -415,7 +425,8 @@ class Sequential:
         ------
         ValueError
             If ``loss`` is missing or unknown, the optimizer or a metric is unknown, or the
-            loss does not fit the model's output.
+            loss does not fit the model's output (``from_logits=True`` with a model that
+            ends with Softmax or a sigmoid).
         """
         opt = _optimizers.get(optimizer)
         if loss is None:
@@ -429,14 +440,23 @@ class Sequential:
                 names.append("accuracy")
             else:
                 raise ValueError(f"metrics: only 'accuracy' is supported, got {m!r}")
+        prev = (self.optimizer, self.loss, self.metrics, self._compiled,
+                getattr(self, "_configured_net", None))
         self.optimizer, self.loss, self.metrics = opt, loss, names
         self._compiled = True
         if self._input_shape is not None:
-            self._build()
-            if self._net is None:
-                self._ensure_net()  # configures it too
-            else:
-                self._configure_net()
+            try:
+                self._build()
+                if self._net is None:
+                    self._ensure_net()  # configures it too
+                else:
+                    self._configure_net()
+            except ValueError:
+                # a loss that does not fit the model (refused before the network is
+                # touched): the previous settings stay
+                (self.optimizer, self.loss, self.metrics, self._compiled,
+                 self._configured_net) = prev
+                raise
 
     def _require_compiled(self, what):
         if not self._compiled:
@@ -507,6 +527,8 @@ class Sequential:
                              f"the data first") from None
 
     def _prep_y(self, y, n, name="y"):
+        if self._net is not None and getattr(self, "_configured_net", None) is not self._net:
+            self._configure_net()  # its first configuration failed: say why again
         if y is None:
             raise ValueError(f"{name}: targets are required")
         if not isinstance(y, np.ndarray):
@@ -550,11 +572,20 @@ class Sequential:
             if C == 1:
                 y = y[:, None]
         if y.shape[1:] != (C,):
-            raise ValueError(f"{name}: expected targets of shape ({n}, {C}) to match the "
-                             f"model's {C} outputs, got {y.shape}")
+            what = (f"{self.loss.name} expects targets (0/1 labels or probabilities, one per "
+                    f"output) of shape ({n}, {C})" if code == 3 else
+                    f"expected targets of shape ({n}, {C})")
+            raise ValueError(f"{name}: {what} to match the model's {C} outputs, got "
+                             f"{y.shape}")
         y = np.ascontiguousarray(y, dtype=np.float32)
         if not math.isfinite(float(y.sum(dtype=np.float64))):
             raise ValueError(f"{name} contains NaN or inf")
+        if code == 3:
+            lo, hi = float(y.min()), float(y.max())
+            if lo < 0.0 or hi > 1.0:
+                raise ValueError(f"{name}: binary_crossentropy expects targets in [0, 1] (0/1 "
+                                 f"labels or probabilities), got values from {lo:g} to "
+                                 f"{hi:g}")
         return y
 
     # ---------------------------------------------------------------- training
@@ -596,6 +627,9 @@ class Sequential:
             x, xv, y, yv = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
         n = len(x)
         batch_size = min(batch_size, n)  # a batch never exceeds the data (as Keras)
+        last_rows = batch_size if steps_per_epoch is not None or n % batch_size == 0 \
+            else n % batch_size
+        self._check_batch_rows(min(batch_size, last_rows), "fit")
         if steps_per_epoch is None:
             nb = (n + batch_size - 1) // batch_size
         else:
@@ -614,7 +648,7 @@ class Sequential:
         # Divergence: fit raises FloatingPointError; a TerminateOnNaN callback makes it stop
         # quietly instead and sets the bound (see fastmlp/_divergence.py for the rule).
         quiet = [cb for cb in cbs if isinstance(cb, TerminateOnNaN)]
-        guard = DivergenceGuard(net, self.loss.code, y,
+        guard = DivergenceGuard(net, self.loss, y,
                                 quiet[-1].divergence_factor if quiet
                                 else DEFAULT_DIVERGENCE_FACTOR)
         batch_hooks = [cb for cb in cbs
@@ -635,7 +669,7 @@ class Sequential:
             for epoch in range(initial_epoch, epochs):
                 for cb in cbs:
                     cb.on_epoch_begin(epoch)
-                net.set_learning_rate(float(self.optimizer.learning_rate))
+                self.optimizer._apply_rate(net)
                 guard.maybe_snapshot(epoch)
                 idx = stream.epoch(epoch) if steps_per_epoch is None else \
                     stream.take(nb * batch_size)
@@ -664,7 +698,7 @@ class Sequential:
                     if got < k or (got and not float(losses[last]) <= guard.limit):
                         back = guard.restore(epoch, last)
                         msg = guard.message(float(losses[last]), epoch, last, nb, back,
-                                            self.optimizer.learning_rate)
+                                            self.optimizer._rate_at(net.step))
                         if not quiet:
                             raise FloatingPointError(msg)
                         for cb in quiet:
@@ -715,6 +749,16 @@ class Sequential:
             cb.on_train_end()
         return history
 
+    def _check_batch_rows(self, rows, what):
+        """Layers that need several rows per training batch (BatchNormalization) say so."""
+        for l in self._layers:
+            if rows < l.min_batch_rows:
+                raise ValueError(
+                    f"{what}: layer {l.name!r} ({type(l).__name__}) needs at least "
+                    f"{l.min_batch_rows} rows per training batch, but a batch would have "
+                    f"{rows}. Use a larger batch_size (or one that divides the number of "
+                    f"examples, so that no last batch of {rows} is left over).")
+
     def train_on_batch(self, x, y) -> dict:
         """One training step on (x, y) as one batch, in one C++ call."""
         self._require_compiled("train_on_batch")
@@ -722,11 +766,12 @@ class Sequential:
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
         n = len(x)
+        self._check_batch_rows(n, "train_on_batch")
         idx = self._aranges.get(n)
         if idx is None:
             idx = self._aranges[n] = np.arange(n, dtype=np.int32)
         out = np.zeros(2, dtype=np.float32)
-        net.set_learning_rate(float(self.optimizer.learning_rate))
+        self.optimizer._apply_rate(net)
         net.train_batches(x, y, idx, n, 0, 1, out[0:1], out[1:2])
         if net.bad_input_row >= 0:
             raise _nonfinite_input(x, net.bad_input_row, "x", " The weights are unchanged.")
@@ -734,7 +779,7 @@ class Sequential:
             raise FloatingPointError(
                 f"training diverged: the loss became {float(out[0])} in train_on_batch; the "
                 f"weights are unchanged. Lower the learning rate (now "
-                f"{self.optimizer.learning_rate:g}).")
+                f"{self.optimizer._rate_at(net.step):g}).")
         return {"loss": float(out[0]), "accuracy": float(out[1])}
 
     # ---------------------------------------------------------------- inference

@@ -5,12 +5,16 @@ is an L2 term added to the gradient. ``Adam(learning_rate=0.001, beta_1=0.9,
 beta_2=0.999, epsilon=1e-7, weight_decay=0.0)``: L2 weight decay added to the gradient,
 as PyTorch's Adam. ``AdamW(..., weight_decay=0.004)``: decoupled weight decay.
 Changing ``learning_rate`` between epochs (e.g. from a callback) takes effect at the next
-epoch.
+epoch. ``learning_rate`` may be a schedule (``fm.optimizers.schedules``), which the engine
+evaluates for every update.
 """
 from __future__ import annotations
 
 import math
 import numbers
+
+from . import schedules
+from .schedules import LearningRateSchedule
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "get"]
 
@@ -39,13 +43,38 @@ class Optimizer:
         self.learning_rate = learning_rate
 
     @property
-    def learning_rate(self) -> float:
-        """Step size; setting it checks it is a finite number > 0 (else ``ValueError``)."""
+    def learning_rate(self):
+        """Step size: a finite number > 0 (checked when set, else ``ValueError``), or a
+        ``LearningRateSchedule`` that the engine evaluates for every update."""
         return self._lr
 
     @learning_rate.setter
     def learning_rate(self, v):
+        if isinstance(v, dict) and "class_name" in v:  # a saved schedule (get_config)
+            v = schedules.get(v["class_name"], v.get("config", {}))
+        if isinstance(v, LearningRateSchedule):
+            self._lr = v
+            return
         self._lr = _num("learning_rate", v, lo=0.0, lo_open=True)
+
+    def _rate_at(self, step) -> float:
+        """The learning rate of the update after ``step`` updates."""
+        lr = self._lr
+        return float(lr(step)) if isinstance(lr, LearningRateSchedule) else lr
+
+    def _apply_rate(self, net) -> None:
+        """Hand the rate (or schedule) to the engine network."""
+        lr = self._lr
+        if isinstance(lr, LearningRateSchedule):
+            net.set_lr_schedule(lr._engine())
+        else:
+            net.set_learning_rate(float(lr))
+
+    def _lr_config(self):
+        lr = self._lr
+        if isinstance(lr, LearningRateSchedule):
+            return {"class_name": type(lr).__name__, "config": lr.get_config()}
+        return lr
 
     def _engine_args(self) -> dict:
         raise NotImplementedError
@@ -91,13 +120,13 @@ class SGD(Optimizer):
         self.weight_decay = _num("weight_decay", weight_decay, lo=0.0)
 
     def _engine_args(self):
-        return dict(kind=0, lr=self.learning_rate, momentum=self.momentum, beta1=0.9,
+        return dict(kind=0, lr=self._rate_at(0), momentum=self.momentum, beta1=0.9,
                     beta2=0.999, eps=1e-7, weight_decay=self.weight_decay,
                     nesterov=self.nesterov, decoupled=False)
 
     def get_config(self):
         """Constructor arguments: ``learning_rate``, ``momentum``, ``nesterov``, ``weight_decay``."""
-        return {"learning_rate": self.learning_rate, "momentum": self.momentum,
+        return {"learning_rate": self._lr_config(), "momentum": self.momentum,
                 "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
 
@@ -132,13 +161,13 @@ class Adam(Optimizer):
         self.weight_decay = _num("weight_decay", weight_decay, lo=0.0)
 
     def _engine_args(self):
-        return dict(kind=1, lr=self.learning_rate, momentum=0.0, beta1=self.beta_1,
+        return dict(kind=1, lr=self._rate_at(0), momentum=0.0, beta1=self.beta_1,
                     beta2=self.beta_2, eps=self.epsilon, weight_decay=self.weight_decay,
                     nesterov=False, decoupled=self._decoupled)
 
     def get_config(self):
         """Constructor arguments: ``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``, ``weight_decay``."""
-        return {"learning_rate": self.learning_rate, "beta_1": self.beta_1,
+        return {"learning_rate": self._lr_config(), "beta_1": self.beta_1,
                 "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "weight_decay": self.weight_decay}
 

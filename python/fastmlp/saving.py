@@ -3,7 +3,9 @@
 Format (version 1): a NumPy ``.npz`` archive (written at exactly the given path) with
   * ``config``: a uint8 array holding UTF-8 JSON ``{"format": "fastmlp.model",
     "version": 1, "model": {name, input_shape, layers: [{class_name, config}]},
-    "compile": {optimizer: {class_name, config}, loss, metrics} or null}``;
+    "compile": {optimizer: {class_name, config}, loss: {class_name, config}, metrics} or
+    null}`` (older files name the loss only: a cross-entropy then reads outputs that are
+    not a final Softmax as logits, as fastmlp did before losses had from_logits);
   * ``weight_00000``, ``weight_00001``, ...: float32 arrays in ``get_weights()`` order
     (``W1 [in, out], b1, W2, b2, ...``);
   * for a compiled model, the optimizer state so that training resumes where it stopped:
@@ -61,7 +63,7 @@ def save_model(model, path) -> None:
         config["compile"] = {
             "optimizer": {"class_name": type(model.optimizer).__name__,
                           "config": model.optimizer.get_config()},
-            "loss": model.loss.name, "metrics": list(model.metrics)}
+            "loss": _losses.serialize(model.loss), "metrics": list(model.metrics)}
     opt_arrays = {}
     state = model._optimizer_state() if model._compiled else None
     if state is not None:
@@ -315,7 +317,8 @@ def load_model(path, compile=True):
             opt_cls = {"SGD": _optimizers.SGD, "Adam": _optimizers.Adam,
                        "AdamW": _optimizers.AdamW}[cc["optimizer"]["class_name"]]
             model.compile(optimizer=opt_cls.from_config(cc["optimizer"]["config"]),
-                          loss=_losses.get(cc["loss"]), metrics=cc.get("metrics") or None)
+                          loss=_losses._from_saved(cc["loss"], layer_list, shape),
+                          metrics=cc.get("metrics") or None)
             if shape is not None and "optimizer_step" in cc:
                 step = cc["optimizer_step"]
                 if type(step) is not int or not 0 <= step <= _MAX_STEP:

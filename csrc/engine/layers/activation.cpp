@@ -16,9 +16,13 @@ class Activation final : public Layer {
     forward_rows(c, x, y, 0, rows);
   }
 
-  void backward(StepContext& c, const float* /*x*/, const float* y, float* dy, float* dx,
+  void backward(StepContext& c, const float* x, const float* y, float* dy, float* dx,
                 int64_t rows) const override {
-    if (dx) c.k.act_backward(spec_.act, spec_.alpha, y, dy, dx, rows * out());
+    if (!dx) return;
+    if (act_backward_needs_x(spec_.act))  // (gelu, silu, mish: one y, two x)
+      c.k.act_backward_x(spec_.act, spec_.alpha, x, dy, dx, rows * out());
+    else
+      c.k.act_backward(spec_.act, spec_.alpha, y, dy, dx, rows * out());
   }
 
  protected:

@@ -1,6 +1,7 @@
 // Dense: y = act(x @ W + b), W [in, out] and b [out] its parameters, the activation
 // applied in the GEMM epilogue (the fusion the network relies on: a Dense followed by an
-// activation layer is handed over as one Dense). Training multiplies by the live
+// activation layer is handed over as one Dense, for an activation whose derivative comes
+// from y; the others, act_backward_needs_x, stay a separate Activation layer). Training multiplies by the live
 // weights; inference by weights packed once per weights version, or, for a few rows, by
 // the live weights with the packed path's bits (small_rows). Backward updates W tile by
 // tile as the gradient is produced (dense_backward_update: no dW matrix) for small
@@ -87,10 +88,10 @@ class Dense final : public Layer {
     auto step_bias = [&] {
       if (bi < 0) return;
       if (rows == 1) {
-        apply(c, c.params[bi], dy);
+        apply_update(c, c.params[bi], dy);
       } else {
         k.colsum(dy, out(), c.db, rows, out());
-        apply(c, c.params[bi], c.db);
+        apply_update(c, c.params[bi], c.db);
       }
     };
     if (next) step_bias();
@@ -104,7 +105,7 @@ class Dense final : public Layer {
                      nullptr);
       k.gemm(true, false, in(), out(), rows, 1.f, x, in(), dy, out(), 0.f, c.dW, out(),
              nullptr);
-      apply(c, pw, c.dW);
+      apply_update(c, pw, c.dW);
     }
     if (!next) step_bias();
   }
@@ -119,18 +120,6 @@ class Dense final : public Layer {
     ep.act = spec_.act;
     ep.alpha = spec_.alpha;
     return ep;
-  }
-
-  // One optimizer step of parameter p from its gradient g.
-  static void apply(const StepContext& c, Param& p, const float* g) {
-    const OptimizerConfig& o = c.opt;
-    const int64_t n = p.buf->size();
-    if (o.kind == 0)
-      c.k.sgd_update(p.buf->data(), g, p.s0 ? p.s0->data() : nullptr, n, o.lr, o.momentum,
-                     o.nesterov, o.weight_decay);
-    else
-      c.k.adam_update(p.buf->data(), g, p.s0->data(), p.s1->data(), n, o.lr, o.beta1,
-                      o.beta2, o.eps, o.weight_decay, o.decoupled, o.step);
   }
 
   // y[rows, out] = ep(x @ W) for output columns [j0, j1), with the bits of gemm_packed

@@ -12,6 +12,17 @@ void Layer::infer(const PassContext& c, const float* /*packed*/, const float* x,
   forward_rows(c, x, y, rows * part / parts, rows * (part + 1) / parts);
 }
 
+void apply_update(const StepContext& c, Param& p, const float* g) {
+  const OptimizerConfig& o = c.opt;
+  const int64_t n = p.buf->size();
+  if (o.kind == 0)
+    c.k.sgd_update(p.buf->data(), g, p.s0 ? p.s0->data() : nullptr, n, o.lr, o.momentum,
+                   o.nesterov, o.weight_decay);
+  else
+    c.k.adam_update(p.buf->data(), g, p.s0->data(), p.s1->data(), n, o.lr, o.beta1,
+                    o.beta2, o.eps, o.weight_decay, o.decoupled, o.step);
+}
+
 int Layer::split_workers(const KernelTable& /*k*/, int64_t rows, int nth) const {
   const auto by_work =
       static_cast<int64_t>(static_cast<double>(rows) * out() / kSplitMinValues);

@@ -128,6 +128,10 @@ class Layer {
   int first_param_ = -1;
 };
 
+// One optimizer step of parameter p from its gradient g (SGD or Adam, StepContext::opt);
+// the layers with trainable parameters call it from backward.
+void apply_update(const StepContext& c, Param& p, const float* g);
+
 // The registry (registry.cpp): the layer for a spec; std::invalid_argument for a kind it
 // does not know.
 std::unique_ptr<Layer> make_layer(const LayerSpec& s);

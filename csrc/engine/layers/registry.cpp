@@ -13,6 +13,9 @@ std::unique_ptr<Layer> make_activation(const LayerSpec& s);
 std::unique_ptr<Layer> make_rescaling(const LayerSpec& s);
 std::unique_ptr<Layer> make_softmax(const LayerSpec& s);
 std::unique_ptr<Layer> make_dropout(const LayerSpec& s);
+std::unique_ptr<Layer> make_batch_norm(const LayerSpec& s);
+std::unique_ptr<Layer> make_layer_norm(const LayerSpec& s);
+std::unique_ptr<Layer> make_gaussian_noise(const LayerSpec& s);
 
 namespace {
 
@@ -29,6 +32,9 @@ constexpr KindEntry kKinds[] = {
     {LayerKind::rescaling, "rescaling", make_rescaling},
     {LayerKind::softmax, "softmax", make_softmax},
     {LayerKind::dropout, "dropout", make_dropout},
+    {LayerKind::batch_norm, "batch_norm", make_batch_norm},
+    {LayerKind::layer_norm, "layer_norm", make_layer_norm},
+    {LayerKind::gaussian_noise, "gaussian_noise", make_gaussian_noise},
 };
 constexpr int kNumKinds = static_cast<int>(sizeof(kKinds) / sizeof(kKinds[0]));
 

@@ -45,11 +45,13 @@ def _fm():
 
 
 def build_mlp(hidden, input_shape=(28, 28), num_classes=10, activation="relu", seed=0,
-              rescale=True):
+              rescale=True, dropout=0.0, batch_norm=False):
     """``Rescaling(1/255) -> Flatten -> Dense(h, activation)... -> Dense(classes) -> Softmax``.
 
-    ``activation`` is a Dense activation name (``relu``, ``sigmoid``, ``tanh``, ``linear``)
-    or ``leaky_relu`` (Dense followed by ``LeakyReLU(0.01)``).
+    ``activation`` is a Dense activation name (``fm.layers.ACTIVATIONS``) or
+    ``leaky_relu`` (Dense followed by ``LeakyReLU(0.01)``). ``batch_norm`` puts a
+    ``BatchNormalization`` between each hidden Dense and its activation; ``dropout`` a
+    ``Dropout(dropout)`` after each hidden layer.
     """
     fm = _fm()
     layers = []
@@ -58,10 +60,16 @@ def build_mlp(hidden, input_shape=(28, 28), num_classes=10, activation="relu", s
     if len(input_shape) > 1:
         layers.append(fm.Flatten())
     for h in hidden:
-        if activation == "leaky_relu":
+        if batch_norm:
+            layers += [fm.Dense(h), fm.BatchNormalization(),
+                       fm.LeakyReLU(0.01) if activation == "leaky_relu"
+                       else fm.Activation(activation)]
+        elif activation == "leaky_relu":
             layers += [fm.Dense(h), fm.LeakyReLU(0.01)]
         else:
             layers.append(fm.Dense(h, activation=activation))
+        if dropout > 0:
+            layers.append(fm.Dropout(dropout))
     layers += [fm.Dense(num_classes), fm.Softmax()]
     return fm.Sequential(layers, input_shape=tuple(input_shape), seed=seed)
 

@@ -21,7 +21,9 @@ from .bench import BENCH_MODELS, cmd_bench
 __all__ = ["main", "build_parser", "CLIError"]
 
 DATASETS = ("sample", "mnist", "fashion-mnist", "cifar10")
-ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh")
+from ..layers import ACTIVATIONS  # the engine's list (the one list)
+
+SCHEDULES = ("constant", "cosine", "exponential")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
@@ -58,6 +60,16 @@ def _nonneg_int(text):
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def _dropout_rate(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), got {text!r}")
     return v
 
 
@@ -174,6 +186,16 @@ def cmd_demo(args):
 
 # --- train ----------------------------------------------------------------------------------
 
+def _schedule(name, lr, steps):
+    """The learning rate for --schedule: constant, or decaying over the whole run."""
+    from ..optimizers import schedules
+    if name == "cosine":
+        return schedules.CosineDecay(lr, decay_steps=max(steps, 1))
+    if name == "exponential":  # to a tenth of lr by the end
+        return schedules.ExponentialDecay(lr, decay_steps=max(steps, 1), decay_rate=0.1)
+    return lr
+
+
 def cmd_train(args):
     from .experiments import build_mlp
 
@@ -184,12 +206,19 @@ def cmd_train(args):
     print(f"dataset {args.dataset}: {len(xtr)} training, {len(xte)} test images of shape "
           f"{xtr.shape[1:]}, {k} classes")
     model = build_mlp(args.hidden, input_shape=xtr.shape[1:], num_classes=k,
-                      activation=args.activation, seed=args.seed)
-    model.compile(optimizer=_optimizer(args.optimizer, args.lr),
+                      activation=args.activation, seed=args.seed, dropout=args.dropout,
+                      batch_norm=args.batch_norm)
+    n_train = int(len(xtr) * (1 - args.validation_split))
+    steps = args.epochs * (args.steps_per_epoch or -(-n_train // args.batch_size))
+    model.compile(optimizer=_optimizer(args.optimizer, _schedule(args.schedule, args.lr, steps)),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     widths = [int(np.prod(xtr.shape[1:]))] + list(args.hidden) + [k]
-    print(f"model {'-'.join(map(str, widths))} ({args.activation}), {model.count_params():,} "
-          f"parameters; {args.optimizer} lr {args.lr}, batch {args.batch_size}, {args.epochs} epochs")
+    extras = "".join([f", dropout {args.dropout}" if args.dropout else "",
+                      ", batch norm" if args.batch_norm else "",
+                      f", {args.schedule} schedule" if args.schedule != "constant" else ""])
+    print(f"model {'-'.join(map(str, widths))} ({args.activation}{extras}), "
+          f"{model.count_params():,} parameters; {args.optimizer} lr {args.lr}, batch "
+          f"{args.batch_size}, {args.epochs} epochs")
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     t0 = time.perf_counter()
     hist = model.fit(xtr, ytr, batch_size=args.batch_size, epochs=args.epochs,
@@ -299,6 +328,12 @@ def build_parser():
     t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     t.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default: 1e-3)")
+    t.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                   help="learning-rate schedule over the whole run (default: constant)")
+    t.add_argument("--dropout", type=_dropout_rate, default=0.0, metavar="RATE",
+                   help="Dropout(RATE) after each hidden layer (default: none)")
+    t.add_argument("--batch-norm", action="store_true",
+                   help="BatchNormalization between each hidden Dense and its activation")
     t.add_argument("--batch-size", type=_positive_int, default=64)
     t.add_argument("--epochs", type=_positive_int, default=5)
     t.add_argument("--steps-per-epoch", type=_positive_int, default=None,

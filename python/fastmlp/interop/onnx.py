@@ -24,7 +24,8 @@ __all__ = ["to_onnx", "from_onnx", "SUPPORTED_OPS"]
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid",
                  "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Dropout", "Constant")
-_ACT_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+_ACT_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoid", "tanh": "Tanh",
+            "selu": "Selu", "softplus": "Softplus"}
 _MIN_OPSET = 9
 
 
@@ -84,10 +85,35 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
         nonlocal cur
         if name == "linear":
             return
+        x = cur
         if name == "leaky_relu":
-            cur = node("LeakyRelu", [cur], "leaky_relu", alpha=float(alpha))
+            cur = node("LeakyRelu", [x], "leaky_relu", alpha=float(alpha))
+        elif name == "elu":
+            cur = node("Elu", [x], "elu", alpha=float(alpha))
+        elif name == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6
+            cur = node("HardSigmoid", [x], "hard_sigmoid", alpha=1.0 / 6.0, beta=0.5)
+        elif name == "silu":
+            cur = node("Mul", [x, node("Sigmoid", [x], "silu_sigmoid")], "silu")
+        elif name == "mish":
+            t = node("Tanh", [node("Softplus", [x], "mish_softplus")], "mish_tanh")
+            cur = node("Mul", [x, t], "mish")
+        elif name == "gelu":  # x * (1 + erf(x / sqrt(2))) / 2
+            e = node("Erf", [node("Mul", [x, const("inv_sqrt2", np.float32(0.5 ** 0.5))],
+                                  "gelu_scale")], "gelu_erf")
+            h = node("Mul", [node("Add", [e, const("one", np.float32(1.0))], "gelu_add"),
+                             const("half", np.float32(0.5))], "gelu_half")
+            cur = node("Mul", [x, h], "gelu")
+        elif name == "gelu_tanh":  # x * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2
+            x3 = node("Mul", [node("Mul", [x, x], "gelu_sq"), x], "gelu_cube")
+            inner = node("Add", [x, node("Mul", [x3, const("c", np.float32(0.044715))],
+                                         "gelu_c")], "gelu_inner")
+            t = node("Tanh", [node("Mul", [inner, const("k", np.float32((2 / np.pi) ** 0.5))],
+                                   "gelu_k")], "gelu_tanh")
+            h = node("Mul", [node("Add", [t, const("one", np.float32(1.0))], "gelu_add"),
+                             const("half", np.float32(0.5))], "gelu_half")
+            cur = node("Mul", [x, h], "gelu")
         else:
-            cur = node(_ACT_OPS[name], [cur], name)
+            cur = node(_ACT_OPS[name], [x], name)
 
     # The engine specs, kind by kind: a Dense's fused LeakyReLU has the engine's slope
     # 0.01; Dropout is the identity at inference and exports as nothing.
@@ -114,7 +140,23 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
             act(spec.act, spec.alpha)
         elif spec.kind == "softmax":
             cur = node("Softmax", [cur], "softmax", axis=1)
-        elif spec.kind != "dropout":
+        elif spec.kind in ("batch_norm", "layer_norm"):
+            n = spec.outputs
+            g = layer.gamma if spec.use_gamma else np.ones(n, np.float32)
+            b = layer.beta if spec.center else np.zeros(n, np.float32)
+            ins = [cur, const(f"{layer.name}_gamma", g), const(f"{layer.name}_beta", b)]
+            if spec.kind == "batch_norm":  # inference mode: the moving statistics
+                ins += [const(f"{layer.name}_moving_mean", layer.moving_mean),
+                        const(f"{layer.name}_moving_variance", layer.moving_variance)]
+                cur = node("BatchNormalization", ins, "batch_norm",
+                           epsilon=float(spec.epsilon))
+            else:
+                if opset < 17:
+                    raise ValueError(f"to_onnx: LayerNormalization needs opset >= 17, got "
+                                     f"{opset}")
+                cur = node("LayerNormalization", ins, "layer_norm", axis=-1,
+                           epsilon=float(spec.epsilon))
+        elif spec.kind not in ("dropout", "gaussian_noise"):  # (nothing at inference)
             raise ValueError(f"to_onnx: layer {layer.name!r} of type {type(layer).__name__} "
                              "has no ONNX export")
     if cur == input_name:

@@ -67,8 +67,12 @@ def from_torch(module, input_shape=None, name=None):
     """
     torch = _torch()
     nn = torch.nn
-    from ..layers import (Dense, Dropout, Flatten, LeakyReLU, ReLU, Rescaling, Sigmoid,
-                          Softmax, Tanh)
+    from ..layers import (Activation, BatchNormalization, Dense, Dropout, Flatten,
+                          LayerNormalization, LeakyReLU, ReLU, Rescaling, Sigmoid, Softmax,
+                          Tanh)
+
+    def _np(t):
+        return t.detach().to("cpu", torch.float32).numpy()
     from ..models import Sequential
 
     if not isinstance(module, nn.Module):
@@ -76,13 +80,16 @@ def from_torch(module, input_shape=None, name=None):
                         f"{type(module).__name__}")
     mods = _flat_modules(module, nn)
     Resc = rescaling_module()
+    acts = {nn.GELU: None, nn.SiLU: "silu", nn.ELU: "elu", nn.SELU: "selu",
+            nn.Softplus: "softplus", nn.Hardsigmoid: "hard_sigmoid", nn.Mish: "mish"}
     known = (nn.Linear, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softmax, nn.Flatten,
-             nn.Identity, nn.Dropout, Resc)
+             nn.Identity, nn.Dropout, nn.BatchNorm1d, nn.LayerNorm, Resc, *acts)
     bad = sorted({type(m).__name__ for m in mods if not isinstance(m, known)})
     if bad:
         raise ValueError(f"from_torch: unsupported modules: {', '.join(bad)} (fastmlp converts "
-                         "nn.Sequential of Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, "
-                         "Flatten, Identity, Dropout)")
+                         "nn.Sequential of Linear, ReLU, LeakyReLU, Sigmoid, Tanh, GELU, "
+                         "SiLU, ELU, SELU, Softplus, Hardsigmoid, Mish, Softmax, BatchNorm1d, "
+                         "LayerNorm, Flatten, Identity, Dropout)")
     layers, weights, first_in = [], [], None
     for i, m in enumerate(mods):
         if isinstance(m, nn.Linear):
@@ -115,6 +122,37 @@ def from_torch(module, input_shape=None, name=None):
             layers.append(Flatten())
         elif isinstance(m, Resc):
             layers.append(Rescaling(m.scale, m.offset))
+        elif type(m) in acts:
+            name = acts[type(m)]
+            if type(m) is nn.GELU:
+                name = "gelu_tanh" if m.approximate == "tanh" else "gelu"
+            elif type(m) is nn.Softplus and (m.beta != 1 or m.threshold != 20):
+                raise ValueError("from_torch: Softplus with beta != 1 is not supported")
+            if type(m) is nn.ELU and float(m.alpha) != 1.0:
+                raise ValueError(f"from_torch: ELU(alpha={m.alpha}) is not supported "
+                                 "(fastmlp's elu has Keras' alpha 1.0)")
+            layers.append(Activation(name))
+        elif isinstance(m, nn.BatchNorm1d):
+            if not m.track_running_stats or m.momentum is None:
+                raise ValueError("from_torch: BatchNorm1d needs running statistics and a "
+                                 "momentum (not None)")
+            layers.append(BatchNormalization(momentum=1.0 - float(m.momentum),
+                                             epsilon=float(m.eps), center=m.affine,
+                                             scale=m.affine))
+            if m.affine:
+                weights += [_np(m.weight), _np(m.bias)]
+            weights += [_np(m.running_mean), _np(m.running_var)]
+        elif isinstance(m, nn.LayerNorm):
+            if len(m.normalized_shape) != 1:
+                raise ValueError(f"from_torch: LayerNorm over {tuple(m.normalized_shape)}: "
+                                 "only the feature dimension is supported")
+            affine = m.elementwise_affine
+            layers.append(LayerNormalization(epsilon=float(m.eps), center=affine and
+                                             m.bias is not None, scale=affine))
+            if affine:
+                weights.append(_np(m.weight))
+                if m.bias is not None:
+                    weights.append(_np(m.bias))
         elif isinstance(m, nn.Dropout):
             # (after the final Softmax it changes nothing fastmlp computes in training)
             if m.p > 0 and not (layers and isinstance(layers[-1], Softmax)):
@@ -160,7 +198,38 @@ def _torch_act(nn, name, alpha):
         return []
     if name == "leaky_relu":
         return [nn.LeakyReLU(negative_slope=alpha)]
-    return [{"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[name]()]
+    if name == "elu":
+        return [nn.ELU(alpha=alpha)]
+    if name == "gelu_tanh":
+        return [nn.GELU(approximate="tanh")]
+    return [{"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU,
+             "silu": nn.SiLU, "selu": nn.SELU, "softplus": nn.Softplus,
+             "hard_sigmoid": nn.Hardsigmoid, "mish": nn.Mish}[name]()]
+
+
+def _copy(torch, dst, src):
+    with torch.no_grad():
+        dst.copy_(torch.from_numpy(np.array(src, dtype=np.float32)))
+
+
+def _torch_batch_norm(torch, spec, layer):
+    # torch's momentum is the weight of the new batch: 1 - Keras' momentum. (In training
+    # torch updates running_var with the unbiased variance, Keras with the biased one.)
+    bn = torch.nn.BatchNorm1d(spec.outputs, eps=spec.epsilon, momentum=1.0 - spec.momentum)
+    if spec.use_gamma:
+        _copy(torch, bn.weight, layer.gamma)
+    if spec.center:
+        _copy(torch, bn.bias, layer.beta)
+    _copy(torch, bn.running_mean, layer.moving_mean)
+    _copy(torch, bn.running_var, layer.moving_variance)
+    return [bn]
+
+
+def _torch_layer_norm(torch, spec, layer):
+    ln = torch.nn.LayerNorm(spec.outputs, eps=spec.epsilon)
+    _copy(torch, ln.weight, layer.gamma if spec.use_gamma else np.ones(spec.outputs))
+    _copy(torch, ln.bias, layer.beta if spec.center else np.zeros(spec.outputs))
+    return [ln]
 
 
 def _torch_dense(torch, spec, layer):
@@ -180,4 +249,7 @@ _TORCH_KINDS = {
     "rescaling": lambda torch, s, l: [rescaling_module()(s.scale, s.offset)],
     "softmax": lambda torch, s, l: [torch.nn.Softmax(dim=1)],
     "dropout": lambda torch, s, l: [torch.nn.Dropout(p=s.rate)],
+    "batch_norm": _torch_batch_norm,
+    "layer_norm": _torch_layer_norm,
+    "gaussian_noise": lambda torch, s, l: [],  # (no torch module; the identity at inference)
 }

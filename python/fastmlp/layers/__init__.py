@@ -1,6 +1,6 @@
 """Layers of a :class:`fastmlp.Sequential` model, one module per concern: ``core``
 (Layer, Dense, Flatten, Rescaling, Softmax), ``activations``, ``regularization``
-(Dropout). Layers describe the network; ``compile`` (or the first ``predict``) turns the
+(Dropout, GaussianNoise), ``normalization`` (BatchNormalization, LayerNormalization). Layers describe the network; ``compile`` (or the first ``predict``) turns the
 stack into one C++ network from each layer's ``engine_specs``.
 """
 from __future__ import annotations
@@ -8,15 +8,18 @@ from __future__ import annotations
 from ._activation_names import ACTIVATIONS
 from .activations import Activation, LeakyReLU, ReLU, Sigmoid, Tanh
 from .core import Dense, EngineSpec, Flatten, Layer, Rescaling, Softmax, WeightView
-from .regularization import Dropout
+from .normalization import BatchNormalization, LayerNormalization
+from .regularization import Dropout, GaussianNoise
 
 __all__ = ["Layer", "Dense", "Flatten", "Rescaling", "Softmax", "Activation", "ReLU",
-           "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "WeightView", "EngineSpec",
+           "LeakyReLU", "Sigmoid", "Tanh", "Dropout", "GaussianNoise", "BatchNormalization",
+           "LayerNormalization", "WeightView", "EngineSpec",
            "ACTIVATIONS", "get"]
 
 # The layer classes load_model can rebuild: one line per class.
 _CLASSES = {c.__name__: c for c in (Dense, Flatten, Rescaling, Softmax, Activation, ReLU,
-                                    LeakyReLU, Sigmoid, Tanh, Dropout)}
+                                    LeakyReLU, Sigmoid, Tanh, Dropout, GaussianNoise,
+                                    BatchNormalization, LayerNormalization)}
 
 
 def get(class_name: str, config: dict) -> Layer:

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from .. import _core
 
-ACTIVATIONS = tuple(getattr(_core, "ACTIVATIONS", ("linear", "relu", "leaky_relu", "sigmoid",
-                                                   "tanh")))
+ACTIVATIONS = tuple(_core.ACTIVATIONS)
 ACT_CODES = {name: code for code, name in enumerate(ACTIVATIONS)}
+# Those whose derivative needs the pre-activation (the engine keeps them a separate layer).
+NEEDS_INPUT = frozenset(n for n, x in zip(ACTIVATIONS, _core.ACT_BACKWARD_NEEDS_X) if x)
+# The activation's one parameter where the name alone fixes it (Keras defaults); a Dense's
+# fused leaky_relu has slope 0.01 (fastmlp's engine convention since the first release).
+DEFAULT_ALPHA = {"elu": 1.0}
+
+
+def default_alpha(name):
+    return DEFAULT_ALPHA.get(name, 0.01)
 ALIASES = {"swish": "silu"}  # Keras' other names for the same function
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from ._activation_names import check_activation
+from ._activation_names import check_activation, default_alpha
 from .core import EngineSpec, Layer
 
 __all__ = ["Activation", "ReLU", "LeakyReLU", "Sigmoid", "Tanh"]
@@ -19,7 +19,7 @@ class _Activation(Layer):
     act_name = "linear"
 
     def _alpha(self):
-        return 0.01
+        return default_alpha(self.act_name)
 
     def engine_specs(self, width, seed):
         """One ``activation`` layer."""

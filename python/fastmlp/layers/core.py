@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import initializers
-from ._activation_names import ACTIVATIONS, check_activation
+from ._activation_names import check_activation, default_alpha
 
 __all__ = ["Layer", "Dense", "Flatten", "Rescaling", "Softmax", "WeightView", "EngineSpec"]
 
@@ -29,6 +29,12 @@ class EngineSpec(NamedTuple):
     offset: float = 0.0
     rate: float = 0.0
     seed: int = 0
+    stddev: float = 0.0
+    momentum: float = 0.99
+    epsilon: float = 1e-3
+    center: bool = True
+    use_gamma: bool = True
+
 
 _name_counters: dict[str, itertools.count] = {}
 
@@ -81,6 +87,8 @@ def _snake(name: str) -> str:
 
 class Layer:
     """Base class. Subclasses define ``compute_output_shape`` and ``get_config``."""
+
+    min_batch_rows = 1  # rows a training batch needs (BatchNormalization: 2)
 
     def __init__(self, name: str | None = None):
         if name is not None and not isinstance(name, str):
@@ -336,7 +344,8 @@ class Dense(Layer):
         """One ``dense`` layer (its activation in the GEMM epilogue; LeakyReLU slope 0.01),
         then a ``softmax`` for ``activation="softmax"``."""
         sm = self.activation == "softmax"
-        dense = EngineSpec("dense", width, self.units, act="linear" if sm else self.activation,
+        act = "linear" if sm else self.activation
+        dense = EngineSpec("dense", width, self.units, act=act, alpha=default_alpha(act),
                            use_bias=self.use_bias)
         return (dense, EngineSpec("softmax", self.units, self.units)) if sm else (dense,)
 

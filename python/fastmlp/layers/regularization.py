@@ -1,12 +1,14 @@
-"""Regularization layers: ``Dropout``. Active in training only; in inference the engine
-skips them (they export to ONNX as nothing and to PyTorch as ``nn.Dropout``)."""
+"""Regularization layers: ``Dropout`` and ``GaussianNoise``. Active in training only; in
+inference the engine skips them (they export to ONNX as nothing; Dropout to PyTorch as
+``nn.Dropout``)."""
 from __future__ import annotations
 
+import math
 import numbers
 
 from .core import EngineSpec, Layer
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "GaussianNoise"]
 
 
 class Dropout(Layer):
@@ -49,4 +51,36 @@ class Dropout(Layer):
         the model's share once the model was built, so a saved model resumes exactly)
         and ``name``."""
         return {"rate": self.rate, "seed": self.seed if self.seed is not None
+                else self._model_seed, "name": self.name}
+
+
+class GaussianNoise(Layer):
+    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` in training (Keras
+    semantics); the identity in inference. Drawn in C++ from ``(seed, training step,
+    position in the batch)``, as Dropout."""
+
+    def __init__(self, stddev, seed=None, name: str | None = None):
+        super().__init__(name)
+        if isinstance(stddev, bool) or not isinstance(stddev, numbers.Real) \
+                or not math.isfinite(stddev) or stddev < 0:
+            raise ValueError(f"GaussianNoise stddev: expected a finite number >= 0, got "
+                             f"{stddev!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or not 0 <= seed < 2**64):
+            raise ValueError(f"GaussianNoise seed: expected None or an int in [0, 2**64), "
+                             f"got {seed!r}")
+        self.stddev = float(stddev)
+        self.seed = None if seed is None else int(seed)
+        self._model_seed = None
+
+    def engine_specs(self, width, seed):
+        """One ``gaussian_noise`` layer."""
+        if self.seed is None:
+            self._model_seed = seed
+        return (EngineSpec("gaussian_noise", width, width, stddev=self.stddev,
+                           seed=self.seed if self.seed is not None else seed),)
+
+    def get_config(self):
+        """Constructor arguments: ``stddev``, ``seed`` (the one in use) and ``name``."""
+        return {"stddev": self.stddev, "seed": self.seed if self.seed is not None
                 else self._model_seed, "name": self.name}
