@@ -6,27 +6,13 @@
 // so the rate is applied in steps of 1/65536 (and the scale uses that same rate).
 #include <cmath>
 
+#include "engine/layers/counter_rng.h"
 #include "engine/layers/layer.h"
 
 namespace fastmlp {
 namespace engine {
 
 namespace {
-
-inline uint32_t mix32(uint32_t h) {  // murmur3's finalizer: a bijection, well mixed
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
-inline uint64_t mix64(uint64_t z) {  // splitmix64's finalizer
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 class Dropout final : public Layer {
  public:
@@ -57,18 +43,17 @@ class Dropout final : public Layer {
  private:
   // out[i] = in[i] * (kept(i) ? keep_scale : 0) for the mask of `step`.
   void masked(const float* in, float* o, int64_t n, int64_t step) const {
-    const uint64_t key64 = mix64(spec_.seed ^ mix64(static_cast<uint64_t>(step)));
-    const uint32_t key = static_cast<uint32_t>(key64 ^ (key64 >> 32));
+    const uint32_t key = step_key(spec_.seed, step);
     const uint32_t thr = drop_below_;
     const float sc = keep_scale_;
     const int64_t pairs = n / 2;
     for (int64_t p = 0; p < pairs; ++p) {  // two draws per hash; vectorises
-      const uint32_t h = mix32(key + static_cast<uint32_t>(p) * 0x9e3779b9u);
+      const uint32_t h = draw(key, p);
       o[2 * p] = (h & 0xffffu) >= thr ? in[2 * p] * sc : 0.f;
       o[2 * p + 1] = (h >> 16) >= thr ? in[2 * p + 1] * sc : 0.f;
     }
     if (n & 1) {
-      const uint32_t h = mix32(key + static_cast<uint32_t>(pairs) * 0x9e3779b9u);
+      const uint32_t h = draw(key, pairs);
       o[n - 1] = (h & 0xffffu) >= thr ? in[n - 1] * sc : 0.f;
     }
   }

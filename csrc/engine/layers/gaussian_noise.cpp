@@ -4,6 +4,7 @@
 // Gradient: dx = dy.
 #include <cmath>
 
+#include "engine/layers/counter_rng.h"
 #include "engine/layers/layer.h"
 
 namespace fastmlp {
@@ -11,33 +12,17 @@ namespace engine {
 
 namespace {
 
-inline uint32_t mix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 class GaussianNoise final : public Layer {
  public:
   explicit GaussianNoise(const LayerSpec& s) : Layer(s) {}
 
   void forward(const PassContext& c, const float* x, float* y, int64_t rows) const override {
-    const uint64_t k64 = mix64(spec_.seed ^ mix64(static_cast<uint64_t>(c.step) + 0x51ed27ull));
-    const uint32_t key = static_cast<uint32_t>(k64 ^ (k64 >> 32));
+    const uint32_t key = step_key(spec_.seed, c.step, 0x51ed27ull);
     const int64_t n = rows * out();
     const double two_pi = 6.283185307179586;
     for (int64_t p = 0; 2 * p < n; ++p) {  // Box-Muller: two normals per pair of draws
-      const uint32_t h1 = mix32(key + static_cast<uint32_t>(2 * p) * 0x9e3779b9u);
-      const uint32_t h2 = mix32(key + static_cast<uint32_t>(2 * p + 1) * 0x9e3779b9u);
+      const uint32_t h1 = draw(key, 2 * p);
+      const uint32_t h2 = draw(key, 2 * p + 1);
       const double u1 = ((h1 >> 8) + 0.5) * (1.0 / 16777216.0);  // (0, 1)
       const double u2 = (h2 >> 8) * (1.0 / 16777216.0);
       const double r = std::sqrt(-2.0 * std::log(u1));

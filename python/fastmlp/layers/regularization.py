@@ -11,6 +11,12 @@ from .core import EngineSpec, Layer
 __all__ = ["Dropout", "GaussianNoise"]
 
 
+def _check_seed(layer, seed):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= seed < 2**64):
+        raise ValueError(f"{layer} seed: expected None or an int in [0, 2**64), got {seed!r}")
+
+
 class Dropout(Layer):
     """Inverted dropout (Keras semantics): in training each value is set to 0 with
     probability ``rate`` and the others are scaled by ``1 / (1 - rate)``; in inference
@@ -31,10 +37,7 @@ class Dropout(Layer):
         if noise_shape is not None:
             raise ValueError(f"Dropout noise_shape: only None is supported (one draw per "
                              f"value), got {noise_shape!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                                 or not 0 <= seed < 2**64):
-            raise ValueError(f"Dropout seed: expected None or an int in [0, 2**64), got "
-                             f"{seed!r}")
+        _check_seed("Dropout", seed)
         self.rate = float(rate)
         self.seed = None if seed is None else int(seed)
         self._model_seed = None  # the model's share, once it is known (seed=None)
@@ -65,10 +68,7 @@ class GaussianNoise(Layer):
                 or not math.isfinite(stddev) or stddev < 0:
             raise ValueError(f"GaussianNoise stddev: expected a finite number >= 0, got "
                              f"{stddev!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                                 or not 0 <= seed < 2**64):
-            raise ValueError(f"GaussianNoise seed: expected None or an int in [0, 2**64), "
-                             f"got {seed!r}")
+        _check_seed("GaussianNoise", seed)
         self.stddev = float(stddev)
         self.seed = None if seed is None else int(seed)
         self._model_seed = None
