@@ -52,7 +52,7 @@ def torch_epoch_fn(torch, variant, x, y):
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
     lossf = nn.CrossEntropyLoss()
-    xs = torch.from_numpy(x)
+    xs = torch.from_numpy(np.array(x))  # (a writable copy: torch wants one)
     ys = torch.from_numpy(y.astype(np.int64))
 
     def epoch():
