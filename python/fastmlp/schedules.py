@@ -6,18 +6,15 @@ the number of updates made before (Keras' ``optimizer.iterations``).
 from __future__ import annotations
 
 import math
-import numbers
+
+from ._check import number
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay",
            "CosineDecay", "InverseTimeDecay"]
 
 
 def _num(cls, name, v, lo=None, lo_open=False):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or \
-            (lo is not None and (v < lo or (lo_open and v == lo))):
-        bound = "" if lo is None else f" {'>' if lo_open else '>='} {lo}"
-        raise ValueError(f"{cls.__name__} {name}: expected a finite number{bound}, got {v!r}")
-    return float(v)
+    return number(f"{cls.__name__} {name}", v, lo=lo, lo_open=lo_open)
 
 
 class LearningRateSchedule:

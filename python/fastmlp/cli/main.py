@@ -43,54 +43,25 @@ def _hidden(text):
     return sizes
 
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+def _scalar(convert, ok, expected):
+    """An argparse type: ``convert(text)`` that satisfies ``ok``, else the usage error
+    "expected <expected>, got ...". (NaN fails every bound, inf the finite ones.)"""
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            v = None
+        if v is None or not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return v
+    return parse
 
 
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
-
-
-def _dropout_rate(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), got {text!r}") from None
-    if not 0.0 <= v < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a rate in [0, 1), got {text!r}")
-    return v
-
-
-def _positive_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (v > 0 and np.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
-
-
-def _fraction(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return v
+_positive_int = _scalar(int, lambda v: v >= 1, "a positive integer")
+_nonneg_int = _scalar(int, lambda v: v >= 0, "an integer >= 0")
+_positive_float = _scalar(float, lambda v: v > 0 and np.isfinite(v), "a positive number")
+_fraction = _scalar(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_dropout_rate = _scalar(float, lambda v: 0 <= v < 1, "a rate in [0, 1)")
 
 
 def _int_list(text):
