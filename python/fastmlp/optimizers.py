@@ -10,7 +10,6 @@ evaluates for every update.
 """
 from __future__ import annotations
 
-
 from . import schedules
 from ._check import number as _num
 from .schedules import LearningRateSchedule
