@@ -22,7 +22,8 @@ from . import schedules
 from ._check import number as _num
 from .schedules import LearningRateSchedule
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Nadam", "get", "deserialize"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Nadam", "NAMES", "get",
+           "deserialize"]
 
 _CLIP_ARGS = ("clipnorm", "clipvalue", "global_clipnorm")
 
@@ -253,6 +254,7 @@ class RMSprop(Optimizer):
 
 _CLASSES = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Nadam)}
 _BY_NAME = {name.lower(): c for name, c in _CLASSES.items()}
+NAMES = tuple(_BY_NAME)  # the names get() takes: "sgd", "adam", "adamw", "rmsprop", "nadam"
 
 
 def deserialize(config) -> Optimizer:
