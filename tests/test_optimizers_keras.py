@@ -250,3 +250,24 @@ def test_optimizer_configs_round_trip():
 def test_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("opt", [lambda: O.SGD(0.1, momentum=0.9), lambda: O.Adam(0.01),
+                                 lambda: O.RMSprop(clipnorm=0.1), lambda: O.Nadam()])
+def test_apply_gradients_is_a_training_step(opt):
+    """compute_gradients then apply_gradients (what data-parallel training does with the
+    averaged gradients) equals train_on_batch on the same batch."""
+    x, y = _data()
+    a = _model(opt(), kernel_regularizer=fm.regularizers.L2(0.01))
+    b = _model(opt(), kernel_regularizer=fm.regularizers.L2(0.01))
+    for _ in range(3):
+        a.train_on_batch(x, y)
+        net = b._ensure_net()
+        _, g = net.compute_gradients(x, y)  # the penalty's gradient included
+        b.optimizer._apply_rate(net)
+        net.apply_gradients(g)
+    for p, q in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-6)
+    assert a._ensure_net().step == b._ensure_net().step == 3
+    with pytest.raises(ValueError, match="expected 4 arrays"):
+        b._ensure_net().apply_gradients(g[:2])

@@ -560,7 +560,27 @@ void register_engine(py::module_& m) {
           loss = n.compute_gradients(xv, tv, ptrs);
         }
         return py::make_tuple(loss, out);
-      }, py::arg("x"), py::arg("y"));
+      }, py::arg("x"), py::arg("y"))
+      .def("apply_gradients", [](Network& n, py::list grads) {
+        if (static_cast<int>(grads.size()) != n.num_params())
+          throw py::value_error("grads: expected " + std::to_string(n.num_params()) +
+                                " arrays (one per parameter), got " +
+                                std::to_string(grads.size()));
+        // Copies: the update overwrites its gradients, and the caller keeps its arrays.
+        std::vector<std::vector<float>> copies;
+        for (int i = 0; i < n.num_params(); ++i) {
+          py::array a = grads[static_cast<size_t>(i)].cast<py::array>();
+          check_param_value(n, i, a);
+          const auto* p = static_cast<const float*>(a.data());
+          copies.emplace_back(p, p + n.param_rows(i) * n.param_cols(i));
+        }
+        std::vector<float*> ptrs;
+        for (auto& c : copies) ptrs.push_back(c.data());
+        py::gil_scoped_release release;  // only the copies and the network's buffers
+        std::lock_guard<engine::RwLock> lock(n.lock());
+        n.apply_gradients(ptrs);
+      }, py::arg("grads"), "One optimizer update from gradients as compute_gradients "
+         "gives them (penalties included; one array per parameter).");
 
   m.def("shuffled_indices", [](int64_t n, uint64_t seed) {
     if (n < 0 || n > INT32_MAX) throw py::value_error("n: out of range");

@@ -391,16 +391,21 @@ double Network::loss_rows(const float* top, const Workspace& ws, int64_t rows, f
                     ws.targets.data(), rows, output_dim_, dy, row_loss, correct);
 }
 
-double Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
-                         const std::vector<float*>* grads, const float* x_next,
-                         int64_t step) {
-  const bool fused = fused_top();
-  const int top = top_index(fused);
+OptimizerConfig Network::step_config() const {
   OptimizerConfig opt = opt_;
   opt.step = step_;
   // step_ already counts this update: the schedule sees the updates before it.
   if (lr_schedule_.kind != LrSchedule::constant)
     opt.lr = static_cast<float>(lr_schedule_.at(step_ - 1));
+  return opt;
+}
+
+double Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
+                         const std::vector<float*>* grads, const float* x_next,
+                         int64_t step) {
+  const bool fused = fused_top();
+  const int top = top_index(fused);
+  const OptimizerConfig opt = step_config();
   // An update that needs every gradient first collects them, then update_params.
   const bool whole = !grads && whole_gradients_;
   std::vector<float*> whole_ptrs;
@@ -821,6 +826,12 @@ double Network::compute_gradients(const InputView& x, const TargetView& y,
   const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, nullptr);
   backward(ws, ws.input.data(), rows, ws.g0.data(), &grads, nullptr, step_ + 1);
   return sum / static_cast<double>(rows) + add_penalty_gradients(params_, grads);
+}
+
+void Network::apply_gradients(const std::vector<float*>& grads) {
+  ++step_;
+  version_.fetch_add(1, std::memory_order_acq_rel);  // before the weights change (train_batches)
+  update_params(kernels(), params_, grads, step_config(), nadam_);
 }
 
 }  // namespace engine

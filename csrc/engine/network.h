@@ -178,6 +178,11 @@ class Network {
   // parameter order, into grads[i] (each sized like param i). Returns that loss. No update.
   double compute_gradients(const InputView& x, const TargetView& y,
                            const std::vector<float*>& grads);
+  // One update from gradients as compute_gradients gives them (penalties included), in
+  // parameter order, each sized like its parameter: what a training step does after its
+  // backward (clipping, the step, constraints), for data-parallel training that averages
+  // gradients between processes. Overwrites grads.
+  void apply_gradients(const std::vector<float*>& grads);
 
  private:
   struct BufferRef {
@@ -278,6 +283,8 @@ class Network {
   // Layer l as a pass runs it (fused: the top Dense's linear twin in its place).
   const Layer& layer_at(int l, bool fused) const;
   PassContext pass_context(const KernelTable& k) const { return {k, params_}; }
+  // The optimizer settings of the update step_ counts (its rate from the schedule).
+  OptimizerConfig step_config() const;
 
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<bool> need_dx_;  // per layer: a layer below it has parameters

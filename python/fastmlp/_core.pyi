@@ -203,3 +203,6 @@ class Network:
         are not meaningful)."""
     def compute_gradients(self, x: _Array, y: _Array) -> tuple[float, list[_F32]]:
         """Loss and one gradient array per parameter (no optimizer step)."""
+    def apply_gradients(self, grads: list[_F32]) -> None:
+        """One optimizer update from gradients as compute_gradients gives them
+        (penalties included; one array per parameter)."""
