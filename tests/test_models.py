@@ -580,7 +580,7 @@ def test_loss_and_model_config_errors():
     with pytest.raises(ValueError, match="loss is required"):
         m.compile("adam")
     with pytest.raises(ValueError, match="optimizer"):
-        m.compile("rmsprop", "mse")
+        m.compile("adagrad", "mse")
     with pytest.raises(ValueError, match="metrics"):
         m.compile("adam", "mse", metrics=["auc"])
     with pytest.raises(RuntimeError, match="compile"):

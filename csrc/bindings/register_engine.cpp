@@ -203,6 +203,19 @@ std::unique_ptr<Network> make_network(const py::list& specs, int64_t input_dim,
     opt("epsilon", s.epsilon);
     opt("center", s.center);
     opt("use_gamma", s.use_gamma);
+    opt("kernel_l1", s.kernel_l1);
+    opt("kernel_l2", s.kernel_l2);
+    opt("bias_l1", s.bias_l1);
+    opt("bias_l2", s.bias_l2);
+    opt("kernel_max_norm", s.kernel_max_norm);
+    opt("bias_max_norm", s.bias_max_norm);
+    opt("kernel_max_norm_axis", s.kernel_max_norm_axis);
+    for (float v : {s.kernel_l1, s.kernel_l2, s.bias_l1, s.bias_l2, s.kernel_max_norm,
+                    s.bias_max_norm})
+      if (!(v >= 0.f && std::isfinite(v)))
+        throw py::value_error("layer spec: penalties and max norms must be finite and >= 0");
+    if (s.kernel_max_norm_axis != 0 && s.kernel_max_norm_axis != 1)
+      throw py::value_error("layer spec: kernel_max_norm_axis must be 0 or 1");
     if (!(s.rate >= 0.f && s.rate < 1.f)) throw py::value_error("layer spec: bad rate");
     if (!(s.epsilon > 0.f) || !(s.stddev >= 0.f))
       throw py::value_error("layer spec: bad epsilon or stddev");
@@ -224,6 +237,7 @@ void register_engine(py::module_& m) {
   for (int i = 0; i < engine::num_layer_kinds(); ++i)
     kinds[static_cast<size_t>(i)] = engine::layer_kind_name(static_cast<engine::LayerKind>(i));
   m.attr("LAYER_KINDS") = kinds;
+  m.attr("OPT_SLOTS") = engine::kOptSlots;  // optimizer state slots per parameter
   py::class_<Network>(m, "Network")
       .def(py::init(&make_network), py::arg("layers"), py::arg("input_dim"),
            py::arg("in_scale") = 1.f, py::arg("in_offset") = 0.f)
@@ -302,16 +316,29 @@ void register_engine(py::module_& m) {
       }, "Frees the workspaces and packed weights (rebuilt on demand).")
       .def("set_optimizer", [](Network& n, int kind, float lr, float momentum, float beta1,
                                float beta2, float eps, float weight_decay, bool nesterov,
-                               bool decoupled) {
+                               bool decoupled, float rho, bool centered, float clipnorm,
+                               float clipvalue, float global_clipnorm) {
+        if (kind < fastmlp::OptimizerConfig::sgd || kind > fastmlp::OptimizerConfig::nadam)
+          throw py::value_error("optimizer kind out of range: " + std::to_string(kind));
+        for (float v : {clipnorm, clipvalue, global_clipnorm})
+          if (!(v >= 0.f && std::isfinite(v)))
+            throw py::value_error("optimizer: clipping thresholds must be finite and >= 0");
         fastmlp::OptimizerConfig c;
         c.kind = kind; c.lr = lr; c.momentum = momentum; c.beta1 = beta1; c.beta2 = beta2;
         c.eps = eps; c.weight_decay = weight_decay; c.nesterov = nesterov;
-        c.decoupled = decoupled;
+        c.decoupled = decoupled; c.rho = rho; c.centered = centered; c.clipnorm = clipnorm;
+        c.clipvalue = clipvalue; c.global_clipnorm = global_clipnorm;
         ExclusiveLock lock(n);
         n.set_optimizer(c);
       }, py::arg("kind"), py::arg("lr"), py::arg("momentum"), py::arg("beta1"),
          py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("nesterov"),
-         py::arg("decoupled"))
+         py::arg("decoupled"), py::arg("rho") = 0.9f, py::arg("centered") = false,
+         py::arg("clipnorm") = 0.f, py::arg("clipvalue") = 0.f,
+         py::arg("global_clipnorm") = 0.f)
+      .def("penalty", [](Network& n) {
+        SharedLock lock(n);
+        return n.penalty();
+      }, "The penalties of the layers' regularizers at the current weights.")
       .def("save_checkpoint", [](Network& n, int slot) {
         check_checkpoint_slot(slot);
         py::gil_scoped_release release;  // a copy of every weight: big models take ~1 ms
@@ -368,15 +395,16 @@ void register_engine(py::module_& m) {
         n.reset_optimizer_state();
       })
       .def("get_optimizer_state", [](Network& n) {
-        // [[slot0, slot1] per parameter], copies shaped like the parameter; None where
-        // the optimizer keeps no such slot. Taken under one shared lock (consistent).
-        std::vector<std::array<py::object, 2>> out(static_cast<size_t>(n.num_params()));
+        // [(slot0, slot1, slot2) per parameter], copies shaped like the parameter; None
+        // where the optimizer keeps no such slot. Taken under one shared lock (consistent).
+        constexpr int kSlots = engine::kOptSlots;
+        std::vector<std::array<py::object, kSlots>> out(static_cast<size_t>(n.num_params()));
         int64_t step = 0;
         {
           SharedLock lock(n);
           step = n.step();
           for (int i = 0; i < n.num_params(); ++i)
-            for (int j = 0; j < 2; ++j) {
+            for (int j = 0; j < kSlots; ++j) {
               const float* src = n.opt_state(i, j);
               if (!src) { out[static_cast<size_t>(i)][j] = py::none(); continue; }
               const int64_t r = n.param_rows(i), c = n.param_cols(i);
@@ -387,11 +415,12 @@ void register_engine(py::module_& m) {
             }
         }
         py::list l;
-        for (auto& slots : out) l.append(py::make_tuple(slots[0], slots[1]));
+        for (auto& slots : out) l.append(py::make_tuple(slots[0], slots[1], slots[2]));
         return py::make_tuple(step, l);
       }, "(step, state): the optimizer's step count and copies of its state, one "
-         "(slot0, slot1) tuple per parameter (SGD: (velocity or None, None); Adam/AdamW: "
-         "(m, v)), taken together.")
+         "(slot0, slot1, slot2) tuple per parameter (SGD: velocity or None; Adam, AdamW, "
+         "Nadam: m, v; RMSprop: v, momentum or None, mean gradient or None; None for "
+         "the slots not kept), taken together.")
       .def("set_optimizer_state", [](Network& n, int64_t step, py::list state) {
         if (step < 0) throw py::value_error("optimizer state: step must be >= 0");
         if (static_cast<int>(state.size()) != n.num_params())
@@ -401,10 +430,14 @@ void register_engine(py::module_& m) {
         std::vector<std::tuple<int, int, const float*>> src;
         for (int i = 0; i < n.num_params(); ++i) {
           py::tuple slots = state[static_cast<size_t>(i)].cast<py::tuple>();
-          if (slots.size() != 2) throw py::value_error("optimizer state: expected pairs");
-          for (int j = 0; j < 2; ++j) {
+          // (pairs: files written before the third slot existed)
+          if (slots.size() != 2 && slots.size() != engine::kOptSlots)
+            throw py::value_error("optimizer state: expected tuples of " +
+                                  std::to_string(engine::kOptSlots) + " slots");
+          for (int j = 0; j < engine::kOptSlots; ++j) {
             const bool have = n.opt_state(i, j) != nullptr;
-            if (slots[j].is_none() != !have)
+            const bool given = j < static_cast<int>(slots.size()) && !slots[j].is_none();
+            if (given != have)
               throw py::value_error("optimizer state: parameter " + std::to_string(i) +
                                     " slot " + std::to_string(j) + (have ? " is missing"
                                     : " is not kept by this optimizer"));

@@ -10,7 +10,7 @@
 namespace fastmlp {
 namespace engine {
 
-// Every parameter's buffers in one fixed order (weights, optimizer slot 0, slot 1;
+// Every parameter's buffers in one fixed order (weights, optimizer slots 0 .. kOptSlots - 1;
 // nullptr for a slot the optimizer does not keep), each of `count` floats.
 std::vector<Network::BufferRef> Network::state_buffers() {
   std::vector<BufferRef> out;
@@ -19,6 +19,7 @@ std::vector<Network::BufferRef> Network::state_buffers() {
     out.push_back({p.buf->data(), count});
     out.push_back({p.s0 ? p.s0->data() : nullptr, count});
     out.push_back({p.s1 ? p.s1->data() : nullptr, count});
+    out.push_back({p.s2 ? p.s2->data() : nullptr, count});
   }
   return out;
 }

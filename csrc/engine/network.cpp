@@ -146,6 +146,7 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
       Param p;
       p.buf = std::make_unique<AlignedBuf>(ps.rows * ps.cols);
       p.rows = ps.rows; p.cols = ps.cols; p.vector = ps.vector;
+      p.rule = ps.rule; p.trainable = ps.trainable;
       if (!ps.vector) max_w_ = std::max(max_w_, ps.rows * ps.cols);
       params_.push_back(std::move(p));
       seen_params = true;
@@ -157,6 +158,7 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
   output_dim_ = width;
   dW_.resize(max_w_);
   db_.resize(max_width_);
+  whole_gradients_ = needs_whole_gradients(opt_, params_);
 }
 
 void Network::set_loss(const LossConfig& c) {
@@ -202,22 +204,25 @@ const Layer& Network::layer_at(int l, bool fused) const {
 void Network::set_optimizer(const OptimizerConfig& c) {
   const bool same_kind = (c.kind == opt_.kind);
   opt_ = c;
+  const unsigned slots = opt_slots(c);
   for (Param& p : params_) {
     const int64_t n = p.buf->size();
-    const bool need0 = (c.kind == 1) || (c.momentum != 0.f);
-    const bool need1 = (c.kind == 1);
-    if (need0 && (!p.s0 || !same_kind)) p.s0 = std::make_unique<AlignedBuf>(n);
-    if (!need0) p.s0.reset();
-    if (need1 && (!p.s1 || !same_kind)) p.s1 = std::make_unique<AlignedBuf>(n);
-    if (!need1) p.s1.reset();
+    std::unique_ptr<AlignedBuf>* s[kOptSlots] = {&p.s0, &p.s1, &p.s2};
+    for (int j = 0; j < kOptSlots; ++j) {
+      // (untrainable state keeps slots too: files saved with them load unchanged)
+      const bool need = (slots >> j & 1u) != 0;
+      if (need && (!*s[j] || !same_kind)) *s[j] = std::make_unique<AlignedBuf>(n);
+      if (!need) s[j]->reset();
+    }
   }
+  whole_gradients_ = needs_whole_gradients(opt_, params_);
+  if (!whole_gradients_) whole_grads_.clear();
 }
 
 void Network::reset_optimizer_state() {
-  for (Param& p : params_) {
-    if (p.s0) std::memset(p.s0->data(), 0, sizeof(float) * p.s0->size());
-    if (p.s1) std::memset(p.s1->data(), 0, sizeof(float) * p.s1->size());
-  }
+  for (Param& p : params_)
+    for (auto* s : {&p.s0, &p.s1, &p.s2})
+      if (*s) std::memset((*s)->data(), 0, sizeof(float) * (*s)->size());
   step_ = 0;
 }
 
@@ -259,9 +264,11 @@ MemoryUse Network::memory() const {
   MemoryUse m;
   for (const Param& p : params_) {
     m.weights += p.buf->size() * static_cast<int64_t>(sizeof(float));
-    if (p.s0) m.optimizer += p.s0->size() * static_cast<int64_t>(sizeof(float));
-    if (p.s1) m.optimizer += p.s1->size() * static_cast<int64_t>(sizeof(float));
+    for (const auto* s : {&p.s0, &p.s1, &p.s2})
+      if (*s) m.optimizer += (*s)->size() * static_cast<int64_t>(sizeof(float));
   }
+  for (const AlignedBuf& g : whole_grads_)
+    m.workspace += g.size() * static_cast<int64_t>(sizeof(float));
   m.checkpoints = checkpoint_bytes();
   m.workspace = ws_bytes(train_ws_) +
                 (dW_.size() + db_.size()) * static_cast<int64_t>(sizeof(float));
@@ -288,6 +295,7 @@ void Network::release_caches() {
     packed_.reset();
   }
   train_ws_ = Workspace();
+  whole_grads_.clear();
 }
 
 std::shared_ptr<const Network::Packed> Network::packed_for(const KernelTable& k) {
@@ -407,9 +415,9 @@ double Network::metric_rows(const float* top, const Workspace& ws, int64_t rows,
   return wsum;
 }
 
-void Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
-                       const std::vector<float*>* grads, const float* x_next,
-                       int64_t step) {
+double Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
+                         const std::vector<float*>* grads, const float* x_next,
+                         int64_t step) {
   const bool fused = fused_top();
   const int top = top_index(fused);
   OptimizerConfig opt = opt_;
@@ -417,7 +425,19 @@ void Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
   // step_ already counts this update: the schedule sees the updates before it.
   if (lr_schedule_.kind != LrSchedule::constant)
     opt.lr = static_cast<float>(lr_schedule_.at(step_ - 1));
+  // An update that needs every gradient first collects them, then update_params.
+  const bool whole = !grads && whole_gradients_;
+  std::vector<float*> whole_ptrs;
+  if (whole) {
+    if (whole_grads_.size() != params_.size()) {
+      whole_grads_.clear();
+      for (const Param& p : params_) whole_grads_.emplace_back(p.rows * p.cols);
+    }
+    for (AlignedBuf& g : whole_grads_) whole_ptrs.push_back(g.data());
+    grads = &whole_ptrs;
+  }
   StepContext c{kernels(), params_, opt, fused_max_rows, dW_.data(), db_.data(), grads};
+  c.updates_state = whole;
   c.step = step;
   float* cur = dy;
   float* other = (dy == ws.g0.data()) ? ws.g1.data() : ws.g0.data();
@@ -431,6 +451,10 @@ void Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy,
     if (!dx) break;
     float* t = cur; cur = other; other = t;
   }
+  if (!whole) return 0.0;
+  const double pen = add_penalty_gradients(params_, whole_ptrs);
+  update_params(kernels(), params_, whole_ptrs, opt, nadam_);
+  return pen;
 }
 
 namespace {
@@ -461,7 +485,8 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
   // Batch 1 with a dense first layer: each update of layer 0 also computes the next
   // example's layer-0 output, so W0 is read once per step instead of twice (the forward
   // then starts at layer 1; same bits as the plain forward, see dense_backward_update).
-  const bool chain = batch_size == 1 && fused_max_rows >= 1 && layers_[0]->chains_batch1();
+  const bool chain = batch_size == 1 && fused_max_rows >= 1 && !whole_gradients_ &&
+                     layers_[0]->chains_batch1();
   bool have_next = false;  // ws.input and ws.acts[0] already hold this batch
   for (int64_t kb = 0; kb < n_batches; ++kb) {
     const int64_t start = (first_batch + kb) * batch_size;
@@ -526,8 +551,11 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
     if (have_next)
       k.gather_rows(x.data, x.is_u8, x.ld, idx, start + 1, 1, input_dim_, in_scale_,
                     in_offset_, ws.input_next.data());
-    backward(ws, in, rows, ws.g0.data(), nullptr, have_next ? ws.input_next.data() : nullptr,
-             step_);  // (step_ already counts this update)
+    const double pen = backward(ws, in, rows, ws.g0.data(), nullptr,
+                                have_next ? ws.input_next.data() : nullptr,
+                                step_);  // (step_ already counts this update)
+    // Keras counts the penalties (at the weights the batch saw) in the reported loss.
+    if (pen != 0.0) losses[kb] = static_cast<float>(loss + pen);
     if (have_next) std::swap(ws.input, ws.input_next);
   }
   return done;
@@ -771,6 +799,9 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
     *weight_sum += wsums[t];
     for (int m = 0; m < nm; ++m) metric_sums[m] += msums[t * nm + m];
   }
+  // Keras' loss counts the penalties once per mean: each row carries them here (with
+  // weights too: sum(w l) / N + penalties).
+  if (const double pen = penalty(); pen != 0.0) *loss_sum += pen * static_cast<double>(N);
   return -1;
 }
 
@@ -820,7 +851,7 @@ double Network::compute_gradients(const InputView& x, const TargetView& y,
                              nullptr, 0, nullptr, step_ + 1);
   const double sum = loss_rows(top, ws, rows, ws.g0.data());
   backward(ws, ws.input.data(), rows, ws.g0.data(), &grads, nullptr, step_ + 1);
-  return sum / static_cast<double>(rows);
+  return sum / static_cast<double>(rows) + add_penalty_gradients(params_, grads);
 }
 
 }  // namespace engine

@@ -26,6 +26,7 @@
 
 #include "engine/layers/layer.h"
 #include "engine/lr_schedule.h"
+#include "engine/param_update.h"
 #include "engine/types.h"
 #include "kernels/kernel_table.h"
 #include "kernels/optimizer_config.h"
@@ -107,12 +108,15 @@ class Network {
   void reset_optimizer_state();
   int64_t step() const { return step_; }
   void set_step(int64_t s) { step_ = s; }
-  // Optimizer state slot `which` (0: SGD velocity or Adam m; 1: Adam v) of parameter i,
-  // param_rows(i) * param_cols(i) floats, or nullptr when the optimizer keeps none.
+  // Optimizer state slot `which` (0 .. kOptSlots - 1; SGD: velocity; Adam, Nadam: m, v;
+  // RMSprop: v, momentum, mean gradient) of parameter i, param_rows(i) * param_cols(i)
+  // floats, or nullptr when the optimizer keeps none.
   float* opt_state(int i, int which) {
-    const auto& s = which == 0 ? params_[i].s0 : params_[i].s1;
+    const auto& s = which == 0 ? params_[i].s0 : which == 1 ? params_[i].s1 : params_[i].s2;
     return s ? s->data() : nullptr;
   }
+  // The penalties of the parameters' rules at the current weights (param_update.h).
+  double penalty() const { return engine::penalty(params_); }
   // The loss (losses.h), and with it the fusion of a final activation into it (fused_top).
   void set_loss(const LossConfig& c);
   LossKind loss() const { return loss_.kind; }
@@ -159,9 +163,11 @@ class Network {
   // all-NaN output row.
   void predict(const InputView& x, float* out);
   // Over all of x: the sum of the per-row losses times the row weights (y.weights, else
-  // 1), each metric's sum of row value times weight into metric_sums[num_metrics()], and
-  // the sum of the weights. Returns -1 when every value of x is finite, else the index of
-  // the first row holding NaN or inf (then the sums are not meaningful).
+  // 1), each with the penalties added (their mean is Keras' loss, regularization
+  // included), each metric's sum of row value times weight into
+  // metric_sums[num_metrics()], and the sum of the weights. Returns -1 when every value
+  // of x is finite, else the index of the first row holding NaN or inf (then the sums
+  // are not meaningful).
   int64_t evaluate(const InputView& x, const TargetView& y, double* loss_sum,
                    double* metric_sums, double* weight_sum);
   // Index of the first row of x holding NaN or inf, or that a leading Rescaling turns
@@ -176,8 +182,8 @@ class Network {
   // back to back (otherwise rows are gathered and converted first).
   bool reads_in_place(const InputView& x) const;
   // Gradients of the loss of all rows of x as one batch (with y.weights: sum_r w_r l_r /
-  // rows), in parameter order, into grads[i] (each sized like param i). Returns that
-  // loss. No update.
+  // rows) plus the penalties, in parameter order, into grads[i] (each sized like param
+  // i). Returns that loss. No update.
   double compute_gradients(const InputView& x, const TargetView& y,
                            const std::vector<float*>& grads);
 
@@ -270,8 +276,9 @@ class Network {
                       int64_t rows) const;
   // With x_next (batch 1, layer 0 chains_batch1), layer 0's update also computes the
   // next example's layer-0 output into ws.acts[0] (see StepContext::x_next).
-  void backward(Workspace& ws, const float* in, int64_t rows, float* dy,
-                const std::vector<float*>* grads, const float* x_next, int64_t step);
+  // Returns the penalty at the weights before the update (0 without penalties).
+  double backward(Workspace& ws, const float* in, int64_t rows, float* dy,
+                  const std::vector<float*>* grads, const float* x_next, int64_t step);
   // Fusion rule: a final Softmax is folded into a cross-entropy loss, a final Sigmoid into
   // binary cross-entropy (losses.h fused_activation): training, evaluate and
   // compute_gradients hand the loss its input, the logits. A stand-alone final activation
@@ -290,6 +297,11 @@ class Network {
   int64_t input_dim_ = 0, output_dim_ = 0, max_width_ = 0, max_w_ = 0;
   float in_scale_ = 1.f, in_offset_ = 0.f;
   OptimizerConfig opt_;
+  // Training collects every gradient, then update_params (needs_whole_gradients), into
+  // whole_grads_ (allocated on first use).
+  bool whole_gradients_ = false;
+  std::vector<AlignedBuf> whole_grads_;
+  NadamProduct nadam_;
   LrSchedule lr_schedule_;  // constant: opt_.lr
   LossConfig loss_;
   std::vector<MetricConfig> metrics_;

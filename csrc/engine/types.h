@@ -58,6 +58,22 @@ struct LayerSpec {
   float stddev = 0.f;               // gaussian_noise
   float momentum = 0.99f, epsilon = 1e-3f;  // batch_norm (momentum), both norms
   bool center = true, use_gamma = true;     // both norms: beta / gamma parameters
+  // dense: penalties (Keras' kernel_regularizer / bias_regularizer, L1 and L2 parts) and
+  // MaxNorm constraints (0: none; the kernel's norm taken over `kernel_max_norm_axis`).
+  float kernel_l1 = 0.f, kernel_l2 = 0.f, bias_l1 = 0.f, bias_l2 = 0.f;
+  float kernel_max_norm = 0.f, bias_max_norm = 0.f;
+  int32_t kernel_max_norm_axis = 0;
+};
+
+// What a parameter adds to the loss and how it is held after each update (Keras'
+// regularizers and constraints): loss += l1 * sum |p| + l2 * sum p^2; then, with
+// max_norm > 0, the norms over `max_norm_axis` (0: each column of a [rows, cols] kernel;
+// 1: each row; a bias has one norm) are clipped to max_norm.
+struct ParamRule {
+  float l1 = 0.f, l2 = 0.f, max_norm = 0.f;
+  int32_t max_norm_axis = 0;
+  bool penalized() const { return l1 != 0.f || l2 != 0.f; }
+  bool any() const { return penalized() || max_norm > 0.f; }
 };
 
 // A float buffer aligned to 64 bytes (zero-initialised).
@@ -83,13 +99,17 @@ class AlignedBuf {
   int64_t n_ = 0;
 };
 
-// One parameter tensor with its optimizer state: s0 (SGD velocity or Adam m) and s1
-// (Adam v), null when the optimizer keeps none. `rows` x `cols` floats.
+// One parameter tensor with its optimizer state slots (OptimizerConfig says which kind
+// keeps which), null when the optimizer keeps none. `rows` x `cols` floats.
 struct Param {
-  std::unique_ptr<AlignedBuf> buf, s0, s1;
+  std::unique_ptr<AlignedBuf> buf, s0, s1, s2;
   int64_t rows = 0, cols = 0;
   bool vector = false;  // a bias
+  ParamRule rule;
+  bool trainable = true;  // false: a layer's own state, never given to the optimizer
 };
+// Optimizer state slots per parameter (Param::s0 .. s2).
+constexpr int kOptSlots = 3;
 
 // A 2-D input: uint8 or float32 rows with row stride `ld` (elements).
 struct InputView {

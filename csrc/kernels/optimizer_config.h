@@ -12,7 +12,13 @@ namespace fastmlp {
 //   kind 1 (Adam): decoupled ? p -= lr * wd * p : g += wd * p; m, v moments with bias
 //                  correction at the 1-based `step`; p -= lr * m_hat / (sqrt(v_hat) + eps).
 // The same formulas as KernelTable::sgd_update / adam_update.
+//   kind 2 (RMSprop), kind 3 (Nadam): Keras 3's formulas (engine/param_update.cpp; weight
+//                  decay decoupled as Keras applies it: p -= lr * wd * p first).
+// Gradient clipping (0: off), as Keras: clipvalue clamps each value, clipnorm rescales
+// each parameter's gradient to a norm of at most clipnorm, global_clipnorm all of them
+// together. The fused kernels take kinds 0 and 1 without clipping only.
 struct OptimizerConfig {
+  enum Kind : int32_t { sgd = 0, adam = 1, rmsprop = 2, nadam = 3 };
   int32_t kind = 0;
   float lr = 0.01f;
   float momentum = 0.f;
@@ -22,6 +28,10 @@ struct OptimizerConfig {
   float weight_decay = 0.f;
   bool nesterov = false;
   bool decoupled = false;
+  float rho = 0.9f;        // RMSprop: decay of the squared-gradient average
+  bool centered = false;   // RMSprop: divide by the gradient's variance estimate
+  float clipnorm = 0.f, clipvalue = 0.f, global_clipnorm = 0.f;
+  bool clips() const { return clipnorm > 0.f || clipvalue > 0.f || global_clipnorm > 0.f; }
   int64_t step = 1;  // 1-based, for Adam's bias correction (the engine sets it per step)
 };
 

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "kernels/entry_points.h"
-#include "kernels/vec_math.h"
+#include "kernels/vec_functions.h"
 
 FASTMLP_TIER_BEGIN
 

@@ -14,7 +14,7 @@ arrays are int32. Integer codes:
   cross-entropy, 2 mean squared error, 3 binary cross-entropy, 4 mean absolute error,
   5 huber (Keras 3 formulas; with ``from_logits=False`` a final softmax, or sigmoid for
   binary cross-entropy, is fused into the loss in training)
-* optimizer ``kind`` (``Network.set_optimizer``): 0 SGD, 1 Adam
+* optimizer ``kind`` (``Network.set_optimizer``): 0 SGD, 1 Adam, 2 RMSprop, 3 Nadam
 
 ISA tiers are named ``"generic"``, ``"avx2"``, ``"avx512"`` (x86-64) and ``"neon"``
 (arm64). Every compute function releases the GIL while it runs.
@@ -32,6 +32,7 @@ _Array = npt.NDArray[Any]
 _LayerSpec = dict[str, Any]  # LayerSpec fields: kind, inputs, outputs required
 
 LAYER_KINDS: tuple[str, ...]  # the engine's layer kinds, in code order
+OPT_SLOTS: int  # optimizer state slots per parameter
 ACTIVATIONS: tuple[str, ...]  # the kernels' activation names, in code order
 ACT_BACKWARD_NEEDS_X: tuple[bool, ...]  # per code: act_backward unsupported, use act_backward_x
 
@@ -158,7 +159,11 @@ class Network:
         """Frees the workspaces and packed weights (rebuilt on demand)."""
     def set_optimizer(self, kind: int, lr: float, momentum: float, beta1: float,
                       beta2: float, eps: float, weight_decay: float, nesterov: bool,
-                      decoupled: bool) -> None: ...
+                      decoupled: bool, rho: float = 0.9, centered: bool = False,
+                      clipnorm: float = 0.0, clipvalue: float = 0.0,
+                      global_clipnorm: float = 0.0) -> None: ...
+    def penalty(self) -> float:
+        """The penalties of the layers' regularizers at the current weights."""
     def save_checkpoint(self, slot: int) -> None:
         """Copies the weights, optimizer state and step into slot 0 or 1."""
     def restore_checkpoint(self, slot: int) -> bool:
@@ -173,9 +178,9 @@ class Network:
         """The learning rate of the update after ``step`` updates."""
     def reset_optimizer_state(self) -> None: ...
     def get_optimizer_state(
-        self) -> tuple[int, list[tuple[Optional[_F32], Optional[_F32]]]]: ...
+        self) -> tuple[int, list[tuple[Optional[_F32], ...]]]: ...
     def set_optimizer_state(
-        self, step: int, state: list[tuple[Optional[_F32], Optional[_F32]]]) -> None: ...
+        self, step: int, state: list[tuple[Optional[_F32], ...]]) -> None: ...
     def set_loss(self, loss: int, from_logits: bool = False, label_smoothing: float = 0.0,
                  delta: float = 1.0) -> None:
         """The loss code and its settings (``label_smoothing`` in [0, 1], only for codes 1

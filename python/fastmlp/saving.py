@@ -13,7 +13,8 @@ Format (version 1): a NumPy ``.npz`` archive (written at exactly the given path)
     (``W1 [in, out], b1, W2, b2, ...``);
   * for a compiled model, the optimizer state so that training resumes where it stopped:
     ``optimizer_00000_0``, ``optimizer_00000_1``, ... (per weight array: SGD's velocity
-    in slot 0 when momentum is used; Adam's m and v in slots 0 and 1), with the step
+    in slot 0 when momentum is used; Adam's and Nadam's m and v in slots 0 and 1;
+    RMSprop's v, momentum and mean gradient in slots 0, 1, 2 as kept), with the step
     count as ``"optimizer_step"`` in the config's ``compile`` entry. Files without them
     (older files) load with a fresh optimizer state.
 Loading never unpickles (``allow_pickle=False``) and refuses weights or optimizer state
@@ -34,7 +35,7 @@ import tempfile
 
 import numpy as np
 
-from . import _model_io
+from . import _core, _model_io
 from . import layers as _layers
 from . import losses as _losses
 from . import metrics as _metrics
@@ -42,6 +43,7 @@ from . import optimizers as _optimizers
 
 __all__ = ["save_model", "load_model"]
 
+_OPT_SLOTS = _core.OPT_SLOTS  # optimizer state arrays per weight, at most
 _FORMAT = "fastmlp.model"
 _VERSION = 1
 
@@ -322,9 +324,7 @@ def load_model(path, compile=True):
             model.set_weights(weights)
         cc = config.get("compile")
         if compile and cc:
-            opt_cls = {"SGD": _optimizers.SGD, "Adam": _optimizers.Adam,
-                       "AdamW": _optimizers.AdamW}[cc["optimizer"]["class_name"]]
-            model.compile(optimizer=opt_cls.from_config(cc["optimizer"]["config"]),
+            model.compile(optimizer=_optimizers.deserialize(cc["optimizer"]),
                           loss=_losses._from_saved(cc["loss"], layer_list, shape),
                           metrics=_saved_metrics(cc))
             if shape is not None and "optimizer_step" in cc:
@@ -336,7 +336,7 @@ def load_model(path, compile=True):
                         f"optimizer steps taken), got {_clip(repr(step))} "
                         f"({type(step).__name__}). The file is corrupt; load it with "
                         f"compile=False to keep the weights and start a fresh optimizer")
-                slots = [(z.get(f"optimizer_{i:05d}_0"), z.get(f"optimizer_{i:05d}_1"))
+                slots = [tuple(z.get(f"optimizer_{i:05d}_{j}") for j in range(_OPT_SLOTS))
                          for i in range(len(weights))]
                 for i, pair in enumerate(slots):
                     for j, a in enumerate(pair):

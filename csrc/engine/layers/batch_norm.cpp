@@ -24,8 +24,8 @@ class BatchNorm final : public Layer {
     std::vector<ParamShape> p;
     if (spec_.use_gamma) p.push_back({1, out(), true});
     if (spec_.center) p.push_back({1, out(), true});
-    p.push_back({1, out(), true});  // moving_mean
-    p.push_back({1, out(), true});  // moving_variance
+    p.push_back({1, out(), true, {}, false});  // moving_mean
+    p.push_back({1, out(), true, {}, false});  // moving_variance
     return p;
   }
 
@@ -93,7 +93,7 @@ class BatchNorm final : public Layer {
       if (spec_.center) std::copy(fb.begin(), fb.end(), (*c.grads)[i++]);
       std::fill((*c.grads)[i], (*c.grads)[i] + C, 0.f);
       std::fill((*c.grads)[i + 1], (*c.grads)[i + 1] + C, 0.f);
-      return;
+      if (!c.updates_state) return;
     }
     float* mm = c.params[stat_index()].buf->data();
     float* mv = c.params[stat_index() + 1].buf->data();
@@ -102,6 +102,7 @@ class BatchNorm final : public Layer {
       mm[j] = mm[j] * m + mean[j] * (1.f - m);
       mv[j] = mv[j] * m + var[j] * (1.f - m);
     }
+    if (c.grads) return;
     if (spec_.use_gamma) apply_update(c, c.params[i++], fg.data());
     if (spec_.center) apply_update(c, c.params[i++], fb.data());
   }

@@ -20,8 +20,10 @@ class Dense final : public Layer {
   explicit Dense(const LayerSpec& s) : Layer(s) {}
 
   std::vector<ParamShape> param_shapes() const override {
-    std::vector<ParamShape> p{{in(), out(), false}};
-    if (spec_.use_bias) p.push_back({1, out(), true});
+    const LayerSpec& s = spec_;
+    std::vector<ParamShape> p{
+        {in(), out(), false, {s.kernel_l1, s.kernel_l2, s.kernel_max_norm, s.kernel_max_norm_axis}}};
+    if (s.use_bias) p.push_back({1, out(), true, {s.bias_l1, s.bias_l2, s.bias_max_norm, 0}});
     return p;
   }
 

@@ -44,6 +44,8 @@ constexpr int64_t kGemvRows = 4;
 struct ParamShape {
   int64_t rows = 0, cols = 0;
   bool vector = false;  // a bias: cols values
+  ParamRule rule;       // its penalty and constraint (none by default)
+  bool trainable = true;  // false: state the layer updates itself (moving statistics)
 };
 
 // What a pass gives a layer: the kernels and the network's parameters (a layer reads
@@ -64,7 +66,11 @@ struct StepContext {
   int64_t fused_max_rows;  // Network::fused_max_rows
   float* dW;             // scratch for one weight gradient (the largest layer's)
   float* db;             // scratch for one bias gradient (the widest layer's)
-  const std::vector<float*>* grads = nullptr;  // compute_gradients: no update
+  // Gradients go here instead of updates: compute_gradients, and training steps whose
+  // update needs every gradient first (param_update.h), which set updates_state so the
+  // layers still update their own state (moving statistics).
+  const std::vector<float*>* grads = nullptr;
+  bool updates_state = false;
   int64_t step = 0;  // PassContext::step of the forward pass being differentiated
   // The batch-1 chain (layer 0, when chains_batch1()): the next example's input, and
   // where this layer's output for it goes, computed with the updated weights.
@@ -129,7 +135,9 @@ class Layer {
 };
 
 // One optimizer step of parameter p from its gradient g (SGD or Adam, StepContext::opt);
-// the layers with trainable parameters call it from backward.
+// the layers with trainable parameters call it from backward. Networks whose updates
+// need every gradient first (param_update.h: needs_whole_gradients) run backward with
+// StepContext::grads instead, so this never sees the other optimizers.
 void apply_update(const StepContext& c, Param& p, const float* g);
 
 // The registry (registry.cpp): the layer for a spec; std::invalid_argument for a kind it

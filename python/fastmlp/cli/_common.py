@@ -21,8 +21,6 @@ def _fmt_rate(v):
 def _optimizer(name, lr):
     from .. import optimizers
 
-    if name == "sgd":
-        return optimizers.SGD(learning_rate=lr, momentum=0.9)
-    if name == "adamw":
-        return optimizers.AdamW(learning_rate=lr)
-    return optimizers.Adam(learning_rate=lr)
+    # (the command line's SGD takes momentum 0.9)
+    extra = {"momentum": 0.9} if name == "sgd" else {}
+    return type(optimizers.get(name))(learning_rate=lr, **extra)

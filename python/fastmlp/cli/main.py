@@ -22,9 +22,10 @@ __all__ = ["main", "build_parser", "CLIError"]
 
 DATASETS = ("sample", "mnist", "fashion-mnist", "cifar10")
 from ..layers import ACTIVATIONS  # the engine's list (the one list)
+from ..optimizers import NAMES as OPTIMIZER_NAMES
 
 SCHEDULES = ("constant", "cosine", "exponential")
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = OPTIMIZER_NAMES
 
 
 # --- argument types -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import initializers
+from .. import constraints, initializers, regularizers
 from ._activation_names import check_activation, default_alpha
 
 __all__ = ["Layer", "Dense", "Flatten", "Rescaling", "Softmax", "WeightView", "EngineSpec"]
@@ -34,6 +34,13 @@ class EngineSpec(NamedTuple):
     epsilon: float = 1e-3
     center: bool = True
     use_gamma: bool = True
+    kernel_l1: float = 0.0
+    kernel_l2: float = 0.0
+    bias_l1: float = 0.0
+    bias_l2: float = 0.0
+    kernel_max_norm: float = 0.0
+    bias_max_norm: float = 0.0
+    kernel_max_norm_axis: int = 0
 
 
 _name_counters: dict[str, itertools.count] = {}
@@ -258,11 +265,17 @@ class Flatten(Layer):
 
 
 class Dense(Layer):
-    """Fully connected layer ``y = activation(x @ W + b)`` with ``W`` shaped ``[in, out]``."""
+    """Fully connected layer ``y = activation(x @ W + b)`` with ``W`` shaped ``[in, out]``.
+
+    ``kernel_regularizer`` / ``bias_regularizer`` (``fm.regularizers.L1``, ``L2``,
+    ``L1L2``) add a penalty to the loss; ``kernel_constraint`` / ``bias_constraint``
+    (``fm.constraints.MaxNorm``) hold the weights after every update, as in Keras.
+    """
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 name: str | None = None):
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, name: str | None = None):
         super().__init__(name)
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 1:
             raise ValueError(f"Dense units: expected a positive int, got {units!r}")
@@ -273,6 +286,10 @@ class Dense(Layer):
         initializers.get(bias_initializer)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
+        self.kernel_regularizer = regularizers.get(kernel_regularizer, "kernel_regularizer")
+        self.bias_regularizer = regularizers.get(bias_regularizer, "bias_regularizer")
+        self.kernel_constraint = constraints.get(kernel_constraint, "kernel_constraint")
+        self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
         self.kernel: np.ndarray | None = None
         self.bias: np.ndarray | None = None
         # (network, index of the kernel among its parameters) once the weights live in a
@@ -345,8 +362,15 @@ class Dense(Layer):
         then a ``softmax`` for ``activation="softmax"``."""
         sm = self.activation == "softmax"
         act = "linear" if sm else self.activation
+        rules = {}
+        for prefix, rule in (("kernel", self.kernel_regularizer),
+                             ("kernel", self.kernel_constraint),
+                             ("bias", self.bias_regularizer if self.use_bias else None),
+                             ("bias", self.bias_constraint if self.use_bias else None)):
+            if rule is not None:
+                rules.update(rule._engine_fields(prefix))
         dense = EngineSpec("dense", width, self.units, act=act, alpha=default_alpha(act),
-                           use_bias=self.use_bias)
+                           use_bias=self.use_bias, **rules)
         return (dense, EngineSpec("softmax", self.units, self.units)) if sm else (dense,)
 
     def get_config(self):
@@ -356,6 +380,10 @@ class Dense(Layer):
                 if isinstance(self.kernel_initializer, str) else "glorot_uniform",
                 "bias_initializer": self.bias_initializer
                 if isinstance(self.bias_initializer, str) else "zeros",
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint),
                 "name": self.name}
 
 
