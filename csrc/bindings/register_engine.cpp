@@ -138,8 +138,20 @@ void check_checkpoint_slot(int slot) {
     throw py::value_error("slot: expected 0 or 1, got " + std::to_string(slot));
 }
 
-TargetView target_view(const Network& net, const py::array& y, int64_t rows) {
+// Targets y and optional per-row weights w (None: every row 1) of `rows` rows.
+TargetView target_view(const Network& net, const py::array& y, int64_t rows,
+                       const py::object& w = py::none()) {
   TargetView t;
+  if (!w.is_none()) {
+    py::array wa = w.cast<py::array>();
+    check_size(wa, "sample_weight", rows);
+    t.weights = in_ptr<float>(wa, "sample_weight");
+    for (int64_t r = 0; r < rows; ++r)
+      if (!(t.weights[r] >= 0.f && std::isfinite(t.weights[r])))
+        throw py::value_error("sample_weight: expected finite weights >= 0, got " +
+                              std::to_string(t.weights[r]) + " at index " +
+                              std::to_string(r));
+  }
   t.cols = net.output_dim();
   if (net.loss() == LossKind::sparse_ce) {
     check_size(y, "y", rows);
@@ -474,29 +486,60 @@ void register_engine(py::module_& m) {
          "5 huber) and its settings (Keras 3's meaning); a final Softmax / Sigmoid is fused "
          "into its cross-entropy when from_logits is false.")
       .def_readwrite("fused_max_rows", &Network::fused_max_rows)
+      .def("set_metrics", [](Network& n, const py::list& specs) {
+        // Dicts of MetricConfig fields: kind required, k and threshold as they apply.
+        std::vector<engine::MetricConfig> ms;
+        for (const py::handle& h : specs) {
+          auto d = h.cast<py::dict>();
+          if (!d.contains("kind")) throw py::value_error("metric spec: missing 'kind'");
+          engine::MetricConfig m;
+          const int kind = d["kind"].cast<int>();
+          if (kind < 0 || kind > static_cast<int>(engine::MetricKind::mse))
+            throw py::value_error("metric spec: bad kind " + std::to_string(kind));
+          m.kind = static_cast<engine::MetricKind>(kind);
+          if (d.contains("k")) m.k = d["k"].cast<int32_t>();
+          if (d.contains("threshold")) m.threshold = d["threshold"].cast<float>();
+          if (m.k < 1) throw py::value_error("metric spec: k must be >= 1");
+          const bool sparse = m.kind == engine::MetricKind::sparse_categorical_accuracy ||
+                              m.kind == engine::MetricKind::sparse_top_k_categorical_accuracy;
+          if (sparse != (n.loss() == LossKind::sparse_ce))
+            throw py::value_error("metric spec: sparse metrics need sparse labels (the "
+                                  "sparse cross-entropy loss), the others target rows");
+          ms.push_back(m);
+        }
+        ExclusiveLock lock(n);
+        n.set_metrics(std::move(ms));
+      }, py::arg("metrics"),
+         "Sets the metrics train_batches and evaluate report (dicts: kind, k, threshold; "
+         "kind 0 binary, 1 sparse categorical, 2 categorical accuracy, 3 sparse top-k, "
+         "4 top-k categorical accuracy, 5 mae, 6 mse).")
+      .def_property_readonly("num_metrics", &Network::num_metrics)
       .def("train_batches", [](Network& n, py::array x, py::array y, py::array idx,
                                int64_t batch_size, int64_t first_batch, int64_t n_batches,
-                               py::array losses, py::array accs, double loss_limit) {
+                               py::array losses, py::array metrics, double loss_limit,
+                               const py::object& sample_weight) {
         InputView xv = input_view(x, n.input_dim(), "x");
-        TargetView tv = target_view(n, y, xv.rows);
+        TargetView tv = target_view(n, y, xv.rows, sample_weight);
         const int32_t* pidx = in_ptr<int32_t>(idx, "idx");
         const int64_t n_idx = idx.size();
         for (int64_t i = 0; i < n_idx; ++i)
           if (pidx[i] < 0 || pidx[i] >= xv.rows) throw py::value_error("idx: out of range");
         if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
         if (first_batch < 0 || n_batches < 0) throw py::value_error("bad batch range");
-        if (losses.size() < n_batches || accs.size() < n_batches)
-          throw py::value_error("losses/accs: too small for n_batches");
+        if (losses.size() < n_batches || metrics.size() < n_batches * n.num_metrics())
+          throw py::value_error("losses/metrics: too small for n_batches");
         float* pl = out_ptr<float>(losses, "losses");
-        float* pa = out_ptr<float>(accs, "accs");
+        float* pa = out_ptr<float>(metrics, "metrics");
         py::gil_scoped_release release;  // see the note at the top of this file
         std::lock_guard<engine::RwLock> lock(n.lock());
         return n.train_batches(xv, tv, pidx, n_idx, batch_size, first_batch, n_batches, pl,
                                pa, loss_limit);
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"),
-         py::arg("first_batch"), py::arg("n_batches"), py::arg("losses"), py::arg("accs"),
+         py::arg("first_batch"), py::arg("n_batches"), py::arg("losses"), py::arg("metrics"),
          py::arg("loss_limit") = std::numeric_limits<double>::infinity(),
-         "Trains a range of batches; stops before the update of a batch whose loss is not "
+         py::arg("sample_weight") = py::none(),
+         "Trains a range of batches; writes each batch's loss and its num_metrics metrics "
+         "(row-major per batch); stops before the update of a batch whose loss is not "
          "finite or exceeds loss_limit. Returns the batches done (that one included).")
       .def("predict", [](Network& n, py::array x) {
         InputView xv = input_view(x, n.input_dim(), "x");
@@ -528,21 +571,24 @@ void register_engine(py::module_& m) {
         py::gil_scoped_release release;  // a pass over all of x: other threads may run
         return n.first_nonfinite_row(xv);
       }, py::arg("x"))
-      .def("evaluate", [](Network& n, py::array x, py::array y) {
+      .def("evaluate", [](Network& n, py::array x, py::array y,
+                          const py::object& sample_weight) {
         InputView xv = input_view(x, n.input_dim(), "x");
-        TargetView tv = target_view(n, y, xv.rows);
-        double loss = 0.0, correct = 0.0;
+        TargetView tv = target_view(n, y, xv.rows, sample_weight);
+        double loss = 0.0, wsum = 0.0;
         int64_t bad;
+        py::array_t<double> msums(n.num_metrics());
         {
           py::gil_scoped_release release;  // see the note at the top of this file
           std::shared_lock<engine::RwLock> lock(n.lock());
-          bad = n.evaluate(xv, tv, &loss, &correct);
+          bad = n.evaluate(xv, tv, &loss, msums.mutable_data(), &wsum);
         }
-        return py::make_tuple(loss, correct, bad);
-      }, py::arg("x"), py::arg("y"))
-      .def("compute_gradients", [](Network& n, py::array x, py::array y) {
+        return py::make_tuple(loss, msums, wsum, bad);
+      }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
+      .def("compute_gradients", [](Network& n, py::array x, py::array y,
+                                   const py::object& sample_weight) {
         InputView xv = input_view(x, n.input_dim(), "x");
-        TargetView tv = target_view(n, y, xv.rows);
+        TargetView tv = target_view(n, y, xv.rows, sample_weight);
         if (xv.rows < 1) throw py::value_error("x: needs at least one row");
         py::list out;
         std::vector<float*> ptrs;
@@ -560,7 +606,7 @@ void register_engine(py::module_& m) {
           loss = n.compute_gradients(xv, tv, ptrs);
         }
         return py::make_tuple(loss, out);
-      }, py::arg("x"), py::arg("y"))
+      }, py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none())
       .def("apply_gradients", [](Network& n, py::list grads) {
         if (static_cast<int>(grads.size()) != n.num_params())
           throw py::value_error("grads: expected " + std::to_string(n.num_params()) +

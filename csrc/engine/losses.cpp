@@ -1,6 +1,6 @@
-// The losses of a batch, from the top layer's output: per-row losses, their sum, the
-// gradient of the mean loss with respect to that output, and the number of predictions
-// right (the accuracy Keras reports for the loss). Keras 3's formulas, one case per kind
+// The losses of a batch, from the top layer's output: per-row losses, their sum, and the
+// gradient of the mean loss with respect to that output (metrics.cpp computes the
+// accuracies and other metrics). Keras 3's formulas, one case per kind
 // (t: the targets, o: the top output, e = o - t, eps = 1e-7, Keras's epsilon()):
 //   sparse / categorical CE: per row -sum_j t_j log p_j, with p = softmax(o) for logits,
 //     else p = clip(o / sum(o), eps, 1 - eps) (outputs taken as probabilities);
@@ -11,10 +11,9 @@
 //   mse, mae: per row the mean of e^2, |e|;
 //   huber: per row the mean of 0.5 e^2 for |e| <= delta, else delta |e| - 0.5 delta^2.
 // The batch's loss is the mean of its row losses; dy is the exact gradient of that mean
-// (through the clip: zero where a probability is clipped). Accuracy: the argmax against
-// the label or the target's argmax (cross-entropies; a single-output regression
-// thresholds output and target at 0.5), for binary CE each output (p > 0.5) against
-// (t > 0.5), counted per output (accuracy_units).
+// (through the clip: zero where a probability is clipped). Sample weights (weight_rows)
+// scale each row's loss and gradient row afterwards: sum_r w_r l_r / rows, Keras 3's
+// sum_over_batch_size.
 // A final Softmax / Sigmoid is fused into its cross-entropy by the network (it hands
 // over the logits: fused_activation), so the clipping applies only to outputs the model
 // computes as probabilities some other way.
@@ -41,21 +40,6 @@ double sigmoid(double z) {
   return e / (1.0 + e);
 }
 
-int64_t argmax_row(const float* r, int64_t n) {
-  int64_t best = 0;
-  float bv = r[0];
-  for (int64_t j = 1; j < n; ++j)
-    if (r[j] > bv) { bv = r[j]; best = j; }
-  return best;
-}
-
-// The regression losses' accuracy of a row (Keras-like: a single output thresholded at
-// 0.5, else the argmax).
-bool regression_hit(const float* x, const float* t, int64_t C) {
-  if (C == 1) return (x[0] > 0.5f) == (t[0] > 0.5f);
-  return argmax_row(x, C) == argmax_row(t, C);
-}
-
 }  // namespace
 
 FusedActivation fused_activation(const LossConfig& cfg) {
@@ -68,23 +52,17 @@ FusedActivation fused_activation(const LossConfig& cfg) {
   }
 }
 
-int64_t accuracy_units(const LossConfig& cfg, int64_t C) {
-  return cfg.kind == LossKind::binary_ce ? C : 1;
-}
-
 double batch_loss(const KernelTable& k, const LossConfig& cfg, bool logits, const float* top,
                   const int32_t* labels, const float* targets, int64_t rows, int64_t C,
-                  float* dy, float* row_loss, int64_t* correct) {
+                  float* dy, float* row_loss) {
   const float inv_rows = 1.f / static_cast<float>(rows);
   const double ls = cfg.label_smoothing;
   double sum = 0.0;
-  int64_t corr = 0;
   switch (cfg.kind) {
     case LossKind::sparse_ce: {
       if (logits) {
         // One fused kernel pass (a final Softmax, if any, is skipped by the network).
         sum = k.softmax_xent(top, labels, dy, row_loss, rows, C, inv_rows);
-        for (int64_t r = 0; r < rows; ++r) corr += argmax_row(top + r * C, C) == labels[r];
         break;
       }
       for (int64_t r = 0; r < rows; ++r) {
@@ -104,7 +82,6 @@ double batch_loss(const KernelTable& k, const LossConfig& cfg, bool logits, cons
           for (int64_t j = 0; j < C; ++j) d[j] = static_cast<float>(a * inv_rows);
           if (live) d[y] = static_cast<float>((a - 1.0 / o[y]) * inv_rows);
         }
-        corr += argmax_row(o, C) == y;
       }
       break;
     }
@@ -157,7 +134,6 @@ double batch_loss(const KernelTable& k, const LossConfig& cfg, bool logits, cons
         }
         if (row_loss) row_loss[r] = static_cast<float>(l);
         sum += l;
-        corr += argmax_row(x, C) == argmax_row(t, C);
       }
       break;
     }
@@ -175,12 +151,10 @@ double batch_loss(const KernelTable& k, const LossConfig& cfg, bool logits, cons
           if (logits) {
             l += (z > 0.0 ? z : 0.0) - z * tj + std::log1p(std::exp(-std::fabs(z)));
             g = sigmoid(z) - tj;
-            corr += (z > 0.0) == (t[j] > 0.5f);
           } else {
             const double q = clip_prob(z);
             l -= tj * std::log(q) + (1.0 - tj) * std::log(1.0 - q);
             g = unclipped(z) ? (q - tj) / (q * (1.0 - q)) : 0.0;
-            corr += (x[j] > 0.5f) == (t[j] > 0.5f);
           }
           if (dy) dy[r * C + j] = static_cast<float>(g * gscale);
         }
@@ -204,7 +178,6 @@ double batch_loss(const KernelTable& k, const LossConfig& cfg, bool logits, cons
         l /= static_cast<double>(C);
         if (row_loss) row_loss[r] = static_cast<float>(l);
         sum += l;
-        corr += regression_hit(x, t, C);
       }
       break;
     }
@@ -237,12 +210,22 @@ double batch_loss(const KernelTable& k, const LossConfig& cfg, bool logits, cons
         l /= static_cast<double>(C);
         if (row_loss) row_loss[r] = static_cast<float>(l);
         sum += l;
-        corr += regression_hit(x, t, C);
       }
       break;
     }
   }
-  if (correct) *correct = corr;
+  return sum;
+}
+
+double weight_rows(const float* w, int64_t rows, int64_t C, float* dy, const float* row_loss) {
+  double sum = 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    sum += static_cast<double>(w[r]) * row_loss[r];
+    if (dy) {
+      float* d = dy + r * C;
+      for (int64_t j = 0; j < C; ++j) d[j] *= w[r];
+    }
+  }
   return sum;
 }
 

@@ -13,16 +13,16 @@ namespace engine {
 // losses.cpp). `logits`: the cross-entropies read `top` as logits (cfg.from_logits, or a
 // final activation fused away: fused_activation); else as probabilities. Writes the
 // gradient of the MEAN loss over the rows into dy[rows, C] and each row's loss into
-// row_loss when they are not null, and the number of accuracy units predicted right
-// (accuracy_units per row) into *correct when it is not null. Returns the sum of the row
-// losses (accumulated in double, in row order).
+// row_loss when they are not null. Returns the sum of the row losses (accumulated in
+// double, in row order).
 double batch_loss(const KernelTable& k, const LossConfig& cfg, bool logits, const float* top,
                   const int32_t* labels, const float* targets, int64_t rows, int64_t C,
-                  float* dy, float* row_loss, int64_t* correct);
+                  float* dy, float* row_loss);
 
-// What *correct counts per row: C for binary cross-entropy (each output is a yes/no
-// prediction: Keras's binary accuracy at 0.5 averages them), else 1 (the row).
-int64_t accuracy_units(const LossConfig& cfg, int64_t C);
+// Sample weights on a batch batch_loss computed: multiplies each row r of dy[rows, C]
+// (when not null) by w[r] and returns sum_r w[r] * row_loss[r] (in double). The batch's
+// loss is then that sum / rows (Keras 3's sum_over_batch_size), and dy its gradient.
+double weight_rows(const float* w, int64_t rows, int64_t C, float* dy, const float* row_loss);
 
 // The final activation the loss takes in, when it is given probabilities: Softmax for the
 // categorical cross-entropies, Sigmoid for binary cross-entropy (none with from_logits, or

@@ -10,6 +10,7 @@
 
 #include "cpu/dispatch.h"
 #include "engine/losses.h"
+#include "engine/metrics.h"
 
 #ifdef FASTMLP_HAVE_OPENMP
 #include <omp.h>
@@ -162,6 +163,7 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
 
 void Network::set_loss(const LossConfig& c) {
   loss_ = c;
+  metrics_.clear();  // they read the targets this loss takes: set_metrics sets them anew
   top_fusion_ = TopFusion::none;
   top_logits_.reset();
   const Layer& top = *layers_.back();
@@ -240,6 +242,7 @@ void Network::ensure_ws(Workspace& ws, int64_t rows, bool training) {
   ws.targets.resize(rows * output_dim_);
   ws.row_loss.resize(rows);
   ws.labels.assign(static_cast<size_t>(rows), 0);
+  ws.weights.assign(static_cast<size_t>(rows), 1.f);
 }
 
 void Network::set_param(int i, const float* src) {
@@ -253,7 +256,8 @@ int64_t Network::ws_bytes(const Workspace& ws) {
               ws.row_loss.size();
   for (const AlignedBuf& a : ws.acts) n += a.size();
   return n * static_cast<int64_t>(sizeof(float)) +
-         static_cast<int64_t>(ws.labels.size() * sizeof(int32_t));
+         static_cast<int64_t>(ws.labels.size() * sizeof(int32_t)) +
+         static_cast<int64_t>(ws.weights.size() * sizeof(float));
 }
 
 MemoryUse Network::memory() const {
@@ -383,12 +387,32 @@ void Network::gather_targets(Workspace& ws, const TargetView& y, const int32_t* 
       std::memcpy(const_cast<float*>(ws.targets.data()) + r * output_dim_,
                   y.values + src * output_dim_, sizeof(float) * output_dim_);
   }
+  ws.weighted = y.weights != nullptr;
+  if (ws.weighted)  // a loop of its own: the unweighted gather stays as it was
+    for (int64_t r = 0; r < rows; ++r)
+      ws.weights[r] = y.weights[idx ? idx[row0 + r] : row0 + r];
 }
 
-double Network::loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
-                          float* row_loss, int64_t* correct) const {
-  return batch_loss(kernels(), loss_, loss_.from_logits || fused_top(), top, ws.labels.data(),
-                    ws.targets.data(), rows, output_dim_, dy, row_loss, correct);
+double Network::loss_rows(const float* top, Workspace& ws, int64_t rows, float* dy) const {
+  // Weighted batches keep each row's loss to weight it; unweighted ones skip that pass.
+  float* row_loss = ws.weighted ? ws.row_loss.data() : nullptr;
+  const double sum = batch_loss(kernels(), loss_, loss_.from_logits || fused_top(), top,
+                                ws.labels.data(), ws.targets.data(), rows, output_dim_, dy,
+                                row_loss);
+  if (!ws.weighted) return sum;
+  return weight_rows(ws.weights.data(), rows, output_dim_, dy, row_loss);
+}
+
+double Network::metric_rows(const float* top, const Workspace& ws, int64_t rows,
+                            double* sums) const {
+  const FusedActivation act = fused_top() ? fused_activation(loss_) : FusedActivation::none;
+  const float* w = ws.weighted ? ws.weights.data() : nullptr;
+  batch_metrics(metrics_.data(), num_metrics(), act, top, ws.labels.data(), ws.targets.data(),
+                w, rows, output_dim_, sums);
+  if (!w) return static_cast<double>(rows);
+  double wsum = 0.0;
+  for (int64_t r = 0; r < rows; ++r) wsum += w[r];
+  return wsum;
 }
 
 OptimizerConfig Network::step_config() const {
@@ -453,13 +477,14 @@ bool consecutive_rows(const int32_t* idx, int64_t start, int64_t rows) {
 
 int64_t Network::train_batches(const InputView& x, const TargetView& y, const int32_t* idx,
                                int64_t n_idx, int64_t batch_size, int64_t first_batch,
-                               int64_t n_batches, float* losses, float* accs,
+                               int64_t n_batches, float* losses, float* metric_values,
                                double loss_limit) {
   const KernelTable& k = kernels();
   ensure_ws(train_ws_, batch_size, true);
   Workspace& ws = train_ws_;
   const bool fused = fused_top();
-  const int64_t acc_units = accuracy_units(loss_, output_dim_);
+  const int nm = num_metrics();
+  std::vector<double> msums(static_cast<size_t>(nm));
   int64_t done = 0;
   bad_input_row_ = -1;
   // Batch 1 with a dense first layer: each update of layer 0 also computes the next
@@ -487,7 +512,7 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
       if (r >= 0) {
         bad_input_row_ = idx ? idx[start + r] : start + r;
         losses[kb] = std::numeric_limits<float>::quiet_NaN();
-        accs[kb] = 0.f;
+        for (int m = 0; m < nm; ++m) metric_values[kb * nm + m] = 0.f;
         ++done;
         break;
       }
@@ -511,12 +536,15 @@ int64_t Network::train_batches(const InputView& x, const TargetView& y, const in
     // The update this batch makes is number step_ + 1: its random layers draw from it.
     const float* top = forward(k, ws, in, rows, fused, nullptr, false, nullptr,
                                have_next ? 1 : 0, nullptr, step_ + 1);
-    int64_t corr = 0;
-    const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, &corr);
+    const double sum = loss_rows(top, ws, rows, ws.g0.data());
     const double loss = sum / static_cast<double>(rows);
     losses[kb] = static_cast<float>(loss);
-    accs[kb] = static_cast<float>(static_cast<double>(corr) /
-                                  static_cast<double>(rows * acc_units));
+    if (nm) {
+      std::fill(msums.begin(), msums.end(), 0.0);
+      const double wsum = metric_rows(top, ws, rows, msums.data());
+      for (int m = 0; m < nm; ++m)
+        metric_values[kb * nm + m] = wsum > 0.0 ? static_cast<float>(msums[m] / wsum) : 0.f;
+    }
     ++done;
     // Checked before this batch's update: the weights stay those that gave `loss`.
     if (!std::isfinite(loss) || loss > loss_limit) break;
@@ -723,11 +751,13 @@ void Network::predict(const InputView& x, float* out) {
 }
 
 int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_sum,
-                          double* correct) {
+                          double* metric_sums, double* weight_sum) {
   const KernelTable& k = kernels();
   const int64_t N = x.rows;
+  const int nm = num_metrics();
   *loss_sum = 0.0;
-  *correct = 0;
+  *weight_sum = 0.0;
+  std::fill(metric_sums, metric_sums + nm, 0.0);
   if (N <= 0) return -1;
   const bool fused = fused_top();
   std::shared_ptr<const Packed> pk;
@@ -738,7 +768,9 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
   std::vector<std::unique_ptr<Workspace>> wss;
   for (int t = 0; t < nt; ++t) wss.push_back(acquire_ws(tile_rows));
   std::vector<double> sums(static_cast<size_t>(ntiles), 0.0);
-  std::vector<int64_t> corrs(static_cast<size_t>(ntiles), 0);
+  // Per tile (summed in tile order after: the result does not depend on the threads).
+  std::vector<double> msums(static_cast<size_t>(ntiles * nm), 0.0);
+  std::vector<double> wsums(static_cast<size_t>(ntiles), 0.0);
   std::vector<int64_t> bad(static_cast<size_t>(ntiles), -1);
   auto run_tile = [&](int64_t t, Workspace& ws) {
     const int64_t r0 = t * kTileRows;
@@ -754,9 +786,8 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
     }
     gather_targets(ws, y, nullptr, r0, rows);
     const float* top = forward(k, ws, ws.input.data(), rows, fused, nullptr, true, pk.get());
-    int64_t c = 0;
-    sums[t] = loss_rows(top, ws, rows, nullptr, nullptr, &c);
-    corrs[t] = c;
+    sums[t] = loss_rows(top, ws, rows, nullptr);
+    wsums[t] = metric_rows(top, ws, rows, msums.data() + t * nm);
   };
   if (nt <= 1) {
     for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *wss[0]);
@@ -767,14 +798,14 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
     for (int64_t t = 0; t < ntiles; ++t) run_tile(t, *wss[thread_id()]);
   }
   for (auto& w : wss) release_ws(std::move(w));
-  int64_t corr = 0;
   for (int64_t t = 0; t < ntiles; ++t) {
     if (bad[t] >= 0) return bad[t];
     *loss_sum += sums[t];
-    corr += corrs[t];
+    *weight_sum += wsums[t];
+    for (int m = 0; m < nm; ++m) metric_sums[m] += msums[t * nm + m];
   }
-  *correct = static_cast<double>(corr) / static_cast<double>(accuracy_units(loss_, output_dim_));
-  // Keras' loss counts the penalties once per mean: each row carries them here.
+  // Keras' loss counts the penalties once per mean: each row carries them here (with
+  // weights too: sum(w l) / N + penalties).
   if (const double pen = penalty(); pen != 0.0) *loss_sum += pen * static_cast<double>(N);
   return -1;
 }
@@ -823,7 +854,7 @@ double Network::compute_gradients(const InputView& x, const TargetView& y,
   gather_targets(ws, y, nullptr, 0, rows);
   const float* top = forward(k, ws, ws.input.data(), rows, fused_top(), nullptr, false,
                              nullptr, 0, nullptr, step_ + 1);
-  const double sum = loss_rows(top, ws, rows, ws.g0.data(), nullptr, nullptr);
+  const double sum = loss_rows(top, ws, rows, ws.g0.data());
   backward(ws, ws.input.data(), rows, ws.g0.data(), &grads, nullptr, step_ + 1);
   return sum / static_cast<double>(rows) + add_penalty_gradients(params_, grads);
 }

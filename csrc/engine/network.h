@@ -121,6 +121,10 @@ class Network {
   void set_loss(const LossConfig& c);
   LossKind loss() const { return loss_.kind; }
   const LossConfig& loss_config() const { return loss_; }
+  // The metrics train_batches and evaluate report beside the loss (metrics.h), in order;
+  // set_loss clears them (they read the targets the loss takes).
+  void set_metrics(std::vector<MetricConfig> m) { metrics_ = std::move(m); }
+  int num_metrics() const { return static_cast<int>(metrics_.size()); }
   // Batches with at most this many rows take the fused no-dW path (gemm_update); Adam
   // takes it at any batch size (with three state streams, skipping the dW round trip
   // measured 3-5% on E1; for SGD at T1 sizes the dW path measured ~1% faster).
@@ -128,15 +132,17 @@ class Network {
   int64_t fused_max_rows = 8;
 
   // Trains batches [first_batch, first_batch + n_batches) of the index list idx[0..n_idx)
-  // (batch b covers idx[b*bs, min((b+1)*bs, n_idx))). Writes each batch's mean loss and
-  // accuracy into losses[k], accs[k] (k counts from 0 for first_batch). Stops before
+  // (batch b covers idx[b*bs, min((b+1)*bs, n_idx))). Writes each batch's loss (with
+  // y.weights: sum_r w_r l_r / rows) into losses[k] and its metrics (sum_r w_r m_r /
+  // sum_r w_r, 0 when the weights sum to 0) into metric_values[k * num_metrics() + m]
+  // (k counts from 0 for first_batch). Stops before
   // updating when a loss is not finite or exceeds loss_limit (fit's divergence bound),
   // or when a float batch holds NaN/inf (then its loss is NaN and bad_input_row() names
   // the row of x). Returns the number of batches completed (the stopping batch included
   // in the count, its weights untouched).
   int64_t train_batches(const InputView& x, const TargetView& y, const int32_t* idx,
                         int64_t n_idx, int64_t batch_size, int64_t first_batch,
-                        int64_t n_batches, float* losses, float* accs,
+                        int64_t n_batches, float* losses, float* metric_values,
                         double loss_limit = std::numeric_limits<double>::infinity());
 
   // Checkpoints (checkpoint.cpp): slot 0 or 1 holds a copy of the weights, optimizer
@@ -156,13 +162,14 @@ class Network {
   // each layer's output columns instead (predict_split). NaN or inf in a row of x gives an
   // all-NaN output row.
   void predict(const InputView& x, float* out);
-  // Sum of per-row losses (each with the penalties added: their mean is Keras' loss,
-  // regularization included) and of per-row accuracies over all of x (the number of correct
-  // rows; binary cross-entropy: each row counts the fraction of its outputs right).
-  // Returns -1 when every value of x is finite, else the index of the first row holding
-  // NaN or inf (then the sums are not meaningful).
+  // Over all of x: the sum of the per-row losses times the row weights (y.weights, else
+  // 1), each with the penalties added (their mean is Keras' loss, regularization
+  // included), each metric's sum of row value times weight into
+  // metric_sums[num_metrics()], and the sum of the weights. Returns -1 when every value
+  // of x is finite, else the index of the first row holding NaN or inf (then the sums
+  // are not meaningful).
   int64_t evaluate(const InputView& x, const TargetView& y, double* loss_sum,
-                   double* correct);
+                   double* metric_sums, double* weight_sum);
   // Index of the first row of x holding NaN or inf, or that a leading Rescaling turns
   // inf, or -1. One vectorised pass: fit checks its whole x with it before training.
   int64_t first_nonfinite_row(const InputView& x) const;
@@ -174,8 +181,9 @@ class Network {
   // Whether layer 0 can read x as it is: float32, no Rescaling, rows of input_dim floats
   // back to back (otherwise rows are gathered and converted first).
   bool reads_in_place(const InputView& x) const;
-  // Gradients of the mean loss over all rows of x (one batch) plus the penalties, in
-  // parameter order, into grads[i] (each sized like param i). Returns that loss. No update.
+  // Gradients of the loss of all rows of x as one batch (with y.weights: sum_r w_r l_r /
+  // rows) plus the penalties, in parameter order, into grads[i] (each sized like param
+  // i). Returns that loss. No update.
   double compute_gradients(const InputView& x, const TargetView& y,
                            const std::vector<float*>& grads);
   // One update from gradients as compute_gradients gives them (penalties included), in
@@ -197,13 +205,15 @@ class Network {
   };
   std::vector<BufferRef> state_buffers();
   // Buffers for `rows` rows: gathered input, every layer's output, two gradient buffers,
-  // labels / targets of the batch, per-row losses.
+  // labels / targets / weights of the batch, per-row losses.
   struct Workspace {
     int64_t rows = 0;
     AlignedBuf input, input_next;  // input_next: batch-1 training's next example
     std::vector<AlignedBuf> acts;
     AlignedBuf g0, g1, targets, row_loss;
     std::vector<int32_t> labels;
+    std::vector<float> weights;
+    bool weighted = false;  // the batch gathered weights (gather_targets)
   };
 
   // Weights packed for one kernel table at one weights version; immutable once built and
@@ -261,10 +271,12 @@ class Network {
                    const Packed* pk, int part, int parts, int* input_nonfinite,
                    const Layer* as = nullptr) const;
   // Loss of the batch from the top output (the logits of a fused activation when
-  // fused_top()); optional gradient into dy and per-row loss. Returns the sum of the row
-  // losses; *correct: accuracy units right (losses.h accuracy_units).
-  double loss_rows(const float* top, const Workspace& ws, int64_t rows, float* dy,
-                   float* row_loss, int64_t* correct) const;
+  // fused_top()); optional gradient into dy. Returns the sum of the row losses, times the
+  // rows' weights when the batch has them (dy then weighted too).
+  double loss_rows(const float* top, Workspace& ws, int64_t rows, float* dy) const;
+  // Adds each metric's sum of row value times weight over the batch to sums (metrics.h);
+  // returns the batch's sum of weights (rows when unweighted).
+  double metric_rows(const float* top, const Workspace& ws, int64_t rows, double* sums) const;
   void gather_targets(Workspace& ws, const TargetView& y, const int32_t* idx, int64_t row0,
                       int64_t rows) const;
   // With x_next (batch 1, layer 0 chains_batch1), layer 0's update also computes the
@@ -299,6 +311,7 @@ class Network {
   NadamProduct nadam_;
   LrSchedule lr_schedule_;  // constant: opt_.lr
   LossConfig loss_;
+  std::vector<MetricConfig> metrics_;
   enum class TopFusion { none, skip_last, linear_twin };
   TopFusion top_fusion_ = TopFusion::none;
   std::unique_ptr<Layer> top_logits_;  // TopFusion::linear_twin: the top Dense, act linear

@@ -31,6 +31,19 @@ struct LossConfig {
   float delta = 1.f;  // huber: quadratic for |error| <= delta, linear beyond
 };
 
+// Codes of the metrics computed per batch beside the loss (metrics.cpp computes each;
+// python/fastmlp/metrics.py mirrors them).
+enum class MetricKind : int32_t {
+  binary_accuracy = 0, sparse_categorical_accuracy = 1, categorical_accuracy = 2,
+  sparse_top_k_categorical_accuracy = 3, top_k_categorical_accuracy = 4, mae = 5, mse = 6
+};
+// A metric and its settings, with Keras 3's meaning (metrics.cpp).
+struct MetricConfig {
+  MetricKind kind = MetricKind::sparse_categorical_accuracy;
+  int32_t k = 5;            // top-k accuracies
+  float threshold = 0.5f;   // binary accuracy: an output above it predicts 1
+};
+
 // What Python's layers hand the engine (one per engine layer); each kind reads the
 // fields it needs (layers/registry.cpp lists the kinds).
 struct LayerSpec {
@@ -105,10 +118,12 @@ struct InputView {
   int64_t rows = 0, cols = 0, ld = 0;
 };
 
-// Targets: int32 labels (sparse CE) or float rows [rows, cols] (categorical CE, mse).
+// Targets: int32 labels (sparse CE) or float rows [rows, cols] (categorical CE, mse),
+// and optional per-row weights (fit's sample_weight / class_weight; null: every row 1).
 struct TargetView {
   const int32_t* labels = nullptr;
   const float* values = nullptr;
+  const float* weights = nullptr;
   int64_t cols = 0;
 };
 

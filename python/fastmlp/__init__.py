@@ -18,7 +18,7 @@ from . import _core
 from ._runtime import cpu_info, get_num_threads, set_num_threads
 
 # Models (issue 3): Keras-like Sequential API over the C++ network engine.
-from . import (callbacks, constraints, initializers, layers, losses, optimizers,
+from . import (callbacks, constraints, initializers, layers, losses, metrics, optimizers,
                regularizers)
 from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, GaussianNoise,
                      LayerNormalization, LeakyReLU, ReLU, Rescaling, Sigmoid, Softmax, Tanh)
@@ -53,5 +53,5 @@ __all__ = ["cpu_info", "get_num_threads", "set_num_threads", "__version__",
            "Sequential", "Dense", "Flatten", "Rescaling", "ReLU", "LeakyReLU", "Sigmoid",
            "Tanh", "Softmax", "Activation", "Dropout", "GaussianNoise", "BatchNormalization",
            "LayerNormalization", "callbacks", "constraints", "initializers", "layers", "losses",
-           "optimizers", "regularizers",
+           "metrics", "optimizers", "regularizers",
            "load_model", "set_random_seed", "datasets", "ops", "plot", "from_sklearn", "from_onnx", "from_torch"]

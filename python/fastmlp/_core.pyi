@@ -185,24 +185,34 @@ class Network:
                  delta: float = 1.0) -> None:
         """The loss code and its settings (``label_smoothing`` in [0, 1], only for codes 1
         and 3; ``delta`` > 0, huber)."""
+    def set_metrics(self, metrics: list[dict[str, Any]]) -> None:
+        """The metrics reported beside the loss (dicts: kind, k, threshold; codes of
+        csrc/engine/types.h MetricKind); set_loss clears them."""
+    @property
+    def num_metrics(self) -> int: ...
     def train_batches(self, x: _Array, y: _Array, idx: _I32, batch_size: int,
-                      first_batch: int, n_batches: int, losses: _F32, accs: _F32,
-                      loss_limit: float = ...) -> int:
+                      first_batch: int, n_batches: int, losses: _F32, metrics: _F32,
+                      loss_limit: float = ...,
+                      sample_weight: Optional[_F32] = None) -> int:
         """Train on ``n_batches`` mini-batches of rows ``idx`` starting at batch
-        ``first_batch``; writes each batch's loss and accuracy. Stops before an update
-        whose loss is not finite or exceeds ``loss_limit`` (default inf); returns the
-        batches completed (that one included)."""
+        ``first_batch``; writes each batch's loss (sum(w l) / rows) and its
+        ``num_metrics`` metrics (sum(w m) / sum(w), row-major per batch). Stops before an
+        update whose loss is not finite or exceeds ``loss_limit`` (default inf); returns
+        the batches completed (that one included)."""
     def predict(self, x: _Array) -> _F32: ...
     def predict_into(self, x: _Array, out: _F32) -> None: ...
     def first_nonfinite_row(self, x: _Array) -> int:
         """Index of the first row of ``x`` holding NaN or inf, or -1."""
-    def evaluate(self, x: _Array, y: _Array) -> tuple[float, float, int]:
-        """Sum of the per-row losses, of the per-row accuracies (correct rows; binary
-        cross-entropy: the fraction of a row's outputs right) over all of ``x``, and the
-        first row holding NaN or inf after a leading Rescaling (-1: none; then the sums
-        are not meaningful)."""
-    def compute_gradients(self, x: _Array, y: _Array) -> tuple[float, list[_F32]]:
-        """Loss and one gradient array per parameter (no optimizer step)."""
+    def evaluate(self, x: _Array, y: _Array, sample_weight: Optional[_F32] = None
+                 ) -> tuple[float, npt.NDArray[np.float64], float, int]:
+        """Over all of ``x``: the sum of the per-row losses times the weights (1 without
+        ``sample_weight``), each metric's sum of row value times weight, the sum of the
+        weights, and the first row holding NaN or inf after a leading Rescaling (-1:
+        none; then the sums are not meaningful)."""
+    def compute_gradients(self, x: _Array, y: _Array, sample_weight: Optional[_F32] = None
+                          ) -> tuple[float, list[_F32]]:
+        """Loss (sum(w l) / rows) and one gradient array per parameter (no optimizer
+        step)."""
     def apply_gradients(self, grads: list[_F32]) -> None:
         """One optimizer update from gradients as compute_gradients gives them
         (penalties included; one array per parameter)."""

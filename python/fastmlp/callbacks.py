@@ -2,7 +2,8 @@
 
 Training runs in C++ chunks of batches (a slice sized for about 0.1 s); per-batch hooks
 (``on_train_batch_end``) are called after each chunk, in batch order, with that batch's
-``{"loss", "accuracy"}``. Set ``self.model.stop_training = True`` to stop after the
+logs: ``"loss"`` and each of compile's metrics (``"accuracy"`` by default). Set
+``self.model.stop_training = True`` to stop after the
 current epoch.
 
 Keras 3 callbacks with Keras' semantics and defaults: :class:`EarlyStopping`,
@@ -67,20 +68,23 @@ class Callback:
         in C++ chunks; see ``on_train_batch_end``)."""
 
     def on_train_batch_end(self, batch, logs=None):
-        """Called after training batch ``batch`` with its ``{"loss", "accuracy"}``."""
+        """Called after training batch ``batch`` with its logs: ``"loss"`` and each of
+        compile's metrics."""
 
 
 class History(Callback):
-    """``history`` maps ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
-    ``examples_per_sec`` to per-epoch lists; ``batch_loss`` / ``batch_accuracy`` are
-    float32 arrays with every trained batch of every epoch."""
+    """``history`` maps ``loss``, each metric of compile (``accuracy``, ``mae``, ...),
+    ``val_loss``, ``val_`` + each metric and ``examples_per_sec`` to per-epoch lists;
+    ``batch_loss`` / ``batch_metrics[name]`` (``batch_accuracy``: the ``accuracy`` or
+    ``acc`` metric) are float32 arrays with every trained batch of every epoch."""
 
     def __init__(self):
         super().__init__()
         self.history: dict[str, list] = {}
         self.epoch: list[int] = []
         self._batch_loss: list[np.ndarray] = []
-        self._batch_acc: list[np.ndarray] = []
+        self._batch_values: list[np.ndarray] = []  # [batches, metrics] per epoch
+        self._metric_names: list[str] = []
         self.interrupted = False
 
     def on_epoch_end(self, epoch, logs=None):
@@ -89,9 +93,11 @@ class History(Callback):
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
 
-    def _add_batches(self, loss, acc):
-        self._batch_loss.append(np.array(loss, dtype=np.float32))
-        self._batch_acc.append(np.array(acc, dtype=np.float32))
+    def _add_batches(self, batches):
+        """An epoch's per-batch values (fastmlp._metric_logs.EpochBatches)."""
+        self._batch_loss.append(np.array(batches.losses, dtype=np.float32))
+        self._batch_values.append(np.array(batches.values, dtype=np.float32))
+        self._metric_names = batches.names
 
     @property
     def batch_loss(self) -> np.ndarray:
@@ -99,9 +105,19 @@ class History(Callback):
         return np.concatenate(self._batch_loss) if self._batch_loss else np.zeros(0, np.float32)
 
     @property
+    def batch_metrics(self) -> dict:
+        """Each metric's value on every trained batch of every epoch (float32 arrays)."""
+        if not self._batch_values:
+            return {}
+        values = np.concatenate(self._batch_values)
+        return {name: values[:, j] for j, name in enumerate(self._metric_names)}
+
+    @property
     def batch_accuracy(self) -> np.ndarray:
-        """Accuracy of every trained batch of every epoch (float32, empty before training)."""
-        return np.concatenate(self._batch_acc) if self._batch_acc else np.zeros(0, np.float32)
+        """Accuracy (the ``accuracy`` or ``acc`` metric) of every trained batch of every
+        epoch (float32; empty before training or without that metric)."""
+        m = self.batch_metrics
+        return m.get("accuracy", m.get("acc", np.zeros(0, np.float32)))
 
 
 class LambdaCallback(Callback):

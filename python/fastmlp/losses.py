@@ -31,6 +31,8 @@ import math
 
 import numpy as np
 
+from ._config_value import ConfigValue
+
 __all__ = ["Loss", "BinaryCrossentropy", "CategoricalCrossentropy",
            "SparseCategoricalCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber",
            "get", "serialize", "deserialize"]
@@ -51,7 +53,7 @@ def _check_real(value, name, owner):
     return float(value)
 
 
-class Loss:
+class Loss(ConfigValue):
     """Base class of the losses. ``name``: the string alias (``"mse"``, ...); ``code``: the
     engine's loss code (``csrc/engine/types.h`` LossKind). The loss itself is computed in
     C++; ``get_config`` returns the constructor arguments (Keras: ``from_config`` rebuilds
@@ -80,16 +82,6 @@ class Loss:
         """Keyword arguments of ``_core.Network.set_loss``."""
         return {"loss": self.code, "from_logits": bool(self.from_logits),
                 "label_smoothing": float(self.label_smoothing), "delta": float(self.delta)}
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
-
-    def __hash__(self):
-        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _CrossentropyBase(Loss):

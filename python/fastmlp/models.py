@@ -12,9 +12,12 @@ import numpy as np
 
 from . import _core, _model_io
 from . import losses as _losses
+from . import metrics as _metrics
 from . import optimizers as _optimizers
 from . import random as _random
 from ._divergence import DEFAULT_DIVERGENCE_FACTOR, DivergenceGuard
+from ._metric_logs import EpochBatches, evaluate_logs
+from ._sample_weights import check_sample_weight, row_weights
 from ._progress import EpochProgress
 from .callbacks import Callback, History, TerminateOnNaN
 from ._engine_plan import plan as _engine_plan
@@ -108,7 +111,8 @@ class Sequential:
         self._net = None
         self.optimizer = None
         self.loss = None
-        self.metrics: list[str] = []
+        self.metrics: list = []  # fastmlp.metrics.Metric, in compile's order
+        self._metrics_default = True  # compile's metrics=None (saving keeps the default)
         self._compiled = False
         self.stop_training = False
         self.history = None
@@ -384,6 +388,8 @@ class Sequential:
         self._configured_net = None
         self._check_loss_fits()
         self._net.set_loss(**self.loss._engine_args())
+        self._net.set_metrics(_metrics.engine_specs(self.metrics, self.loss,
+                                                    self._layers[-1].output_shape[0]))
         self._net.set_optimizer(**self.optimizer._engine_args())
         self._net.reset_optimizer_state()
         self._configured_net = self._net  # (_prep_y retries a network left unconfigured)
@@ -418,15 +424,25 @@ class Sequential:
             (e.g. ``CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)``).
             As in Keras the cross-entropies take the outputs as probabilities unless
             ``from_logits=True``; a final Softmax / sigmoid is fused with them.
-        metrics : list of str, optional
-            Only ``"accuracy"`` (or ``"acc"``) is supported.
+        metrics : list of str or Metric, optional
+            Reported beside the loss, computed per batch in the C++ loop: ``"accuracy"`` /
+            ``"acc"`` (the accuracy that fits the loss, as in Keras), ``"binary_accuracy"``,
+            ``"sparse_categorical_accuracy"``, ``"categorical_accuracy"``,
+            ``"top_k_categorical_accuracy"``, ``"sparse_top_k_categorical_accuracy"``
+            (k=5), ``"mae"`` / ``"mean_absolute_error"``, ``"mse"`` /
+            ``"mean_squared_error"``, or objects of :mod:`fastmlp.metrics` (e.g.
+            ``TopKCategoricalAccuracy(k=3)``). Logged under the string or the object's
+            ``name``. None (the default) reports ``"accuracy"``, as fastmlp always has;
+            ``[]`` reports the loss only.
 
         Raises
         ------
         ValueError
-            If ``loss`` is missing or unknown, the optimizer or a metric is unknown, or the
-            loss does not fit the model's output (``from_logits=True`` with a model that
-            ends with Softmax or a sigmoid).
+            If ``loss`` is missing or unknown, the optimizer or a metric is unknown (the
+            message lists the known ones), a metric cannot read the loss's targets
+            (``"categorical_accuracy"`` with integer labels), or the loss does not fit the
+            model's output (``from_logits=True`` with a model that ends with Softmax or a
+            sigmoid).
         """
         opt = _optimizers.get(optimizer)
         if loss is None:
@@ -434,15 +450,12 @@ class Sequential:
                              "loss='sparse_categorical_crossentropy', "
                              "'categorical_crossentropy' or 'mse'")
         loss = _losses.get(loss)
-        names = []
-        for m in (metrics or []):
-            if m in ("accuracy", "acc"):
-                names.append("accuracy")
-            else:
-                raise ValueError(f"metrics: only 'accuracy' is supported, got {m!r}")
-        prev = (self.optimizer, self.loss, self.metrics, self._compiled,
-                getattr(self, "_configured_net", None))
+        names = _metrics.get_list(metrics)
+        _metrics.engine_specs(names, loss, None)  # refuses metrics this loss cannot feed
+        prev = (self.optimizer, self.loss, self.metrics, self._metrics_default,
+                self._compiled, getattr(self, "_configured_net", None))
         self.optimizer, self.loss, self.metrics = opt, loss, names
+        self._metrics_default = metrics is None
         self._compiled = True
         if self._input_shape is not None:
             try:
@@ -454,8 +467,8 @@ class Sequential:
             except ValueError:
                 # a loss that does not fit the model (refused before the network is
                 # touched): the previous settings stay
-                (self.optimizer, self.loss, self.metrics, self._compiled,
-                 self._configured_net) = prev
+                (self.optimizer, self.loss, self.metrics, self._metrics_default,
+                 self._compiled, self._configured_net) = prev
                 raise
 
     def _require_compiled(self, what):
@@ -591,8 +604,18 @@ class Sequential:
     # ---------------------------------------------------------------- training
     def fit(self, x=None, y=None, batch_size=32, epochs=1, steps_per_epoch=None,
             validation_data=None, validation_split=0.0, shuffle=True, seed=None, verbose=1,
-            callbacks=None, initial_epoch=0) -> History:
-        """Train; returns a :class:`fastmlp.callbacks.History`. See the issue-3 API."""
+            callbacks=None, initial_epoch=0, sample_weight=None, class_weight=None) -> History:
+        """Train; returns a :class:`fastmlp.callbacks.History`. See the issue-3 API.
+
+        ``sample_weight`` (one weight >= 0 per example) and ``class_weight`` ({class:
+        weight}, classes from the labels: integer labels, the argmax of one-hot rows, the
+        0/1 target of a single sigmoid output; unnamed classes weigh 1) weight each row as
+        in Keras 3: a batch's loss (and its gradient) is ``sum(w_i l_i) / rows``, its
+        metrics ``sum(w_i m_i) / sum(w_i)``; given both, they multiply. Applied in the
+        C++ loop. ``validation_data`` may be ``(x_val, y_val, sample_weight_val)``;
+        ``validation_split`` splits the sample weights with the data, and class_weight
+        does not apply to validation data (as in Keras).
+        """
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else _check_int("batch_size", batch_size, 1)
         epochs = _check_int("epochs", epochs, 0)
@@ -611,13 +634,20 @@ class Sequential:
         net = self._ensure_net()
         _refuse_nonfinite(net, x, "x")
         y = self._prep_y(y, len(x))
-        xv = yv = None
+        w = row_weights(sample_weight, class_weight, y, self.loss, len(x))
+        xv = yv = wv = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data: expected a tuple (x_val, y_val)")
+                raise ValueError("validation_data: expected a tuple (x_val, y_val) or (x_val, "
+                                 f"y_val, sample_weight_val), got {type(validation_data).__name__}"
+                                 + (f" of length {len(validation_data)}"
+                                    if isinstance(validation_data, (tuple, list)) else ""))
             xv = self._prep_x(validation_data[0], "validation x")
             _refuse_nonfinite(net, xv, "validation x")
             yv = self._prep_y(validation_data[1], len(xv), "validation y")
+            if len(validation_data) == 3:
+                wv = check_sample_weight(validation_data[2], len(xv),
+                                         "validation sample_weight")
         elif validation_split > 0.0:
             split_at = int(len(x) * (1.0 - validation_split))
             if split_at < 1 or split_at >= len(x):
@@ -625,6 +655,8 @@ class Sequential:
                                  f"no validation examples out of {len(x)}")
             # like Keras: the last fraction, taken before shuffling
             x, xv, y, yv = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
+            if w is not None:
+                w, wv = w[:split_at], w[split_at:]
         n = len(x)
         batch_size = min(batch_size, n)  # a batch never exceeds the data (as Keras)
         last_rows = batch_size if steps_per_epoch is not None or n % batch_size == 0 \
@@ -656,6 +688,7 @@ class Sequential:
                        or "on_train_batch_end" in vars(cb)]
         self.history = history
         self.stop_training = False
+        names = [m.name for m in self.metrics]
         params = sum(l.count_params() for l in self._layers)
         # first chunk: a guess from the arithmetic (6 flops per weight per example)
         t_batch = 6.0 * params * batch_size / 2e10 + 5e-6
@@ -673,8 +706,8 @@ class Sequential:
                 guard.maybe_snapshot(epoch)
                 idx = stream.epoch(epoch) if steps_per_epoch is None else \
                     stream.take(nb * batch_size)
-                losses = np.zeros(nb, dtype=np.float32)
-                accs = np.zeros(nb, dtype=np.float32)
+                eb = EpochBatches(names, rows, batch_size, w, idx)
+                losses = eb.losses
                 progress = EpochProgress(epoch, epochs, nb, verbose)
                 done, t_train, diverged = 0, 0.0, False
                 while done < nb:
@@ -683,7 +716,7 @@ class Sequential:
                         k = 1  # its loss, at the starting weights, sets the bound
                     t0 = _perf()
                     got = net.train_batches(x, y, idx, batch_size, done, k, losses[done:],
-                                            accs[done:], guard.limit)
+                                            eb.values[done:], guard.limit, w)
                     dt = _perf() - t0
                     t_train += dt
                     guard.trained(dt)
@@ -707,27 +740,20 @@ class Sequential:
                         break
                     for cb in batch_hooks:
                         for b in range(done, done + got):
-                            cb.on_train_batch_end(b, {"loss": float(losses[b]),
-                                                      "accuracy": float(accs[b])})
+                            cb.on_train_batch_end(b, eb.batch(b))
                     done += got
                     if verbose == 1:
-                        w = rows[:done]
-                        progress.update(done, {
-                            "loss": float(np.dot(losses[:done], w) / w.sum()),
-                            "accuracy": float(np.dot(accs[:done], w) / w.sum())})
+                        progress.update(done, eb.mean(done))
                 if diverged:  # TerminateOnNaN stopped training mid-epoch
                     if verbose:
                         print()
                     break
                 total = rows.sum()
-                logs = {"loss": float(np.dot(losses, rows) / total),
-                        "accuracy": float(np.dot(accs, rows) / total)}
-                if xv is not None:
-                    ls, c, _ = net.evaluate(xv, yv)  # xv was checked before training
-                    logs["val_loss"] = ls / len(xv)
-                    logs["val_accuracy"] = c / len(xv)
+                logs = eb.mean()
+                if xv is not None:  # xv was checked before training
+                    logs.update(evaluate_logs(names, net.evaluate(xv, yv, wv), len(xv), "val_"))
                 logs["examples_per_sec"] = float(total / t_train) if t_train > 0 else 0.0
-                history._add_batches(losses, accs)
+                history._add_batches(eb)
                 progress.close(logs)
                 progress = None
                 for cb in cbs:
@@ -759,20 +785,23 @@ class Sequential:
                     f"{rows}. Use a larger batch_size (or one that divides the number of "
                     f"examples, so that no last batch of {rows} is left over).")
 
-    def train_on_batch(self, x, y) -> dict:
-        """One training step on (x, y) as one batch, in one C++ call."""
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None) -> dict:
+        """One training step on (x, y) as one batch, in one C++ call; the weights as in
+        ``fit``. Returns the batch's logs (loss and compile's metrics)."""
         self._require_compiled("train_on_batch")
         x = self._prep_x(x)  # the engine checks the batch it gathers
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
         n = len(x)
         self._check_batch_rows(n, "train_on_batch")
+        w = row_weights(sample_weight, class_weight, y, self.loss, n)
         idx = self._aranges.get(n)
         if idx is None:
             idx = self._aranges[n] = np.arange(n, dtype=np.int32)
-        out = np.zeros(2, dtype=np.float32)
+        eb = EpochBatches([m.name for m in self.metrics], np.array([float(n)]), n)
+        out = eb.losses
         self.optimizer._apply_rate(net)
-        net.train_batches(x, y, idx, n, 0, 1, out[0:1], out[1:2])
+        net.train_batches(x, y, idx, n, 0, 1, eb.losses, eb.values, sample_weight=w)
         if net.bad_input_row >= 0:
             raise _nonfinite_input(x, net.bad_input_row, "x", " The weights are unchanged.")
         if not math.isfinite(float(out[0])):
@@ -780,22 +809,26 @@ class Sequential:
                 f"training diverged: the loss became {float(out[0])} in train_on_batch; the "
                 f"weights are unchanged. Lower the learning rate (now "
                 f"{self.optimizer._rate_at(net.step):g}).")
-        return {"loss": float(out[0]), "accuracy": float(out[1])}
+        return eb.batch(0)
 
     # ---------------------------------------------------------------- inference
-    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=True) -> dict:
-        """Mean loss and accuracy over (x, y). Rows go through the network in cache-sized
-        tiles in C++ whatever ``batch_size`` is (an int >= 1 or None, checked as in
-        ``fit``: memory is bounded by the tiles, not by it)."""
+    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=True,
+                 sample_weight=None) -> dict:
+        """Loss and compile's metrics over (x, y), as a dict keyed like fit's logs. Rows
+        go through the network in cache-sized tiles in C++ whatever ``batch_size`` is (an
+        int >= 1 or None, checked as in ``fit``: memory is bounded by the tiles, not by
+        it). With ``sample_weight`` (one weight >= 0 per example) the loss is
+        ``sum(w_i l_i) / N`` and each metric ``sum(w_i m_i) / sum(w_i)``, as in Keras."""
         _check_int("batch_size", batch_size, 1, allow_none=True)
         self._require_compiled("evaluate")
         x = self._prep_x(x)  # the engine checks each tile it gathers
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
-        loss_sum, correct, bad = net.evaluate(x, y)
-        if bad >= 0:
-            raise _nonfinite_input(x, bad, "x")
-        return {"loss": loss_sum / len(x), "accuracy": correct / len(x)}
+        w = check_sample_weight(sample_weight, len(x))
+        result = net.evaluate(x, y, w)
+        if result[3] >= 0:
+            raise _nonfinite_input(x, result[3], "x")
+        return evaluate_logs([m.name for m in self.metrics], result, len(x))
 
     def predict(self, x, batch_size=None, verbose=0):
         """Outputs of the layers for x (float32 ``[N, outputs]``); a final Softmax is applied.

@@ -3,9 +3,12 @@
 Format (version 1): a NumPy ``.npz`` archive (written at exactly the given path) with
   * ``config``: a uint8 array holding UTF-8 JSON ``{"format": "fastmlp.model",
     "version": 1, "model": {name, input_shape, layers: [{class_name, config}]},
-    "compile": {optimizer: {class_name, config}, loss: {class_name, config}, metrics} or
-    null}`` (older files name the loss only: a cross-entropy then reads outputs that are
-    not a final Softmax as logits, as fastmlp did before losses had from_logits);
+    "compile": {optimizer: {class_name, config}, loss: {class_name, config}, metrics,
+    metrics_format} or null}`` (older files name the loss only: a cross-entropy then reads
+    outputs that are not a final Softmax as logits, as fastmlp did before losses had
+    from_logits); ``metrics`` lists metric strings and ``{class_name, config}`` of metric
+    objects, or is null for compile's default (files without ``metrics_format`` stored []
+    for that default);
   * ``weight_00000``, ``weight_00001``, ...: float32 arrays in ``get_weights()`` order
     (``W1 [in, out], b1, W2, b2, ...``);
   * for a compiled model, the optimizer state so that training resumes where it stopped:
@@ -35,6 +38,7 @@ import numpy as np
 from . import _core, _model_io
 from . import layers as _layers
 from . import losses as _losses
+from . import metrics as _metrics
 from . import optimizers as _optimizers
 
 __all__ = ["save_model", "load_model"]
@@ -65,7 +69,11 @@ def save_model(model, path) -> None:
         config["compile"] = {
             "optimizer": {"class_name": type(model.optimizer).__name__,
                           "config": model.optimizer.get_config()},
-            "loss": _losses.serialize(model.loss), "metrics": list(model.metrics)}
+            "loss": _losses.serialize(model.loss),
+            # metric names (strings as given, objects as {class_name, config}); null: the
+            # default of compile(metrics=None)
+            "metrics": None if model._metrics_default else
+            [_metrics.serialize(m) for m in model.metrics], "metrics_format": 2}
     opt_arrays = {}
     state = model._optimizer_state() if model._compiled else None
     if state is not None:
@@ -318,7 +326,7 @@ def load_model(path, compile=True):
         if compile and cc:
             model.compile(optimizer=_optimizers.deserialize(cc["optimizer"]),
                           loss=_losses._from_saved(cc["loss"], layer_list, shape),
-                          metrics=cc.get("metrics") or None)
+                          metrics=_saved_metrics(cc))
             if shape is not None and "optimizer_step" in cc:
                 step = cc["optimizer_step"]
                 if type(step) is not int or not 0 <= step <= _MAX_STEP:
@@ -345,6 +353,17 @@ def load_model(path, compile=True):
 
 
 _MAX_STEP = 2 ** 63 - 1  # the engine counts optimizer steps in an int64
+
+
+def _saved_metrics(cc):
+    """compile's metrics argument from a file's compile entry. Files before metric lists
+    ("metrics_format" absent) stored [] for the default: it reported accuracy."""
+    entries = cc.get("metrics")
+    if entries is None or (not entries and "metrics_format" not in cc):
+        return None
+    if not isinstance(entries, list):
+        raise ValueError(f"'metrics' must be a list or null, got {type(entries).__name__}")
+    return [_metrics.deserialize(e) for e in entries]
 
 
 class _FileError(ValueError):
