@@ -4,22 +4,21 @@ as whole loops in C++ (``fastmlp._core.Network``); Python never loops over layer
 from __future__ import annotations
 
 import math
-import numbers
 import threading
 import time
 
 import numpy as np
 
-from . import _core, _model_io
+from . import _core, _fit_loop, _model_data, _model_io
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
 from . import random as _random
-from ._divergence import DEFAULT_DIVERGENCE_FACTOR, DivergenceGuard
 from ._metric_logs import EpochBatches, evaluate_logs
+from ._model_checks import check_int as _check_int, check_shape as _check_shape, \
+    fmt_bytes as _fmt_bytes, nonfinite_input as _nonfinite_input
 from ._sample_weights import check_sample_weight, row_weights
-from ._progress import EpochProgress
-from .callbacks import Callback, History, TerminateOnNaN
+from .callbacks import History
 from ._engine_plan import plan as _engine_plan
 from .layers import Layer
 
@@ -27,71 +26,8 @@ __all__ = ["Sequential"]
 
 _perf = time.perf_counter
 _U8 = np.dtype(np.uint8)
-_CHUNK_SECONDS = 0.1  # progress updates and Ctrl-C checks happen between chunks
 # rows per C++ call in a big predict: whole engine tiles (same bits as one call), 65,536
 _PREDICT_SLICE = 256 * _core.Network.TILE_ROWS
-
-
-def _check_int(name, v, lo, allow_none=False):
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name}: expected an int >= {lo}, got {type(v).__name__} {v!r}")
-    if v < lo:
-        raise ValueError(f"{name}: expected an int >= {lo}, got {v}")
-    return int(v)
-
-
-def _fmt_bytes(n):
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
-def _rows_contiguous(x):
-    """True when each example (row) of x is one C-contiguous block; the row stride may be
-    anything (slices, broadcast views, reversed rows): the engine gathers through it."""
-    expect = x.itemsize
-    for d in range(x.ndim - 1, 0, -1):
-        if x.shape[d] != 1 and x.strides[d] != expect:
-            return False
-        expect *= x.shape[d]
-    return x.shape[0] <= 1 or x.strides[0] % x.itemsize == 0
-
-
-def _nonfinite_input(x, row, name, tail=""):
-    """The ValueError for NaN/inf found by the engine in example ``row`` of x."""
-    where = np.argwhere(~np.isfinite(x[row]))
-    if len(where) == 0:  # finite in x: the model's Rescaling overflowed float32
-        return ValueError(f"{name}[{int(row)}] holds values that become inf after the "
-                          f"model's Rescaling (beyond the float32 range); scale the data "
-                          f"down first.{tail}")
-    bad = (int(row),) + tuple(int(i) for i in where[0])
-    return ValueError(f"{name} contains NaN or inf (at index {bad}: {x[bad]}); clean the data "
-                      f"first, e.g. np.nan_to_num({name}).{tail}")
-
-
-def _refuse_nonfinite(net, x, name):
-    """fit's check before any training, one vectorised pass over what the first layer
-    sees (a Rescaling can overflow): bad data is refused with the weights untouched.
-    (The engine checks each gathered batch too, and stops before a bad one.)"""
-    bad = net.first_nonfinite_row(x)
-    if bad >= 0:
-        raise _nonfinite_input(x, bad, name, " Nothing was trained.")
-
-
-def _check_shape(shape, name="input_shape"):
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
-        shape = (shape,)
-    try:
-        shape = tuple(int(d) for d in shape)
-    except TypeError:
-        raise TypeError(f"{name}: expected a tuple of positive ints, got {shape!r}") from None
-    if not shape or any(d < 1 for d in shape):
-        raise ValueError(f"{name}: expected a non-empty tuple of positive ints (the shape of "
-                         f"one example, without the batch dimension), got {shape!r}")
-    return shape
 
 
 class Sequential:
@@ -479,127 +415,12 @@ class Sequential:
 
     # ---------------------------------------------------------------- data checks
     def _prep_x(self, x, name="x"):
-        if not isinstance(x, np.ndarray):
-            if x is None:
-                raise ValueError(f"{name}: expected an array of examples, got None")
-            try:
-                x = np.asarray(x)
-            except (ValueError, TypeError) as e:
-                raise TypeError(f"{name}: could not convert to a numeric array ({e})") from None
-        elif type(x) is not np.ndarray:
-            x = np.asarray(x)  # a plain view of a subclass (np.matrix rows stay 2-D)
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{name}: expected a numeric array (float, or uint8 images), got "
-                            f"dtype {x.dtype}")
-        if x.ndim < 2:
-            if x.ndim == 1 and self._input_shape == (x.shape[0],) and x.shape[0] > 0:
-                raise ValueError(f"{name}: got one example of shape {x.shape}; pass a batch "
-                                 f"of shape (N, {x.shape[0]}), e.g. {name}[None]")
-            raise ValueError(f"{name}: expected an array of shape (N, ...) with one example "
-                             f"per row, got shape {x.shape}")
-        if x.shape[0] == 0:
-            raise ValueError(f"{name} is empty (0 examples)")
-        shape = tuple(x.shape[1:])
-        if self._input_shape is None:
-            self._input_shape = shape
-            self._build()
-        elif shape != self._input_shape:
-            hint = ""
-            if shape == self._input_shape[1:]:
-                hint = f" It looks like a single example; pass a batch, e.g. {name}[None]."
-            elif int(np.prod(shape)) == int(np.prod(self._input_shape)):
-                hint = (f" Reshape it with {name}.reshape(len({name}), "
-                        f"*{self._input_shape}).")
-            raise ValueError(f"{name}: each example has shape {shape}, but the model expects "
-                             f"input_shape={self._input_shape}.{hint}")
-        # No copy when each row is contiguous (e.g. a slice of a larger array, or a memmap /
-        # broadcast view of many rows): the engine reads rows through their stride, tile
-        # by tile, so predict on 10^7 rows never materialises a float32 copy of x.
-        if x.dtype == _U8 or x.dtype == np.float32:
-            if not _rows_contiguous(x):
-                x = np.ascontiguousarray(x)
-            if x.dtype == _U8:
-                return x
-        else:
-            x = self._to_float32(x, name)
-        return x  # NaN / inf: the engine checks (fit: before training, see there)
-
-    @staticmethod
-    def _to_float32(x, name):
-        """x as a C-contiguous float32 array; a finite value beyond float32's range (it
-        would silently become inf) is a ValueError naming it."""
-        try:
-            with np.errstate(over="raise"):
-                return np.ascontiguousarray(x, dtype=np.float32)
-        except FloatingPointError:
-            with np.errstate(invalid="ignore"):
-                big = np.isfinite(x) & (np.abs(x) > np.finfo(np.float32).max)
-            bad = tuple(int(i) for i in np.argwhere(big)[0])
-            raise ValueError(f"{name} holds {float(x[bad]):g} at index {bad}, beyond the float32 "
-                             f"range (|value| <= 3.4e38) that fastmlp computes in; rescale "
-                             f"the data first") from None
+        """x as the engine reads it (see _model_data.prep_x); builds the model on first use."""
+        return _model_data.prep_x(self, x, name)
 
     def _prep_y(self, y, n, name="y"):
-        if self._net is not None and getattr(self, "_configured_net", None) is not self._net:
-            self._configure_net()  # its first configuration failed: say why again
-        if y is None:
-            raise ValueError(f"{name}: targets are required")
-        if not isinstance(y, np.ndarray):
-            try:
-                y = np.asarray(y)
-            except (ValueError, TypeError) as e:
-                raise TypeError(f"{name}: could not convert to a numeric array ({e})") from None
-        if y.dtype.kind not in "biuf":
-            raise TypeError(f"{name}: expected numeric targets, got dtype {y.dtype}")
-        if y.ndim == 0 or len(y) != n:
-            got = len(y) if y.ndim else "a scalar"
-            raise ValueError(f"x and {name} have different lengths: {n} examples in x but "
-                             f"{got} in {name}")
-        C = self._layers[-1].output_shape[0]
-        code = self.loss.code
-        if code == 0:
-            if y.ndim == 2 and y.shape[1] == 1:
-                y = y[:, 0]
-            if y.ndim != 1:
-                hint = ""
-                if y.ndim == 2 and y.shape[1] == C:
-                    hint = (" It looks one-hot: use loss='categorical_crossentropy', or pass "
-                            f"integer labels {name}.argmax(axis=1).")
-                raise ValueError(f"{name}: sparse_categorical_crossentropy expects integer "
-                                 f"labels of shape ({n},), got shape {y.shape}.{hint}")
-            if y.dtype.kind == "f":
-                if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-                    raise ValueError(f"{name}: class labels must be whole numbers")
-            lo, hi = y.min(), y.max()
-            if lo < 0 or hi >= C:
-                raise ValueError(
-                    f"{name}: labels must be in [0, {C - 1}] for a model with {C} output "
-                    f"units, got labels from {lo} to {hi}. Give the last Dense layer one "
-                    f"unit per class, or fix the labels.")
-            return np.ascontiguousarray(y, dtype=np.int32)
-        if y.ndim == 1:
-            if code == 1 and y.dtype.kind in "iub":
-                raise ValueError(f"{name}: categorical_crossentropy expects one-hot targets of "
-                                 f"shape ({n}, {C}); for integer labels use "
-                                 "loss='sparse_categorical_crossentropy'")
-            if C == 1:
-                y = y[:, None]
-        if y.shape[1:] != (C,):
-            what = (f"{self.loss.name} expects targets (0/1 labels or probabilities, one per "
-                    f"output) of shape ({n}, {C})" if code == 3 else
-                    f"expected targets of shape ({n}, {C})")
-            raise ValueError(f"{name}: {what} to match the model's {C} outputs, got "
-                             f"{y.shape}")
-        y = np.ascontiguousarray(y, dtype=np.float32)
-        if not math.isfinite(float(y.sum(dtype=np.float64))):
-            raise ValueError(f"{name} contains NaN or inf")
-        if code == 3:
-            lo, hi = float(y.min()), float(y.max())
-            if lo < 0.0 or hi > 1.0:
-                raise ValueError(f"{name}: binary_crossentropy expects targets in [0, 1] (0/1 "
-                                 f"labels or probabilities), got values from {lo:g} to "
-                                 f"{hi:g}")
-        return y
+        """y as the loss's targets for n examples (see _model_data.prep_y)."""
+        return _model_data.prep_y(self, y, n, name)
 
     # ---------------------------------------------------------------- training
     def fit(self, x=None, y=None, batch_size=32, epochs=1, steps_per_epoch=None,
@@ -617,163 +438,9 @@ class Sequential:
         does not apply to validation data (as in Keras).
         """
         self._require_compiled("fit")
-        batch_size = 32 if batch_size is None else _check_int("batch_size", batch_size, 1)
-        epochs = _check_int("epochs", epochs, 0)
-        initial_epoch = _check_int("initial_epoch", initial_epoch, 0)
-        steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1, allow_none=True)
-        if verbose == "auto":
-            verbose = 1
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose: expected 0, 1 or 2, got {verbose!r}")
-        if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real) \
-                or not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"validation_split: expected a fraction in [0, 1), got "
-                             f"{validation_split!r}")
-        seed = _random.draw_seed() if seed is None else _random._check_seed(seed)
-        x = self._prep_x(x)
-        net = self._ensure_net()
-        _refuse_nonfinite(net, x, "x")
-        y = self._prep_y(y, len(x))
-        w = row_weights(sample_weight, class_weight, y, self.loss, len(x))
-        xv = yv = wv = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data: expected a tuple (x_val, y_val) or (x_val, "
-                                 f"y_val, sample_weight_val), got {type(validation_data).__name__}"
-                                 + (f" of length {len(validation_data)}"
-                                    if isinstance(validation_data, (tuple, list)) else ""))
-            xv = self._prep_x(validation_data[0], "validation x")
-            _refuse_nonfinite(net, xv, "validation x")
-            yv = self._prep_y(validation_data[1], len(xv), "validation y")
-            if len(validation_data) == 3:
-                wv = check_sample_weight(validation_data[2], len(xv),
-                                         "validation sample_weight")
-        elif validation_split > 0.0:
-            split_at = int(len(x) * (1.0 - validation_split))
-            if split_at < 1 or split_at >= len(x):
-                raise ValueError(f"validation_split={validation_split} leaves no training or "
-                                 f"no validation examples out of {len(x)}")
-            # like Keras: the last fraction, taken before shuffling
-            x, xv, y, yv = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
-            if w is not None:
-                w, wv = w[:split_at], w[split_at:]
-        n = len(x)
-        batch_size = min(batch_size, n)  # a batch never exceeds the data (as Keras)
-        last_rows = batch_size if steps_per_epoch is not None or n % batch_size == 0 \
-            else n % batch_size
-        self._check_batch_rows(min(batch_size, last_rows), "fit")
-        if steps_per_epoch is None:
-            nb = (n + batch_size - 1) // batch_size
-        else:
-            nb = steps_per_epoch
-        stream = _IndexStream(n, seed, bool(shuffle))
-
-        history = History()
-        cbs = [history] + list(callbacks or [])
-        for cb in cbs:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks: expected fastmlp.callbacks.Callback instances, "
-                                f"got {type(cb).__name__}")
-            cb.set_model(self)
-            cb.set_params({"epochs": epochs, "steps": nb, "verbose": verbose,
-                           "batch_size": batch_size})
-        # Divergence: fit raises FloatingPointError; a TerminateOnNaN callback makes it stop
-        # quietly instead and sets the bound (see fastmlp/_divergence.py for the rule).
-        quiet = [cb for cb in cbs if isinstance(cb, TerminateOnNaN)]
-        guard = DivergenceGuard(net, self.loss, y,
-                                quiet[-1].divergence_factor if quiet
-                                else DEFAULT_DIVERGENCE_FACTOR)
-        batch_hooks = [cb for cb in cbs
-                       if type(cb).on_train_batch_end is not Callback.on_train_batch_end
-                       or "on_train_batch_end" in vars(cb)]
-        self.history = history
-        self.stop_training = False
-        names = [m.name for m in self.metrics]
-        params = sum(l.count_params() for l in self._layers)
-        # first chunk: a guess from the arithmetic (6 flops per weight per example)
-        t_batch = 6.0 * params * batch_size / 2e10 + 5e-6
-        rows = np.full(nb, batch_size, dtype=np.float64)
-        if steps_per_epoch is None:
-            rows[-1] = n - (nb - 1) * batch_size
-        for cb in cbs:
-            cb.on_train_begin()
-        progress = None
-        try:
-            for epoch in range(initial_epoch, epochs):
-                for cb in cbs:
-                    cb.on_epoch_begin(epoch)
-                self.optimizer._apply_rate(net)
-                guard.maybe_snapshot(epoch)
-                idx = stream.epoch(epoch) if steps_per_epoch is None else \
-                    stream.take(nb * batch_size)
-                eb = EpochBatches(names, rows, batch_size, w, idx)
-                losses = eb.losses
-                progress = EpochProgress(epoch, epochs, nb, verbose)
-                done, t_train, diverged = 0, 0.0, False
-                while done < nb:
-                    k = min(nb - done, max(1, int(_CHUNK_SECONDS / t_batch)))
-                    if guard.needs_first_loss:
-                        k = 1  # its loss, at the starting weights, sets the bound
-                    t0 = _perf()
-                    got = net.train_batches(x, y, idx, batch_size, done, k, losses[done:],
-                                            eb.values[done:], guard.limit, w)
-                    dt = _perf() - t0
-                    t_train += dt
-                    guard.trained(dt)
-                    t_batch = max(dt / max(got, 1), 1e-7)
-                    last = done + got - 1
-                    if guard.needs_first_loss and got:
-                        guard.first_loss(float(losses[last]))
-                    if net.bad_input_row >= 0:
-                        raise _nonfinite_input(x, net.bad_input_row, "x",
-                                               f" Training stopped before epoch {epoch + 1}, "
-                                               f"batch {last + 1} (of {nb}).")
-                    if got < k or (got and not float(losses[last]) <= guard.limit):
-                        back = guard.restore(epoch, last)
-                        msg = guard.message(float(losses[last]), epoch, last, nb, back,
-                                            self.optimizer._rate_at(net.step))
-                        if not quiet:
-                            raise FloatingPointError(msg)
-                        for cb in quiet:
-                            cb._diverged(msg, epoch, last, float(losses[last]), back)
-                        self.stop_training = diverged = True
-                        break
-                    for cb in batch_hooks:
-                        for b in range(done, done + got):
-                            cb.on_train_batch_end(b, eb.batch(b))
-                    done += got
-                    if verbose == 1:
-                        progress.update(done, eb.mean(done))
-                if diverged:  # TerminateOnNaN stopped training mid-epoch
-                    if verbose:
-                        print()
-                    break
-                total = rows.sum()
-                logs = eb.mean()
-                if xv is not None:  # xv was checked before training
-                    logs.update(evaluate_logs(names, net.evaluate(xv, yv, wv), len(xv), "val_"))
-                logs["examples_per_sec"] = float(total / t_train) if t_train > 0 else 0.0
-                history._add_batches(eb)
-                progress.close(logs)
-                progress = None
-                for cb in cbs:
-                    cb.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-        except KeyboardInterrupt:
-            # Training stops at a chunk boundary: the network is consistent (every batch
-            # either fully applied or not started).
-            history.interrupted = True
-            if progress is not None and verbose:
-                print()
-            for cb in cbs:
-                cb.on_train_end()
-            raise
-        finally:
-            guard.close()
-        for cb in cbs:
-            cb.on_train_end()
-        return history
+        return _fit_loop.fit(self, x, y, batch_size, epochs, steps_per_epoch, validation_data,
+                             validation_split, shuffle, seed, verbose, callbacks,
+                             initial_epoch, sample_weight, class_weight)
 
     def _check_batch_rows(self, rows, what):
         """Layers that need several rows per training batch (BatchNormalization) say so."""
@@ -910,36 +577,3 @@ class Sequential:
 
     def __repr__(self):
         return f"<fastmlp.Sequential {self.name!r}: {len(self._layers)} layers>"
-
-
-class _IndexStream:
-    """Index lists per epoch: a fresh permutation per pass over the data (seeded by
-    (seed, pass)), or, with steps_per_epoch, a running stream through such passes."""
-
-    def __init__(self, n, seed, shuffle):
-        self.n, self.seed, self.shuffle = n, seed, shuffle
-        self._pass = 0
-        self._buf = None
-        self._pos = 0
-
-    def _perm(self, p):
-        if not self.shuffle:
-            return np.arange(self.n, dtype=np.int32)
-        s = (self.seed * 0x9E3779B97F4A7C15 + p * 0xD1B54A32D192ED03 + 1) % (1 << 64)
-        return _core.shuffled_indices(self.n, s)
-
-    def epoch(self, e):
-        return self._perm(e)
-
-    def take(self, m):
-        parts = []
-        while m > 0:
-            if self._buf is None or self._pos >= self.n:
-                self._buf = self._perm(self._pass)
-                self._pass += 1
-                self._pos = 0
-            k = min(m, self.n - self._pos)
-            parts.append(self._buf[self._pos:self._pos + k])
-            self._pos += k
-            m -= k
-        return np.ascontiguousarray(np.concatenate(parts), dtype=np.int32)
