@@ -22,9 +22,10 @@ def test_ops_reachable_after_plain_import():
     assert r.stdout.strip() == "3.0"
 
 
-def test_plain_import_loads_neither_ops_nor_plot():
+def test_plain_import_loads_neither_ops_nor_plot_nor_studio():
     r = _run("import sys, fastmlp\n"
-             "print(sorted(m for m in ('fastmlp.ops', 'fastmlp.plot', 'matplotlib')"
+             "print(sorted(m for m in ('fastmlp.ops', 'fastmlp.plot', 'matplotlib',"
+             " 'fastmlp.studio', 'starlette', 'uvicorn')"
              " if m in sys.modules))")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"

@@ -5,6 +5,7 @@
     fastmlp bench                     inference / training rates beside PyTorch, ONNX Runtime
     fastmlp experiments               the classic depth / width / batch-size studies
     fastmlp info                      version, CPU tiers, threads, OpenMP, datasets found
+    fastmlp studio                    the browser model builder (fastmlp.studio)
 
 Bad arguments give argparse's usage message (exit 2); expected failures (a dataset not
 found, a model that does not fit the data) print ``fastmlp: error: ...`` (exit 1), never a

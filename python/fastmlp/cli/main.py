@@ -275,7 +275,7 @@ def cmd_info(args):
 
 def build_parser():
     """The ``argparse`` parser of the ``fastmlp`` command (subcommands ``demo``, ``train``,
-    ``bench``, ``experiments``, ``info``).
+    ``bench``, ``experiments``, ``info``, ``studio``).
     """
     p = argparse.ArgumentParser(
         prog="fastmlp",
@@ -350,6 +350,9 @@ def build_parser():
 
     i = sub.add_parser("info", help="version, CPU tiers, threads, OpenMP runtime, datasets")
     i.set_defaults(func=cmd_info)
+
+    from ..studio.cli import add_parser as add_studio  # (imports no web framework)
+    add_studio(sub)
     return p
 
 
