@@ -607,17 +607,14 @@ class Sequential:
             raise ValueError(f"validation_split: expected a fraction in [0, 1), got "
                              f"{validation_split!r}")
         seed = _random.draw_seed() if seed is None else _random._check_seed(seed)
-        x = self._prep_x(x)
-        net = self._ensure_net()
-        _refuse_nonfinite(net, x, "x")
-        y = self._prep_y(y, len(x))
+        x, y = self._prep_xy(x, y)
+        net = self._net
         xv = yv = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data: expected a tuple (x_val, y_val)")
-            xv = self._prep_x(validation_data[0], "validation x")
-            _refuse_nonfinite(net, xv, "validation x")
-            yv = self._prep_y(validation_data[1], len(xv), "validation y")
+            xv, yv = self._prep_xy(validation_data[0], validation_data[1], "validation x",
+                                   "validation y")
         elif validation_split > 0.0:
             split_at = int(len(x) * (1.0 - validation_split))
             if split_at < 1 or split_at >= len(x):
@@ -748,6 +745,13 @@ class Sequential:
         for cb in cbs:
             cb.on_train_end()
         return history
+
+    def _prep_xy(self, x, y, x_name="x", y_name="y"):
+        """Training data checked as fit checks it (x first, NaN / inf refused before any
+        step, then y against x); builds the engine network."""
+        x = self._prep_x(x, x_name)
+        _refuse_nonfinite(self._ensure_net(), x, x_name)
+        return x, self._prep_y(y, len(x), y_name)
 
     def _check_batch_rows(self, rows, what):
         """Layers that need several rows per training batch (BatchNormalization) say so."""
