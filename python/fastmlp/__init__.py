@@ -35,8 +35,9 @@ __version__ = "0.1.0"
 
 # Submodules loaded on first attribute access, as numpy.linalg is reachable after a plain
 # `import numpy`: `fm.ops.gemm(...)` works without `import fastmlp.ops`, and `import
-# fastmlp` pays for neither the ops wrappers nor the plot code until they are used.
-_LAZY_SUBMODULES = ("ops", "plot")
+# fastmlp` pays for neither the ops wrappers nor the plot code until they are used (nor
+# for the scale-out modules: distributed training, Dask and Ray inference).
+_LAZY_SUBMODULES = ("ops", "plot", "distributed", "dask", "ray")
 
 
 def __getattr__(name):

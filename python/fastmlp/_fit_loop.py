@@ -12,8 +12,7 @@ from . import _core
 from . import random as _random
 from ._divergence import DEFAULT_DIVERGENCE_FACTOR, DivergenceGuard
 from ._metric_logs import EpochBatches, evaluate_logs
-from ._model_checks import check_int as _check_int, nonfinite_input as _nonfinite_input, \
-    refuse_nonfinite as _refuse_nonfinite
+from ._model_checks import check_int as _check_int, nonfinite_input as _nonfinite_input
 from ._progress import EpochProgress
 from ._sample_weights import check_sample_weight, row_weights
 from .callbacks import Callback, History, TerminateOnNaN
@@ -39,10 +38,8 @@ def fit(model, x, y, batch_size, epochs, steps_per_epoch, validation_data,
         raise ValueError(f"validation_split: expected a fraction in [0, 1), got "
                          f"{validation_split!r}")
     seed = _random.draw_seed() if seed is None else _random._check_seed(seed)
-    x = model._prep_x(x)
-    net = model._ensure_net()
-    _refuse_nonfinite(net, x, "x")
-    y = model._prep_y(y, len(x))
+    x, y = model._prep_xy(x, y)
+    net = model._net
     w = row_weights(sample_weight, class_weight, y, model.loss, len(x))
     xv = yv = wv = None
     if validation_data is not None:
@@ -51,9 +48,8 @@ def fit(model, x, y, batch_size, epochs, steps_per_epoch, validation_data,
                              f"y_val, sample_weight_val), got {type(validation_data).__name__}"
                              + (f" of length {len(validation_data)}"
                                 if isinstance(validation_data, (tuple, list)) else ""))
-        xv = model._prep_x(validation_data[0], "validation x")
-        _refuse_nonfinite(net, xv, "validation x")
-        yv = model._prep_y(validation_data[1], len(xv), "validation y")
+        xv, yv = model._prep_xy(validation_data[0], validation_data[1], "validation x",
+                                "validation y")
         if len(validation_data) == 3:
             wv = check_sample_weight(validation_data[2], len(xv),
                                      "validation sample_weight")

@@ -16,7 +16,8 @@ from . import optimizers as _optimizers
 from . import random as _random
 from ._metric_logs import EpochBatches, evaluate_logs
 from ._model_checks import check_int as _check_int, check_shape as _check_shape, \
-    fmt_bytes as _fmt_bytes, nonfinite_input as _nonfinite_input
+    fmt_bytes as _fmt_bytes, nonfinite_input as _nonfinite_input, \
+    refuse_nonfinite as _refuse_nonfinite
 from ._sample_weights import check_sample_weight, row_weights
 from .callbacks import History
 from ._engine_plan import plan as _engine_plan
@@ -421,6 +422,13 @@ class Sequential:
     def _prep_y(self, y, n, name="y"):
         """y as the loss's targets for n examples (see _model_data.prep_y)."""
         return _model_data.prep_y(self, y, n, name)
+
+    def _prep_xy(self, x, y, x_name="x", y_name="y"):
+        """Training data checked as fit checks it (x first, NaN / inf refused before any
+        step, then y against x); builds the engine network."""
+        x = self._prep_x(x, x_name)
+        _refuse_nonfinite(self._ensure_net(), x, x_name)
+        return x, self._prep_y(y, len(x), y_name)
 
     # ---------------------------------------------------------------- training
     def fit(self, x=None, y=None, batch_size=32, epochs=1, steps_per_epoch=None,
