@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-import fastmlp.models as fm_models
+import fastmlp._fit_loop as fm_fit_loop
 
 
 def _data(n=256, d=784, classes=10, seed=0):
@@ -67,7 +67,7 @@ def test_training_bitwise_identical_with_1_and_2_threads(isa, restore_threads, o
 def test_chunking_of_an_epoch_does_not_change_results(monkeypatch):
     """fit hands the engine an epoch in chunks sized by timing: the split must not matter."""
     ref = _train("adam", 8, 24)
-    monkeypatch.setattr(fm_models, "_CHUNK_SECONDS", 1e-9)  # one batch per C++ call
+    monkeypatch.setattr(fm_fit_loop, "_CHUNK_SECONDS", 1e-9)  # one batch per C++ call
     _assert_same(ref, _train("adam", 8, 24), "chunked")
 
 

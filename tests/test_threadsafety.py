@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-import fastmlp.models as fm_models
+import fastmlp._fit_loop as fm_fit_loop
 
 N_THREADS = 8
 
@@ -102,7 +102,7 @@ def test_predict_during_fit_sees_whole_chunks(rng, monkeypatch, batch_size, prob
     """The fit thread records the weights after every chunk (an on_train_batch_end hook
     runs between chunks, while no training runs); each prediction made concurrently by
     the other threads must be the exact prediction of one of those states."""
-    monkeypatch.setattr(fm_models, "_CHUNK_SECONDS", 2e-4)  # many small chunks
+    monkeypatch.setattr(fm_fit_loop, "_CHUNK_SECONDS", 2e-4)  # many small chunks
     m = _model(seed=1)
     m.compile(optimizer=fm.optimizers.SGD(0.005, momentum=0.5),
               loss="sparse_categorical_crossentropy")

@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from .. import _core
+from .._metric_logs import evaluate_logs
 from ..callbacks import History
 from ..models import Sequential
 from . import _backend
@@ -99,7 +100,7 @@ def fit(model, x, y, *, backend=None, batch_size=64, epochs=1, sync_every=None,
         wall = time.perf_counter() - t0
         check_identical(comm, net, f"after epoch {epoch + 1}")
         if xv is not None:
-            logs.update(_evaluate(comm, net, xv, yv))
+            logs.update(_evaluate(comm, net, xv, yv, [m.name for m in model.metrics]))
         logs["examples_per_sec"] = n / wall if wall > 0 else 0.0
         logs["comm_fraction"] = clock.comm / wall if wall > 0 else 0.0
         history.on_epoch_end(epoch, logs)
@@ -110,15 +111,16 @@ def fit(model, x, y, *, backend=None, batch_size=64, epochs=1, sync_every=None,
     return history
 
 
-def _evaluate(comm, net, xv, yv):
-    """Validation loss and accuracy, each rank evaluating a slice (sums all-reduced)."""
+def _evaluate(comm, net, xv, yv, names):
+    """Validation logs (loss and compile's metrics), each rank evaluating a slice: the
+    sums Network.evaluate returns are all-reduced, then turned into means."""
     lo, hi = len(xv) * comm.rank // comm.size, len(xv) * (comm.rank + 1) // comm.size
-    ls = c = 0.0
+    sums = np.zeros(2 + len(names), np.float64)  # loss, weight, then each metric
     if hi > lo:
-        ls, c, _ = net.evaluate(xv[lo:hi], yv[lo:hi])  # xv was checked before training
-    tot = np.array([ls, c], np.float64)
-    comm.allreduce_sum(tot)
-    return {"val_loss": tot[0] / len(xv), "val_accuracy": tot[1] / len(xv)}
+        ls, ms, ws, _ = net.evaluate(xv[lo:hi], yv[lo:hi])  # xv was checked before training
+        sums[0], sums[1], sums[2:] = ls, ws, ms
+    comm.allreduce_sum(sums)
+    return evaluate_logs(names, (sums[0], sums[2:], sums[1], -1), len(xv), "val_")
 
 
 def _diverged(loss, epoch, batch, where):
