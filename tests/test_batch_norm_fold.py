@@ -110,11 +110,14 @@ def test_fold_at_the_top_of_the_model(isa, rng, act):
         assert np.isclose(m.evaluate(x, y)["loss"], ref, rtol=1e-4)
 
 
-def test_a_row_alone_gives_its_bits_in_a_batch_on_any_thread_count(isa, rng,
-                                                                  restore_threads):
-    m = _model("relu")
+# (784 -> 256: on 2 threads a few-row predict splits the folded Dense's columns)
+@pytest.mark.parametrize("inputs,units", [(11, 24), (784, 256)])
+def test_a_row_alone_gives_its_bits_in_a_batch_on_any_thread_count(isa, rng, restore_threads,
+                                                                  inputs, units):
+    m = fm.Sequential([fm.Dense(units), fm.BatchNormalization(), fm.ReLU(), fm.Dense(5),
+                       fm.Softmax()], input_shape=(inputs,), seed=0)
     _randomize(m, rng)
-    x = rng.normal(size=(300, 11)).astype(np.float32)
+    x = rng.normal(size=(300, inputs)).astype(np.float32)
     fm.set_num_threads(1)
     ref = m.predict(x)
     for threads in (1, 2):
