@@ -142,8 +142,8 @@ def test_training_is_bitwise_the_same_on_one_and_two_threads(isa, restore_thread
 
 
 def test_batch_one_sgd_matches_a_float64_reference():
-    # batch 1: the first Dense's fused mask takes each step's own draws (the batch-1 chain,
-    # which would compute the next step's output early, is off for it)
+    # batch 1: the first Dense's fused mask takes each step's own draws, also when the
+    # batch-1 chain computes the next example's output early (with the next step's mask)
     rng = np.random.default_rng(3)
     m = fm.Sequential([fm.Dense(6, activation="relu"), fm.Dropout(0.5, seed=3), fm.Dense(2)],
                       input_shape=(4,), seed=2)

@@ -527,6 +527,7 @@ void gemm_update(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
                   xn, yn, ep_next);
     });
     if (fwd && post_activation(ep_next)) apply_post_act(ep_next, yn, N, 1, N);
+    if (fwd && ep_next && ep_next->dropout) apply_dropout(*ep_next->dropout, yn, N, 1, N);
     return;
   }
   // One K block on the blocked path: each GEMM tile steps its part of W as it is made.

@@ -177,8 +177,9 @@ struct KernelTable {
   // W -= step(x^T @ dz) row by row, with state s0 (SGD velocity, may be null when
   // momentum == 0; Adam m) and s1 (Adam v), see OptimizerConfig in optimizer_config.h.
   // When rows == 1 and x_next is not null, the same pass also writes the next example's
-  // output of this layer, y_next[out] = ep_next(x_next[in] @ W_new), with the bits of gemm
-  // at M == 1 (so the next forward pass may skip this layer). Ignored when rows > 1.
+  // output of this layer, y_next[out] = ep_next(x_next[in] @ W_new) (its dropout mask
+  // included), with the bits of gemm at M == 1 (so the next forward pass may skip this
+  // layer). Ignored when rows > 1.
   void (*dense_backward_update)(const float* x, const float* dz, int64_t rows, int64_t in,
                                 int64_t out, float* W, float* s0, float* s1,
                                 const struct OptimizerConfig* opt, float* dx,

@@ -78,8 +78,7 @@ class Dense final : public Layer {
   }
   bool packed_for_few_rows() const override { return false; }  // (small_rows: live W)
   int64_t fma_per_row() const override { return in() * out(); }
-  // (The next example's output would need the next step's mask.)
-  bool chains_batch1() const override { return !drops(); }
+  bool chains_batch1() const override { return true; }
 
   void backward(StepContext& c, const float* x, const float* y, float* dy, float* dx,
                 int64_t rows) const override {
@@ -115,7 +114,12 @@ class Dense final : public Layer {
     };
     if (next) step_bias();
     if (rows <= c.fused_max_rows || (c.opt.kind == 1 && c.fused_max_rows > 0)) {
-      const Epilogue ep = epilogue(c.params);
+      Epilogue ep = epilogue(c.params);
+      DropoutMask m_next;  // the next example's forward is the next step's
+      if (next && drops()) {
+        m_next = mask(c.step + 1, c.y_next);
+        ep.dropout = &m_next;
+      }
       k.dense_backward_update(x, dy, rows, in(), out(), W, pw.s0 ? pw.s0->data() : nullptr,
                               pw.s1 ? pw.s1->data() : nullptr, &c.opt, dx,
                               next ? c.x_next : nullptr, c.y_next, &ep);
