@@ -25,3 +25,22 @@ def assert_runs_bitwise_equal(runs):
         assert len(weights0) == len(weights)
         for p, q in zip(weights0, weights):
             assert np.array_equal(p, q)
+
+
+def assert_gradients_match_fd(m, x, y, picks, eps=1e-2, tol=3e-3):
+    """The engine's gradients (compute_gradients) of model m against central finite
+    differences of its loss, for the (parameter index, element) pairs in picks. Each
+    loss is one compute_gradients call: random layers draw the same step's values."""
+    w = m.get_weights()
+    _, grads = m._net.compute_gradients(x, y)
+    for i, idx in picks:
+        lo, hi = [a.copy() for a in w], [a.copy() for a in w]
+        lo[i][idx] -= eps
+        hi[i][idx] += eps
+        m.set_weights(hi)
+        lh = float(m._net.compute_gradients(x, y)[0])
+        m.set_weights(lo)
+        ll = float(m._net.compute_gradients(x, y)[0])
+        fd = (lh - ll) / (2 * eps)
+        assert abs(fd - grads[i][idx]) < tol * max(1.0, abs(fd)), (i, idx, fd, grads[i][idx])
+    m.set_weights(w)

@@ -6,22 +6,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-
-
-def _fd_check(m, x, y, picks, eps=1e-2, tol=3e-3):
-    w = m.get_weights()
-    _, grads = m._net.compute_gradients(x, y)
-    for i, idx in picks:
-        lo, hi = [a.copy() for a in w], [a.copy() for a in w]
-        lo[i][idx] -= eps
-        hi[i][idx] += eps
-        m.set_weights(hi)
-        lh = float(m._net.compute_gradients(x, y)[0])
-        m.set_weights(lo)
-        ll = float(m._net.compute_gradients(x, y)[0])
-        fd = (lh - ll) / (2 * eps)
-        assert abs(fd - grads[i][idx]) < tol * max(1.0, abs(fd)), (i, idx, fd, grads[i][idx])
-    m.set_weights(w)
+from _np_reference import assert_gradients_match_fd as _fd_check
 
 
 def _bn_ref(z, g, b, eps):

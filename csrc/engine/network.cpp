@@ -159,6 +159,7 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
   dW_.resize(max_w_);
   db_.resize(max_width_);
   whole_gradients_ = needs_whole_gradients(opt_, params_);
+  plan_inference();
 }
 
 void Network::set_loss(const LossConfig& c) {
@@ -278,9 +279,12 @@ MemoryUse Network::memory() const {
   }
   {
     std::lock_guard<std::mutex> g(packed_mu_);
-    if (packed_)
+    if (packed_) {
       for (const AlignedBuf& b : packed_->w)
         m.packed += b.size() * static_cast<int64_t>(sizeof(float));
+      for (const Param& p : packed_->folded)
+        m.packed += p.buf->size() * static_cast<int64_t>(sizeof(float));
+    }
   }
   return m;
 }
@@ -296,24 +300,6 @@ void Network::release_caches() {
   }
   train_ws_ = Workspace();
   whole_grads_.clear();
-}
-
-std::shared_ptr<const Network::Packed> Network::packed_for(const KernelTable& k) {
-  const uint64_t v = weights_version();
-  std::lock_guard<std::mutex> g(packed_mu_);
-  if (packed_ && packed_->version == v && packed_->table == &k) return packed_;
-  auto pk = std::make_shared<Packed>();
-  pk->version = v;
-  pk->table = &k;
-  pk->w.resize(layers_.size());
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const int64_t n = layers_[l]->packed_size(k);
-    if (n == 0) continue;
-    pk->w[l].resize(n);
-    layers_[l]->pack(pass_context(k), pk->w[l].data());
-  }
-  packed_ = pk;
-  return pk;
 }
 
 // Kept free for reuse: enough for a few concurrent callers, each with one per thread.
@@ -348,11 +334,12 @@ void Network::release_ws(std::unique_ptr<Workspace> ws) {
 
 void Network::infer_layer(const KernelTable& k, int l, int64_t rows, const float* cur,
                           float* y, const Packed* pk, int part, int parts,
-                          int* input_nonfinite, const Layer* as) const {
+                          int* input_nonfinite, const Layer* as, bool folded) const {
   const AlignedBuf* packed = pk && l < static_cast<int>(pk->w.size()) ? &pk->w[l] : nullptr;
   const Layer& L = as ? *as : *layers_[l];
-  L.infer(pass_context(k), packed && packed->size() ? packed->data() : nullptr, cur, y, rows,
-          part, parts, l == 0 ? input_nonfinite : nullptr);
+  const PassContext c = folded ? PassContext{k, pk->folded} : pass_context(k);
+  L.infer(c, packed && packed->size() ? packed->data() : nullptr, cur, y, rows, part, parts,
+          l == 0 ? input_nonfinite : nullptr);
 }
 
 const float* Network::forward(const KernelTable& k, Workspace& ws, const float* in,
@@ -361,18 +348,26 @@ const float* Network::forward(const KernelTable& k, Workspace& ws, const float* 
                               int64_t step) {
   const int last = top_index(fused);
   const float* cur = first_layer > 0 ? ws.acts[first_layer - 1].data() : in;
+  if (infer) {
+    for (const InferStep& s : infer_steps_) {
+      if (s.layer < first_layer) continue;
+      if (s.layer > last) break;
+      const int end = step_end(s, last);
+      const bool to_final = end == last && final_out;
+      // Fusion rule: a layer that is the identity in inference (Dropout) vanishes.
+      if (s.identity && !to_final) continue;
+      float* y = to_final ? final_out : ws.acts[end].data();
+      infer_layer(k, s.layer, rows, cur, y, pk, 0, 1, input_nonfinite,
+                  &step_layer(s, last, fused), s.fold >= 0);
+      cur = y;
+    }
+    return cur;
+  }
   PassContext c = pass_context(k);
   c.step = step;
   for (int l = first_layer; l <= last; ++l) {
     float* y = (l == last && final_out) ? final_out : ws.acts[l].data();
-    const Layer& L = layer_at(l, fused);
-    if (infer) {
-      // Fusion rule: a layer that is the identity in inference (Dropout) vanishes.
-      if (L.identity_in_inference() && !(l == last && final_out)) continue;
-      infer_layer(k, l, rows, cur, y, pk, 0, 1, input_nonfinite, &L);
-    } else {
-      L.forward(c, cur, y, rows);
-    }
+    layer_at(l, fused).forward(c, cur, y, rows);
     cur = y;
   }
   return cur;
@@ -648,17 +643,19 @@ void Network::predict_split(const KernelTable& k, const InputView& x, float* out
     }
     const float* cur = in;
     bool prev_split = false;
-    for (int l = 0; l < nl; ++l) {
-      if (layers_[l]->identity_in_inference() && l != nl - 1) continue;  // (as in forward)
+    for (const InferStep& s : infer_steps_) {
+      if (s.identity && s.last != nl - 1) continue;  // (as in forward)
+      const Layer& L = step_layer(s, nl - 1, false);
       // Every thread takes the same barrier decisions (they depend on shared data only).
-      const int w = layers_[l]->split_workers(k, rows, nth);
-      if (l > 0 && (w > 1 || prev_split)) {
+      const int w = L.split_workers(k, rows, nth);
+      if (s.layer > 0 && (w > 1 || prev_split)) {
 #ifdef FASTMLP_HAVE_OPENMP
 #pragma omp barrier
 #endif
       }
-      float* y = l == nl - 1 ? out : ws->acts[l].data();
-      if (tid < w) infer_layer(k, l, rows, cur, y, pk, tid, w, check.gemm_flag());
+      float* y = s.last == nl - 1 ? out : ws->acts[s.last].data();
+      if (tid < w)
+        infer_layer(k, s.layer, rows, cur, y, pk, tid, w, check.gemm_flag(), &L, s.fold >= 0);
       cur = y;
       prev_split = w > 1;
     }
@@ -689,9 +686,8 @@ void Network::predict(const InputView& x, float* out) {
   const int64_t N = x.rows;
   if (N <= 0) return;
   const bool convert = !reads_in_place(x);
-  // A few rows stream the live weights (small_rows_dense) and need no packed copy.
-  std::shared_ptr<const Packed> pk;
-  if (N > kGemvRows) pk = packed_for(k);
+  // A few rows stream the live weights (small_rows_dense) and need no Dense packs.
+  std::shared_ptr<const Packed> pk = packed_for(k, N > kGemvRows);
   // A few rows per thread: the threads split each layer's output columns instead (the
   // weights' memory traffic is split too, which matters most at batch 1). Only when some
   // layer is worth it: one team for the whole pass, barriers between layers, none around
@@ -701,9 +697,9 @@ void Network::predict(const InputView& x, float* out) {
   const int64_t row_fma = fma_per_row();
   if (avail > 1 && N <= kTileRows && N < min_rows_per_tile_thread(row_fma) * avail) {
     int nt = 1;
-    for (int l = 0; l < static_cast<int>(layers_.size()); ++l)
-      if (!layers_[l]->identity_in_inference())
-        nt = std::max(nt, layers_[l]->split_workers(k, N, avail));
+    const int last = static_cast<int>(layers_.size()) - 1;
+    for (const InferStep& s : infer_steps_)
+      if (!s.identity) nt = std::max(nt, step_layer(s, last, false).split_workers(k, N, avail));
     if (nt > 1) return predict_split(k, x, out, pk.get(), nt, convert);
   }
   // Row tiles on as many threads as the pass has work for (kSplitMinFma multiply-adds
@@ -760,8 +756,7 @@ int64_t Network::evaluate(const InputView& x, const TargetView& y, double* loss_
   std::fill(metric_sums, metric_sums + nm, 0.0);
   if (N <= 0) return -1;
   const bool fused = fused_top();
-  std::shared_ptr<const Packed> pk;
-  if (N > kGemvRows) pk = packed_for(k);
+  std::shared_ptr<const Packed> pk = packed_for(k, N > kGemvRows);
   const int64_t ntiles = (N + kTileRows - 1) / kTileRows;
   const int nt = tile_threads(ntiles);
   const int64_t tile_rows = std::min(N, kTileRows);

@@ -13,7 +13,8 @@
 //
 // Pre-packed weights: inference multiplies by weights packed once for the active tier
 // (KernelTable::pack_b). Every path that changes weights bumps weights_version(); the
-// packed copy is rebuilt when its (version, table) no longer match.
+// packed copy is rebuilt when its (version, table) no longer match; so are the folded
+// Dense + BatchNormalization weights (Fold) and a BatchNormalization's scale and shift.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -218,17 +219,46 @@ class Network {
 
   // Weights packed for one kernel table at one weights version; immutable once built and
   // shared by the calls using it (a newer pack replaces it, old users keep theirs alive).
+  // `folded`: the folded dense layers' parameters (see Fold), W' and b' for each fold.
+  // Without `complete`, the packs that only many-row passes read (a Dense's) are missing.
   struct Packed {
     uint64_t version = 0;
     const KernelTable* table = nullptr;
-    std::vector<AlignedBuf> w;  // per layer (empty for non-dense layers)
+    bool complete = false;
+    std::vector<AlignedBuf> w;  // per layer (empty for layers with no packed form)
+    std::vector<Param> folded;
   };
+  // Fusion rule (inference): a BatchNormalization after a linear Dense folds into it,
+  // W'[:, j] = W[:, j] * s_j, b'_j = (b_j - moving_mean_j) * s_j + beta_j with
+  // s = gamma / sqrt(moving_var + eps), and an Activation layer after the BN becomes the
+  // folded Dense's epilogue. The twins are Dense layers reading Packed::folded.
+  struct Fold {
+    int dense = 0, bn = 0;
+    int act = -1;  // the activation layer folded in, or -1
+    std::unique_ptr<Layer> linear, with_act;
+  };
+  // One layer run by an inference pass: layers [layer, last] (a fold covers 2 or 3).
+  struct InferStep {
+    int layer = 0, last = 0;
+    int fold = -1;          // index in folds_, or -1: layer_at(layer)
+    bool identity = false;  // the identity in inference: skipped (see forward)
+  };
+  // The inference steps up to layer `last` (top_index): a fold whose activation lies
+  // beyond `last` (fused into the loss) runs as its linear twin.
+  const Layer& step_layer(const InferStep& s, int last, bool fused) const;
+  int step_end(const InferStep& s, int last) const { return s.last > last ? last : s.last; }
+  // Fills folds_ and infer_steps_ (constructor).
+  void plan_inference();
+  // The folded parameters of fold f into dst[2f], dst[2f + 1].
+  void fold_params(int f, std::vector<Param>& dst) const;
 
   float* mparam(int i) { return params_[i].buf->data(); }
   void ensure_ws(Workspace& ws, int64_t rows, bool training);
   static int64_t ws_bytes(const Workspace& ws);
   // The packed weights for table k (hold lock() shared at least, so the version is stable).
-  std::shared_ptr<const Packed> packed_for(const KernelTable& k);
+  // With `many_rows` false (a pass of at most kGemvRows rows) the Dense packs may be left
+  // out; then null when nothing else is packed or folded.
+  std::shared_ptr<const Packed> packed_for(const KernelTable& k, bool many_rows = true);
   // Tile workspaces for read-only calls (predict, evaluate) from a pool.
   std::unique_ptr<Workspace> acquire_ws(int64_t rows);
   void release_ws(std::unique_ptr<Workspace> ws);
@@ -267,9 +297,10 @@ class Network {
   // Layer l's inference over part `part` of `parts` of a `rows`-row pass (see
   // Layer::infer); `input_nonfinite`: as in forward (layer 0 only). `as`: the layer run in
   // layer l's place (layer_at), else layers_[l].
+  // `folded`: `as` is a fold's twin, reading pk->folded.
   void infer_layer(const KernelTable& k, int l, int64_t rows, const float* cur, float* y,
                    const Packed* pk, int part, int parts, int* input_nonfinite,
-                   const Layer* as = nullptr) const;
+                   const Layer* as = nullptr, bool folded = false) const;
   // Loss of the batch from the top output (the logits of a fused activation when
   // fused_top()); optional gradient into dy. Returns the sum of the row losses, times the
   // rows' weights when the batch has them (dy then weighted too).
@@ -315,6 +346,9 @@ class Network {
   enum class TopFusion { none, skip_last, linear_twin };
   TopFusion top_fusion_ = TopFusion::none;
   std::unique_ptr<Layer> top_logits_;  // TopFusion::linear_twin: the top Dense, act linear
+  std::vector<Fold> folds_;
+  std::vector<InferStep> infer_steps_;
+  bool few_row_packs_ = false;  // some layer packs for few-row passes too, or folds_
   int64_t step_ = 0;
   int64_t bad_input_row_ = -1;
   Checkpoint checkpoints_[kCheckpointSlots];

@@ -23,6 +23,9 @@ void adam_update(float* p, const float* g, float* m, float* v, int64_t n, float 
                  float beta1, float beta2, float eps, float weight_decay, bool decoupled,
                  int64_t step);
 
+void dropout_act_backward(Act act, float alpha, const DropoutMask* m, const float* y,
+                          const float* dy, float* dz, int64_t n);
+
 FASTMLP_TIER_END
 
 // ---- engine kernels (csrc/kernels/engine_*.cpp; contracts in kernel_table.h) ----

@@ -17,6 +17,7 @@
 #include <array>
 #include <utility>
 
+#include "kernels/dropout_mask.h"
 #include "kernels/entry_points.h"
 #include "kernels/gemm_narrow.h"
 #include "kernels/gemm_pack.h"
@@ -310,6 +311,7 @@ void gemm_blocked_1t(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
           ukernels[direct_a][rows - 1][nvec - 1](kc, a, lda, Bblk + jr * b_panel, b_step, c, ldc,
                                                  cols, st);
           if (last && post_act) apply_post_act(ep, c, ldc, rows, cols);
+          if (last && ep && ep->dropout) apply_dropout(*ep->dropout, c, ldc, rows, cols);
         }
       }
     }
@@ -399,12 +401,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
           int64_t ldc, const Epilogue* ep) {
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.f) return gemm_scale_only(M, N, beta, C, ldc, ep);
-  if (M <= gemm_cfg::SMALL_M)
-    return gemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
-  if (trans_a && N <= narrow::NARROW_MAX)
-    return gemm_narrow(M, N, K, alpha, A, lda, B, ldb, trans_b, beta, C, ldc, ep);
-  gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, nullptr);
+  if (K <= 0 || alpha == 0.f)
+    gemm_scale_only(M, N, beta, C, ldc, ep);
+  else if (M <= gemm_cfg::SMALL_M)
+    gemm_small_m(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  else if (trans_a && N <= narrow::NARROW_MAX)
+    gemm_narrow(M, N, K, alpha, A, lda, B, ldb, trans_b, beta, C, ldc, ep);
+  else  // (applies a dropout mask tile by tile)
+    return gemm_blocked(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep,
+                        nullptr);
+  if (ep && ep->dropout) apply_dropout(*ep->dropout, C, ldc, M, N);
 }
 
 namespace {
@@ -521,6 +527,7 @@ void gemm_update(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, co
                   xn, yn, ep_next);
     });
     if (fwd && post_activation(ep_next)) apply_post_act(ep_next, yn, N, 1, N);
+    if (fwd && ep_next && ep_next->dropout) apply_dropout(*ep_next->dropout, yn, N, 1, N);
     return;
   }
   // One K block on the blocked path: each GEMM tile steps its part of W as it is made.

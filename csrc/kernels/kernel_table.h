@@ -52,6 +52,18 @@ constexpr bool act_backward_needs_x(Act act) {
   return act == Act::gelu || act == Act::gelu_tanh || act == Act::silu || act == Act::mish;
 }
 
+// Inverted dropout of a GEMM's output (a Dense fused with the Dropout after it, training
+// forward; Epilogue::dropout): the element at offset i from `origin` (the output's first
+// element; rows back to back) is kept when its 16-bit draw, the low (i even) or high
+// (i odd) half of counter_hash::draw(key, i / 2), is >= drop_below, and is then scaled
+// by `scale`; else it is 0. The Dropout layer's own mask, bit for bit.
+struct DropoutMask {
+  uint32_t key = 0;
+  uint32_t drop_below = 0;
+  float scale = 1.f;
+  const float* origin = nullptr;
+};
+
 // Applied to each output element before the store, after alpha/beta:
 //   y = act(acc + bias[j]); `bias` may be null. Every Act is supported (the cheap ones in
 //   the tile store, the transcendental ones by act_forward on the stored tile).
@@ -64,6 +76,9 @@ struct Epilogue {
   // that inference learns of a non-finite input row without a separate pass over it:
   // such a row makes every pre-activation of its output row non-finite.
   int* nonfinite = nullptr;
+  // When non-null, the mask applied after the activation (honoured by gemm only; its
+  // tiles apply it while still in L1).
+  const DropoutMask* dropout = nullptr;
 };
 
 // `ep` for the output columns from `j` on (its bias advanced by j), kept in `*local`;
@@ -140,6 +155,15 @@ struct KernelTable {
                       float beta1, float beta2, float eps, float weight_decay,
                       bool decoupled, int64_t step);
 
+  // Backward of act then the dropout mask m (a Dense fused with its Dropout): with y the
+  // masked output, dz[i] = kept(i) ? act'(y) * (dy[i] * m.scale) : 0, the bits of the
+  // Dropout layer's backward followed by act_backward on the unmasked output. Only for
+  // acts whose derivative is a function of y's sign (linear, relu, leaky_relu: a positive
+  // scale keeps the sign); relu reads no mask (y > 0 only where kept). Index i counts
+  // from dz[0] (m.origin is not read). dz may equal dy. csrc/kernels/dropout_mask.cpp.
+  void (*dropout_act_backward)(Act act, float alpha, const DropoutMask* m, const float* y,
+                               const float* dy, float* dz, int64_t n);
+
   // ---- engine kernels (models work; csrc/kernels/engine_*.cpp) ----
   // out[r, :] = float(x[src, :]) * scale + offset for r in [0, rows), where
   // src = idx ? idx[row0 + r] : row0 + r; x is uint8 (is_u8) or float32 with row stride ldx;
@@ -153,8 +177,9 @@ struct KernelTable {
   // W -= step(x^T @ dz) row by row, with state s0 (SGD velocity, may be null when
   // momentum == 0; Adam m) and s1 (Adam v), see OptimizerConfig in optimizer_config.h.
   // When rows == 1 and x_next is not null, the same pass also writes the next example's
-  // output of this layer, y_next[out] = ep_next(x_next[in] @ W_new), with the bits of gemm
-  // at M == 1 (so the next forward pass may skip this layer). Ignored when rows > 1.
+  // output of this layer, y_next[out] = ep_next(x_next[in] @ W_new) (its dropout mask
+  // included), with the bits of gemm at M == 1 (so the next forward pass may skip this
+  // layer). Ignored when rows > 1.
   void (*dense_backward_update)(const float* x, const float* dz, int64_t rows, int64_t in,
                                 int64_t out, float* W, float* s0, float* s1,
                                 const struct OptimizerConfig* opt, float* dx,

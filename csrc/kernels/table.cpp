@@ -17,6 +17,7 @@ const KernelTable& kernel_table() {
       colsum,
       sgd_update,
       adam_update,
+      dropout_act_backward,
       // engine kernels
       gather_rows,
       dense_backward_update,

@@ -8,7 +8,14 @@ applies the fusion rules that span layers, in one place:
 * an ``activation`` right after a linear ``dense`` goes into that layer's GEMM epilogue,
   unless its derivative needs its input (gelu, silu, mish: ``_core.ACT_BACKWARD_NEEDS_X``):
   that one stays, or becomes, a separate ``activation`` layer, whose backward reads it;
+* a ``dropout`` right after a ``dense`` whose activation's derivative follows from the
+  sign of its output (linear, relu, leaky_relu) goes into that layer (its ``rate`` and
+  ``seed``): the GEMM applies the mask in training, the backward takes the mask and the
+  activation's derivative in one pass (same masks, same bits as the separate layer);
 * ``softmax`` must be the last layer (the engine fuses it with cross-entropy).
+
+In inference (C++, ``Network::infer_steps``) a batch_normalization after a linear dense
+folds into it, with the activation layer after it as the folded dense's epilogue.
 """
 from __future__ import annotations
 
@@ -18,6 +25,9 @@ from . import _core
 from .layers._activation_names import ACT_CODES, NEEDS_INPUT
 
 _KIND_CODES = {name: code for code, name in enumerate(_core.LAYER_KINDS)}
+# Activations a dense layer can fuse a following Dropout with (dense.cpp: their derivative
+# is a function of the sign of y, which the mask's positive scale keeps).
+_DROPOUT_ACTS = ("linear", "relu", "leaky_relu")
 
 
 def layer_seed(model_seed, index):
@@ -61,6 +71,10 @@ def plan(layers, input_shape, model_seed):
         if fused and spec.kind == "activation" and spec.act not in NEEDS_INPUT \
                 and fused[-1][0].kind == "dense" and fused[-1][0].act == "linear":
             fused[-1] = (fused[-1][0]._replace(act=spec.act, alpha=spec.alpha),) + fused[-1][1:]
+            continue
+        if fused and spec.kind == "dropout" and fused[-1][0].kind == "dense" \
+                and fused[-1][0].act in _DROPOUT_ACTS and fused[-1][0].rate == 0:
+            fused[-1] = (fused[-1][0]._replace(rate=spec.rate, seed=spec.seed),) + fused[-1][1:]
             continue
         fused.append((spec, layer, i))
     for j, (spec, layer, i) in enumerate(fused):

@@ -2,7 +2,8 @@
 // batch's mean and (biased) variance, y = gamma * (x - mean) / sqrt(var + epsilon) + beta,
 // and the moving statistics follow: moving = moving * momentum + batch * (1 - momentum)
 // (updated by the training step, with the parameters; never by compute_gradients). In
-// inference the moving statistics are used: a per-column affine map.
+// inference the moving statistics are used: a per-column affine map, computed once per
+// weights version (the layer's pack), or folded into a linear Dense before the layer.
 // Parameters, in Keras order: gamma (scale=True), beta (center=True), moving_mean,
 // moving_variance; the optimizer updates only gamma and beta.
 #include <algorithm>
@@ -42,18 +43,42 @@ class BatchNorm final : public Layer {
       }
   }
 
-  void infer(const PassContext& c, const float* /*packed*/, const float* x, float* y,
+  // Inference: y = x * scale + shift per column, from the moving statistics (in double).
+  void affine(const std::vector<Param>& p, double* scale, double* shift) const {
+    const float* g = gamma(p);
+    const float* b = beta(p);
+    const float* mm = p[stat_index()].buf->data();
+    const float* mv = p[stat_index() + 1].buf->data();
+    for (int64_t j = 0; j < out(); ++j) {
+      scale[j] = (g ? g[j] : 1.0) / std::sqrt(static_cast<double>(mv[j]) + spec_.epsilon);
+      shift[j] = (b ? b[j] : 0.0) - mm[j] * scale[j];
+    }
+  }
+
+  // The scale and shift as floats, computed once per weights version: the pack. (After a
+  // linear Dense the network folds the layer into it instead: Network::Fold.)
+  int64_t packed_size(const KernelTable& /*k*/) const override { return 2 * out(); }
+  void pack(const PassContext& c, float* dst) const override {
+    const int64_t C = out();
+    std::vector<double> sc(C), sh(C);
+    affine(c.params, sc.data(), sh.data());
+    for (int64_t j = 0; j < C; ++j) {
+      dst[j] = static_cast<float>(sc[j]);
+      dst[C + j] = static_cast<float>(sh[j]);
+    }
+  }
+
+  void infer(const PassContext& c, const float* packed, const float* x, float* y,
              int64_t rows, int part, int parts, int* /*nonfinite*/) const override {
     const int64_t C = out();
-    const float* g = gamma(c.params);
-    const float* b = beta(c.params);
-    const float* mm = c.params[stat_index()].buf->data();
-    const float* mv = c.params[stat_index() + 1].buf->data();
-    std::vector<float> sc(C), sh(C);
-    for (int64_t j = 0; j < C; ++j) {
-      sc[j] = (g ? g[j] : 1.f) / std::sqrt(mv[j] + spec_.epsilon);
-      sh[j] = (b ? b[j] : 0.f) - mm[j] * sc[j];
+    std::vector<float> own;
+    if (!packed) {  // (the network always packs; a caller that does not still works)
+      own.resize(2 * C);
+      pack(c, own.data());
+      packed = own.data();
     }
+    const float* sc = packed;
+    const float* sh = packed + C;
     const int64_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t j = 0; j < C; ++j) y[r * C + j] = x[r * C + j] * sc[j] + sh[j];
@@ -144,6 +169,11 @@ class BatchNorm final : public Layer {
 };
 
 }  // namespace
+
+void batch_norm_affine(const Layer& bn, const std::vector<Param>& p, double* scale,
+                       double* shift) {
+  static_cast<const BatchNorm&>(bn).affine(p, scale, shift);
+}
 
 std::unique_ptr<Layer> make_batch_norm(const LayerSpec& s) {
   return std::make_unique<BatchNorm>(s);

@@ -5,9 +5,12 @@
 // weights; inference by weights packed once per weights version, or, for a few rows, by
 // the live weights with the packed path's bits (small_rows). Backward updates W tile by
 // tile as the gradient is produced (dense_backward_update: no dW matrix) for small
-// batches and Adam, else through a dW matrix and the optimizer kernel.
+// batches and Adam, else through a dW matrix and the optimizer kernel. A Dropout after
+// it can be fused in too (rate > 0 in its spec; see drops()).
 #include <algorithm>
+#include <stdexcept>
 
+#include "engine/layers/counter_rng.h"
 #include "engine/layers/layer.h"
 
 namespace fastmlp {
@@ -17,7 +20,11 @@ namespace {
 
 class Dense final : public Layer {
  public:
-  explicit Dense(const LayerSpec& s) : Layer(s) {}
+  explicit Dense(const LayerSpec& s) : Layer(s), rate_(s.rate) {
+    if (drops() && !(s.act == Act::linear || s.act == Act::relu || s.act == Act::leaky_relu))
+      throw std::invalid_argument("a dense layer fuses dropout only after linear, relu or "
+                                  "leaky_relu");
+  }
 
   std::vector<ParamShape> param_shapes() const override {
     const LayerSpec& s = spec_;
@@ -28,7 +35,12 @@ class Dense final : public Layer {
   }
 
   void forward(const PassContext& c, const float* x, float* y, int64_t rows) const override {
-    const Epilogue ep = epilogue(c.params);
+    Epilogue ep = epilogue(c.params);
+    DropoutMask m;
+    if (drops()) {
+      m = mask(c.step, y);
+      ep.dropout = &m;
+    }
     c.k.gemm(false, false, rows, out(), in(), 1.f, x, in(), weights(c.params), out(), 0.f,
              y, out(), &ep);
   }
@@ -66,6 +78,7 @@ class Dense final : public Layer {
   void pack(const PassContext& c, float* dst) const override {
     c.k.pack_b(false, in(), out(), weights(c.params), out(), dst);
   }
+  bool packed_for_few_rows() const override { return false; }  // (small_rows: live W)
   int64_t fma_per_row() const override { return in() * out(); }
   bool chains_batch1() const override { return true; }
 
@@ -73,7 +86,12 @@ class Dense final : public Layer {
                 int64_t rows) const override {
     const KernelTable& k = c.k;
     const int64_t n = rows * out();
-    if (spec_.act != Act::linear) k.act_backward(spec_.act, spec_.alpha, y, dy, dy, n);
+    if (drops()) {  // y holds the masked values: one pass takes act' and the mask
+      const DropoutMask m = mask(c.step, nullptr);
+      k.dropout_act_backward(spec_.act, spec_.alpha, &m, y, dy, dy, n);
+    } else if (spec_.act != Act::linear) {
+      k.act_backward(spec_.act, spec_.alpha, y, dy, dy, n);
+    }
     Param& pw = c.params[first_param_];
     float* W = pw.buf->data();
     const int bi = spec_.use_bias ? first_param_ + 1 : -1;
@@ -98,7 +116,12 @@ class Dense final : public Layer {
     };
     if (next) step_bias();
     if (rows <= c.fused_max_rows || (c.opt.kind == 1 && c.fused_max_rows > 0)) {
-      const Epilogue ep = epilogue(c.params);
+      Epilogue ep = epilogue(c.params);
+      DropoutMask m_next;  // the next example's forward is the next step's
+      if (next && drops()) {
+        m_next = mask(c.step + 1, c.y_next);
+        ep.dropout = &m_next;
+      }
       k.dense_backward_update(x, dy, rows, in(), out(), W, pw.s0 ? pw.s0->data() : nullptr,
                               pw.s1 ? pw.s1->data() : nullptr, &c.opt, dx,
                               next ? c.x_next : nullptr, c.y_next, &ep);
@@ -113,6 +136,17 @@ class Dense final : public Layer {
   }
 
  private:
+  // Fusion rule: a Dropout after this layer (spec rate > 0) is applied by it, in training.
+  bool drops() const { return spec_.rate > 0.f; }
+  // The mask of training step `step` over an output that starts at `y`.
+  DropoutMask mask(int64_t step, const float* y) const {
+    DropoutMask m;
+    m.key = step_key(spec_.seed, step);
+    m.drop_below = rate_.drop_below;
+    m.scale = rate_.keep_scale;
+    m.origin = y;
+    return m;
+  }
   const float* weights(const std::vector<Param>& p) const {
     return p[first_param_].buf->data();
   }
@@ -123,6 +157,8 @@ class Dense final : public Layer {
     ep.alpha = spec_.alpha;
     return ep;
   }
+
+  DropoutRate rate_;
 
   // y[rows, out] = ep(x @ W) for output columns [j0, j1), with the bits of gemm_packed
   // (see KernelTable::gemm_kc): K is split into the blocks the packed path uses, each

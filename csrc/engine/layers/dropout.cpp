@@ -4,6 +4,9 @@
 // batch): counter-based, so training is bitwise the same for any thread count, and
 // backward recomputes it instead of storing it. Each 32-bit hash gives two 16-bit draws,
 // so the rate is applied in steps of 1/65536 (and the scale uses that same rate).
+// After a Dense whose activation's derivative follows from the sign of y (linear, relu,
+// leaky_relu) the layer is fused into that Dense instead (python/fastmlp/_engine_plan.py,
+// dense.cpp): the GEMM applies this same mask.
 #include <cmath>
 
 #include "engine/layers/counter_rng.h"
@@ -16,11 +19,7 @@ namespace {
 
 class Dropout final : public Layer {
  public:
-  explicit Dropout(const LayerSpec& s) : Layer(s) {
-    drop_below_ = static_cast<uint32_t>(std::lround(static_cast<double>(s.rate) * 65536.0));
-    if (drop_below_ > 65535u) drop_below_ = 65535u;
-    keep_scale_ = static_cast<float>(65536.0 / (65536.0 - drop_below_));
-  }
+  explicit Dropout(const LayerSpec& s) : Layer(s), rate_(s.rate) {}
 
   void forward(const PassContext& c, const float* x, float* y, int64_t rows) const override {
     masked(x, y, rows * out(), c.step);
@@ -44,8 +43,8 @@ class Dropout final : public Layer {
   // out[i] = in[i] * (kept(i) ? keep_scale : 0) for the mask of `step`.
   void masked(const float* in, float* o, int64_t n, int64_t step) const {
     const uint32_t key = step_key(spec_.seed, step);
-    const uint32_t thr = drop_below_;
-    const float sc = keep_scale_;
+    const uint32_t thr = rate_.drop_below;
+    const float sc = rate_.keep_scale;
     const int64_t pairs = n / 2;
     for (int64_t p = 0; p < pairs; ++p) {  // two draws per hash; vectorises
       const uint32_t h = draw(key, p);
@@ -58,8 +57,7 @@ class Dropout final : public Layer {
     }
   }
 
-  uint32_t drop_below_ = 0;  // a 16-bit draw below this drops the value
-  float keep_scale_ = 1.f;
+  DropoutRate rate_;
 };
 
 }  // namespace

@@ -4,7 +4,8 @@
 // layers: the workspaces, the parameters' storage, threading, the loss, and the fusion
 // rules (a Dense's activation in its GEMM epilogue, the batch-1 update that also
 // computes the next example's first layer, Softmax fused with cross-entropy, a leading
-// Rescaling folded into the input gather).
+// Rescaling folded into the input gather, BatchNormalization folded into the Dense before
+// it for inference).
 //
 // Contract, for every kind:
 //   * x is the layer's input [rows, in], y its output [rows, out]; row-major, row stride
@@ -100,7 +101,8 @@ class Layer {
   virtual void forward(const PassContext& c, const float* x, float* y, int64_t rows) const = 0;
   // Inference: part `part` of `parts` of a `rows`-row pass (parts from split_workers; a
   // whole pass is part 0 of 1). `packed`: this layer's weights packed by pack() (null
-  // when packed_size is 0, and for passes of at most kGemvRows rows). `nonfinite`
+  // when packed_size is 0, and for passes of at most kGemvRows rows unless
+  // packed_for_few_rows). `nonfinite`
   // (layer 0, when flags_nonfinite): set to 1 when a row of x may hold NaN or inf.
   virtual void infer(const PassContext& c, const float* packed, const float* x, float* y,
                      int64_t rows, int part, int parts, int* nonfinite) const;
@@ -110,9 +112,12 @@ class Layer {
   // Whether infer over `rows` rows reports non-finite input rows through `nonfinite`
   // (saving inference a separate pass over its input).
   virtual bool flags_nonfinite(int64_t rows) const { return false; }
-  // Inference weights packed for k: floats needed (0: none), and the packing.
+  // Inference weights packed for k: floats needed (0: none), and the packing (made once
+  // per weights version).
   virtual int64_t packed_size(const KernelTable& k) const { return 0; }
   virtual void pack(const PassContext& c, float* dst) const {}
+  // Whether passes of at most kGemvRows rows read the pack too (a Dense's do not).
+  virtual bool packed_for_few_rows() const { return true; }
   // Multiply-adds per row (predict's threading choices).
   virtual int64_t fma_per_row() const { return 0; }
   // Whether backward at batch 1 can also compute the next example's output
@@ -139,6 +144,11 @@ class Layer {
 // need every gradient first (param_update.h: needs_whole_gradients) run backward with
 // StepContext::grads instead, so this never sees the other optimizers.
 void apply_update(const StepContext& c, Param& p, const float* g);
+
+// A batch_norm layer's inference map, y = x * scale[j] + shift[j] for its out() columns,
+// in double (batch_norm.cpp; the network folds it into the Dense before it).
+void batch_norm_affine(const Layer& bn, const std::vector<Param>& p, double* scale,
+                       double* shift);
 
 // The registry (registry.cpp): the layer for a spec; std::invalid_argument for a kind it
 // does not know.
