@@ -3,14 +3,8 @@ fail-over, checksum mismatch, truncated transfer, atomic rename, no partial file
 No outside network is touched."""
 from __future__ import annotations
 
-import gzip
-import hashlib
-import http.server
 import io
 import os
-import socket
-import struct
-import threading
 
 import numpy as np
 import pytest
@@ -18,72 +12,7 @@ import pytest
 from fastmlp import datasets as fds
 from fastmlp.datasets import _download, _loaders
 from fastmlp.datasets._loaders import DatasetSpec, FileSpec
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    # routes: path -> (mode, payload); modes: ok, truncate, lie-length, slow, nolength
-    def do_GET(self):  # noqa: N802
-        srv = self.server
-        srv.log.append(self.path)
-        route = srv.routes.get(self.path)
-        if route is None:
-            self.send_error(404)
-            return
-        mode, body = route
-        if mode == "error500":
-            self.send_error(500)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        if mode != "nolength":
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if mode == "truncate":
-            # announce the whole body, send half, drop the connection
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        if mode == "slow":
-            half = len(body) // 2
-            self.wfile.write(body[:half])
-            self.wfile.flush()
-            srv.observe()
-            self.wfile.write(body[half:])
-            return
-        self.wfile.write(body if mode != "nolength" else body[:-10])
-        if mode == "nolength":
-            self.close_connection = True
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-class Server:
-    def __init__(self):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.routes = {}
-        self.httpd.log = []
-        self.httpd.observe = lambda: None
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def route(self, path, body, mode="ok"):
-        self.httpd.routes[path] = (mode, body)
-
-    @property
-    def log(self):
-        return self.httpd.log
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from _http_files import Server, closed_port_url, fake_mnist_arrays, idx_gz, sha
 
 
 @pytest.fixture
@@ -93,20 +22,8 @@ def server():
     s.close()
 
 
-def sha(b):
-    return hashlib.sha256(b).hexdigest()
-
-
 def listing(d):
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
-
-
-def closed_port_url():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}/"
 
 
 PAYLOAD = os.urandom(200_000)
@@ -205,24 +122,27 @@ def test_progress_bar_redraws_in_place_on_a_terminal(server, tmp_path, monkeypat
     assert "#" * 30 in out
 
 
+def test_progress_callable_gets_bytes_per_file_and_each_mirror_restarts(server, tmp_path,
+                                                                        capsys):
+    server.route("/cut/f.bin", PAYLOAD, mode="truncate")
+    server.route("/p/f.bin", PAYLOAD)
+    calls = []
+    _download.fetch_file("f.bin", [f"{server.base}/cut/", f"{server.base}/p/"], str(tmp_path),
+                         sha256=sha(PAYLOAD), size=len(PAYLOAD),
+                         progress=lambda *a: calls.append(a))
+    starts = [i for i, c in enumerate(calls) if c[1] == 0]
+    assert len(starts) == 2 and all(c[0] == "f.bin" and c[2] == len(PAYLOAD) for c in calls)
+    done = [c[1] for c in calls[starts[1]:]]
+    assert done == sorted(done) and done[-1] == len(PAYLOAD)
+    assert capsys.readouterr().err == ""  # reported to the callable, not to stderr
+
+
 # --- whole loaders over the local server -----------------------------------------------------
-
-def _idx(arr):
-    arr = np.asarray(arr, np.uint8)
-    head = b"\x00\x00\x08" + bytes([arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
-    return gzip.compress(head + arr.tobytes(), mtime=0)
-
 
 @pytest.fixture
 def synthetic_mnist(server, tmp_path, monkeypatch):
-    rng = np.random.default_rng(7)
-    arrays = {
-        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte.gz": (np.arange(20) % 10).astype(np.uint8),
-        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte.gz": (np.arange(6) % 10).astype(np.uint8),
-    }
-    blobs = {k: _idx(v) for k, v in arrays.items()}
+    arrays = fake_mnist_arrays()
+    blobs = {k: idx_gz(v) for k, v in arrays.items()}
     for k, b in blobs.items():
         server.route(f"/good/{k}", b)
     spec = DatasetSpec(name="mnist",
@@ -266,7 +186,7 @@ def test_load_mnist_mirrors_override_and_offline_error(server, tmp_path, synthet
 
 
 def test_load_mnist_checksum_mismatch_is_an_error(server, tmp_path, synthetic_mnist):
-    good = _idx(synthetic_mnist["train-images-idx3-ubyte.gz"])
+    good = idx_gz(synthetic_mnist["train-images-idx3-ubyte.gz"])
     server.route("/evil/train-images-idx3-ubyte.gz", good[:-100] + bytes(100))  # same size
     with pytest.raises(fds.DatasetNotFoundError, match="sha256 mismatch"):
         fds.load_mnist(mirrors=[f"{server.base}/evil/"], progress=False)

@@ -74,6 +74,22 @@ class _Progress:
         self.stream.flush()
 
 
+class _Callback:
+    """``progress`` given as a callable: ``progress(filename, done_bytes, total_bytes)`` once
+    when the transfer starts (done 0) and after every chunk; total is None when unknown."""
+
+    def __init__(self, fn, name, total):
+        self.fn, self.name, self.total, self.done = fn, name, total, 0
+        fn(name, 0, total)
+
+    def update(self, n):
+        self.done += n
+        self.fn(self.name, self.done, self.total)
+
+    def close(self, ok):
+        pass
+
+
 def _mb(n):
     if n is None:
         return "? MB"
@@ -96,7 +112,8 @@ def _try_one(url, dest, filename, sha256, size, timeout, progress):
                 limit = size if size is not None else length
                 h = hashlib.sha256()
                 got = 0
-                bar = _Progress(filename, limit, enabled=progress)
+                bar = (_Callback(progress, filename, limit) if callable(progress)
+                       else _Progress(filename, limit, enabled=progress))
                 while True:
                     # Never read past the expected size (+1 to detect an over-long body).
                     want = _CHUNK if limit is None else min(_CHUNK, limit + 1 - got)
@@ -141,7 +158,10 @@ def fetch_file(filename, mirrors, dest, *, sha256=None, size=None, timeout=60.0,
     """Fetch ``filename`` from the first mirror that serves it intact into ``dest``.
 
     ``mirrors`` are base URLs (the file name is appended).  Returns the final path; raises
-    :class:`DownloadError` listing every URL tried and why it failed.
+    :class:`DownloadError` listing every URL tried and why it failed.  ``progress``: None
+    (a bar on stderr when it is a terminal), True/False (the bar on/off), or a callable
+    ``progress(filename, done_bytes, total_bytes)`` to report elsewhere (each mirror tried
+    starts again from 0).
     """
     os.makedirs(dest, exist_ok=True)
     failures = []

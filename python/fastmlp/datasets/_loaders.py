@@ -350,7 +350,8 @@ _DOC_COMMON = """
     (a ``FileNotFoundError``) listing the directories searched when nothing is found and
     the download fails or is disabled, and ``ValueError`` naming the file for any corrupt
     file.  ``mirrors`` overrides the list of base URLs; ``progress`` forces the download
-    progress bar on or off (default: on when stderr is a terminal).
+    progress bar on or off (default: on when stderr is a terminal), or is a callable
+    ``progress(filename, done_bytes, total_bytes)`` that gets the progress instead.
 """
 
 
