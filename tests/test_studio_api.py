@@ -198,7 +198,7 @@ def test_train_streams_batches_epochs_and_results(client, finished):
 def test_runs_list_and_one_run(client, finished):
     run_id, _ = finished
     d = client.get("/api/runs", headers=AUTH).json()
-    assert [r["id"] for r in d["runs"]] == [run_id] and d["active"] is None
+    assert [r["id"] for r in d["runs"]] == [run_id] and d["active"] == []
     one = client.get(f"/api/runs/{run_id}", headers=AUTH).json()
     assert one["params"]["batch_size"] == 64 and len(one["history"]["batch"]) == 86
     assert client.get("/api/runs/20200101-000000-abcdef", headers=AUTH).status_code == 404
@@ -209,7 +209,7 @@ def test_second_run_gets_409_and_stop_keeps_a_consistent_model(client):
     r = client.post("/api/runs", json={"dataset": "sample", "layers": MODEL, "epochs": 1},
                     headers=AUTH)
     assert r.status_code == 409 and run["id"] in r.json()["error"]
-    assert client.get("/api/runs", headers=AUTH).json()["active"] == run["id"]
+    assert client.get("/api/runs", headers=AUTH).json()["active"] == [run["id"]]
     assert client.post(f"/api/runs/{run['id']}/stop", headers=AUTH).status_code == 200
     final = _events(client, run["id"])[-1]["run"]
     assert final["status"] == "stopped" and final["error"] is None

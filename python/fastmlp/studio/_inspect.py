@@ -33,13 +33,13 @@ def _query_int(query, key, lo, hi, default):
     return v
 
 
-def inspect(run, query) -> dict:
-    """``query``: ``only`` (all | misclassified), ``true``/``pred`` (a confusion cell),
-    ``offset``, ``limit``."""
+def inspect(run, query, root) -> dict:
+    """``root``: the studio's datasets dir; ``query``: ``only`` (all | misclassified),
+    ``true``/``pred`` (a confusion cell), ``offset``, ``limit``."""
     if run.record["status"] not in ("done", "stopped"):
         raise StudioError(f"run {run.id} has no trained model to inspect (it is "
                           f"{run.record['status']})", 409)
-    (_, _), (xte, yte) = _data.load(run.record["dataset"])
+    (_, _), (xte, yte) = _data.load(run.record["dataset"], root)
     probs = _probs(run, xte)
     k = probs.shape[1]
     pred = probs.argmax(axis=1)
@@ -63,7 +63,7 @@ def inspect(run, query) -> dict:
               "probs": [round(float(v), 4) for v in probs[i]], "pixels": _data.image_b64(xte[i])}
              for i in idx[offset:offset + limit]]
     return {"total": int(len(idx)), "offset": offset, "shape": list(xte.shape[1:]),
-            "classes": _data.describe(run.record["dataset"])["classes"],
+            "classes": _data.describe(run.record["dataset"], root)["classes"],
             "accuracy": float((pred == y).mean()),
             "confusion": confusion.tolist(),
             "items": items}

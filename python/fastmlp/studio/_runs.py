@@ -117,14 +117,22 @@ class Run:
             return self.model
 
 
+def model_key(record) -> str:
+    """A model's identity: its dataset and its layers (the same architecture on the same data;
+    its training settings may differ)."""
+    return json.dumps({"dataset": record["dataset"], "layers": record["layers"]},
+                      sort_keys=True)
+
+
 class RunManager:
-    """The runs of one data dir; one trains at a time (the machine's cores are the limit)."""
+    """The runs of one data dir; one run trains at a time per model (different models train
+    side by side, each on its own worker thread, the engine releasing the GIL)."""
 
     def __init__(self, data_dir):
         self.root = os.path.abspath(os.path.join(data_dir, "runs"))
         os.makedirs(self.root, exist_ok=True)
         self.runs: dict = {}
-        self.active = None
+        self.training: dict = {}  # model_key -> the Run training that model
         self._lock = threading.Lock()
         # OpenMP's thread count is per thread: the worker takes the one set where the server
         # was made (`fastmlp --threads N studio`), not the runtime's default
@@ -150,11 +158,16 @@ class RunManager:
         return run
 
     def start(self, record, model, data) -> Run:
-        """Start training ``model`` on a worker thread; 409 while another run trains."""
+        """Start training ``model`` on a worker thread; 409 while a run of the same model
+        (dataset and layers) trains."""
+        key = model_key(record)
         with self._lock:
-            if self.active is not None and not self.active.done.is_set():
-                raise StudioError(f"run {self.active.id} is training; stop it or wait for it "
-                                  "to finish (one run trains at a time)", 409)
+            busy = self.training.get(key)
+            if busy is not None and not busy.done.is_set():
+                raise StudioError(f"this model (the same dataset and layers) is already "
+                                  f"training as run {busy.id}; stop it or wait for it to "
+                                  "finish, or change the model (one run trains at a time per "
+                                  "model)", 409)
             rid = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
             directory = os.path.join(self.root, rid)
             os.makedirs(directory)
@@ -162,7 +175,7 @@ class RunManager:
                           error=None)
             run = Run(record, directory, model)
             self.runs[rid] = run
-            self.active = run
+            self.training[key] = run
         run.save()
         threading.Thread(target=_train, args=(run, data, self.threads), name=f"studio-{rid}",
                          daemon=True).start()
@@ -175,12 +188,20 @@ class RunManager:
         run.stop_requested = True
         return run
 
+    def active(self) -> list:
+        """The ids of the runs training now, oldest first."""
+        with self._lock:
+            return sorted(r.id for r in self.training.values() if not r.done.is_set())
+
     def shutdown(self, timeout=60.0):
-        """Stop the training run, if any, and wait for it (its model and record are saved)."""
-        run = self.active
-        if run is not None and not run.done.is_set():
+        """Stop the training runs and wait for them (their models and records are saved)."""
+        with self._lock:
+            busy = [r for r in self.training.values() if not r.done.is_set()]
+        for run in busy:
             run.stop_requested = True
-            run.done.wait(timeout)
+        t_end = time.monotonic() + timeout
+        for run in busy:
+            run.done.wait(max(t_end - time.monotonic(), 0.0))
 
     def listing(self):
         return [r.public() for r in sorted(self.runs.values(), key=lambda r: r.id)]

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import optimizers
 from . import _data, _inspect, _params, _spec
+from ._downloads import Downloads
 from ._errors import StudioError
 from ._runs import RunManager, bucket_means
 from ._security import LOOPBACK, Guard
@@ -36,18 +37,18 @@ async def _body(request) -> dict:
     return _params.parse_json(await request.body())
 
 
-def _model_from(body, seed=None):
+def _model_from(body, root, seed=None):
     """dataset + layers -> (checked layers, dataset description, built model)."""
-    ds = _data.describe(body.get("dataset", "sample"))
+    ds = _data.describe(body.get("dataset", "sample"), root)
     specs = _spec.parse_layers(body.get("layers"))
     model = _spec.build_model(specs, ds["input_shape"], seed=seed)
     return specs, ds, model
 
 
-def _check_fits(model, ds, optimizer):
+def _check_fits(model, ds, optimizer, root):
     """compile + one evaluate row with the largest label: the API's own messages for a loss
     or output that does not fit the data (e.g. fewer output units than classes)."""
-    (xtr, ytr), _ = _data.load(ds["name"])
+    (xtr, ytr), _ = _data.load(ds["name"], root)
     try:
         model.compile(optimizer=optimizer, loss=_spec.LOSS, metrics=["accuracy"])
         i = int(ytr.argmax())
@@ -56,10 +57,13 @@ def _check_fits(model, ds, optimizer):
         raise StudioError(f"model: {exc}", field="layers") from None
 
 
-def create_app(data_dir, token=None, allowed_hosts=LOOPBACK) -> Starlette:
-    """The ASGI app; ``token`` (default: a fresh random one) is needed by every API call."""
+def create_app(data_dir, token=None, allowed_hosts=LOOPBACK, mirrors=None) -> Starlette:
+    """The ASGI app; ``token`` (default: a fresh random one) is needed by every API call;
+    ``mirrors``: where the Download button fetches datasets from (see :mod:`._downloads`)."""
     token = token or secrets.token_urlsafe(24)
     runs = RunManager(data_dir)
+    root = os.path.abspath(os.path.join(data_dir, "datasets"))
+    downloads = Downloads(root, mirrors)
     closing = threading.Event()  # set by the command's Ctrl-C: event streams end
 
     async def index(request):
@@ -73,38 +77,57 @@ def create_app(data_dir, token=None, allowed_hosts=LOOPBACK) -> Starlette:
                                         "max_epochs": _params.MAX_EPOCHS}})
 
     async def datasets(request):
-        return JSONResponse({"datasets": await asyncio.to_thread(_data.listing)})
+        listing = await asyncio.to_thread(_data.listing, root)
+        for d in listing:
+            d["download"] = downloads.state(d["name"])
+        return JSONResponse({"datasets": listing})
 
     async def dataset(request):
-        return JSONResponse(await asyncio.to_thread(_data.describe, request.path_params["name"]))
+        return JSONResponse(await asyncio.to_thread(_data.describe, request.path_params["name"],
+                                                    root))
+
+    async def download(request):
+        name = request.path_params["name"]
+        state, started = await asyncio.to_thread(downloads.start, name)
+        if started:
+            return JSONResponse(state, 202)
+        return JSONResponse({"error": f"dataset {name!r} is already downloading "
+                                      f"({state['done']} of {state['total']} bytes); "
+                                      "its progress is at GET this URL", "download": state}, 409)
+
+    async def download_state(request):
+        name = _data.check_name(request.path_params["name"])
+        state = downloads.state(name)
+        if state is None:
+            raise StudioError(f"dataset {name!r}: no download was started", 404,
+                              field="dataset")
+        return JSONResponse(state)
 
     async def validate(request):
         body = await _body(request)
         try:
-            specs, ds, model = await asyncio.to_thread(_model_from, body, 0)
-            await asyncio.to_thread(_check_fits, model, ds, "adam")
+            specs, ds, model = await asyncio.to_thread(_model_from, body, root, 0)
+            await asyncio.to_thread(_check_fits, model, ds, "adam", root)
         except StudioError as exc:  # a model that does not fit is a result, not a failure
             return JSONResponse({"ok": False, **exc.as_json()}, exc.status)
         return JSONResponse({"ok": True, "summary": _spec.summary(model)})
 
     async def start(request):
         body = await _body(request)
-        ds = await asyncio.to_thread(_data.describe, body.get("dataset", "sample"))
+        ds = await asyncio.to_thread(_data.describe, body.get("dataset", "sample"), root)
         params = _params.train_params(body, ds["n_train"])
-        specs, ds, model = await asyncio.to_thread(_model_from, body, params["seed"])
+        specs, ds, model = await asyncio.to_thread(_model_from, body, root, params["seed"])
         opt = _spec.make_optimizer(params["optimizer"], params["learning_rate"])
-        await asyncio.to_thread(_check_fits, model, ds, opt)
+        await asyncio.to_thread(_check_fits, model, ds, opt, root)
         record = {"dataset": ds["name"], "input_shape": ds["input_shape"],
                   "layers": [dict(type=t, **kw) for t, kw in specs], "params": params,
                   "summary": _spec.summary(model)}
-        data = _data.load(ds["name"])
+        data = _data.load(ds["name"], root)
         run = runs.start(record, model, data)
         return JSONResponse(run.public(), 202)
 
     async def listing(request):
-        return JSONResponse({"runs": runs.listing(),
-                             "active": runs.active.id if runs.active and not
-                             runs.active.done.is_set() else None})
+        return JSONResponse({"runs": runs.listing(), "active": runs.active()})
 
     def _run(request):
         return runs.get(_params.run_id(request.path_params["run_id"]))
@@ -140,7 +163,7 @@ def create_app(data_dir, token=None, allowed_hosts=LOOPBACK) -> Starlette:
     async def inspect(request):
         run = _run(request)
         return JSONResponse(await asyncio.to_thread(_inspect.inspect, run,
-                                                    dict(request.query_params)))
+                                                    dict(request.query_params), root))
 
     async def export(request):
         run = _run(request)
@@ -181,6 +204,8 @@ def create_app(data_dir, token=None, allowed_hosts=LOOPBACK) -> Starlette:
         Route("/api/info", info),
         Route("/api/datasets", datasets),
         Route("/api/datasets/{name}", dataset),
+        Route("/api/datasets/{name}/download", download_state),
+        Route("/api/datasets/{name}/download", download, methods=["POST"]),
         Route("/api/validate", validate, methods=["POST"]),
         Route("/api/runs", listing),
         Route("/api/runs", start, methods=["POST"]),
@@ -199,7 +224,7 @@ def create_app(data_dir, token=None, allowed_hosts=LOOPBACK) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         StudioError: studio_error, HTTPException: http_error, Exception: unexpected})
     guarded = Guard(app, token, allowed_hosts)
-    guarded.runs, guarded.closing = runs, closing  # for the command line and the tests
+    guarded.runs, guarded.closing, guarded.downloads = runs, closing, downloads  # for the command line and the tests
     return guarded
 
 

@@ -43,7 +43,12 @@ def add_parser(sub):
                    help=f"port (default: {DEFAULT_PORT}; 0: any free port)")
     s.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
     s.add_argument("--data-dir", default=None,
-                   help=f"where runs are kept (default: {default_data_dir()})")
+                   help=f"where runs and downloaded datasets are kept (default: "
+                        f"{default_data_dir()})")
+    s.add_argument("--mirror", action="append", default=None, metavar="URL",
+                   help="a base URL serving <URL>/<dataset>/<file> for the page's Download "
+                        "button, tried in order (repeatable; default: $FASTMLP_STUDIO_MIRRORS, "
+                        "else the loaders' own mirrors)")
     s.set_defaults(func=cmd_studio)
     return s
 
@@ -76,10 +81,13 @@ def cmd_studio(args):
     wildcard = args.host in _WILDCARD
     allowed = None if wildcard else tuple(LOOPBACK) + (args.host,)
     data_dir = args.data_dir or default_data_dir()
-    app = create_app(data_dir, token=token, allowed_hosts=allowed)
+    try:
+        app = create_app(data_dir, token=token, allowed_hosts=allowed, mirrors=args.mirror)
+    except ValueError as exc:  # a malformed --mirror or $FASTMLP_STUDIO_MIRRORS
+        raise CLIError(str(exc)) from None
     shown = "127.0.0.1" if wildcard else (f"[{args.host}]" if ":" in args.host else args.host)
     url = f"http://{shown}:{port}/?token={token}"
-    print(f"fastmlp studio: runs kept in {os.path.abspath(data_dir)}")
+    print(f"fastmlp studio: runs and downloads kept in {os.path.abspath(data_dir)}")
     print(f"open this URL (its token is the key to this server; Ctrl-C stops it):\n  {url}",
           flush=True)
     if wildcard:

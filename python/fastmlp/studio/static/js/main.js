@@ -18,10 +18,12 @@ async function main() {
   });
   await builder.loadDatasets();
   await runs.refresh();
-  // A run already training (started in another tab): follow it here too.
+  // A run already training (started in another tab): follow it here too (the newest one
+  // when several models train).
   const list = await api("/api/runs");
-  if (list.ok && list.data.active) {
-    const one = await api(`/api/runs/${list.data.active}`);
+  const active = list.ok ? list.data.active : [];
+  if (active.length) {
+    const one = await api(`/api/runs/${active[active.length - 1]}`);
     if (one.ok) trainer.watch(one.data);
   }
 }
