@@ -13,58 +13,23 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastmlp as fm
+from fastmlp.cli import build_parser, main as cli_main
+from _studio_client import (AUTH, MODEL, TOKEN, TestClient, create_app, events as _events,
+                            studio_client, train as _train)
 from _optional import require
-
-require("starlette", module_level=True)
-require("uvicorn", module_level=True)
-try:
-    with warnings.catch_warnings():  # starlette >= 1.x prefers httpx2 and warns on httpx
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-except RuntimeError:  # the test client needs httpx2 (or httpx): skip, or fail under CI
-    require("httpx2", module_level=True)
-
-from fastmlp.cli import build_parser, main as cli_main  # noqa: E402
-from fastmlp.studio import create_app  # noqa: E402
-from _studio_server import studio_server  # noqa: E402
-
-TOKEN = "test-token"
-AUTH = {"X-Studio-Token": TOKEN}
-MODEL = [{"type": "Rescaling", "scale": 1 / 255}, {"type": "Flatten"},
-         {"type": "Dense", "units": 32, "activation": "relu"},
-         {"type": "Dense", "units": 10, "activation": "softmax"}]
+from _studio_server import studio_server
 
 
 @pytest.fixture
 def client(tmp_path):
-    app = create_app(tmp_path, token=TOKEN, allowed_hosts=("testserver",))
-    with TestClient(app, raise_server_exceptions=False) as c:  # `with`: lifespan runs
-        c.data_dir = tmp_path
+    with studio_client(tmp_path) as c:
         yield c
-
-
-def _train(client, **settings):
-    body = {"dataset": "sample", "layers": MODEL, "epochs": 2, "seed": 1, **settings}
-    r = client.post("/api/runs", json=body, headers=AUTH)
-    assert r.status_code == 202, r.text
-    return r.json()
-
-
-def _events(client, run_id):
-    updates = []
-    with client.stream("GET", f"/api/runs/{run_id}/events", headers=AUTH) as s:
-        assert s.headers["content-type"].startswith("text/event-stream")
-        for line in s.iter_lines():
-            if line.startswith("data: "):
-                updates.append(json.loads(line[6:]))
-    return updates
 
 
 @pytest.fixture

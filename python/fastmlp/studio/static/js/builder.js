@@ -2,6 +2,7 @@
 // live validation: the server builds the fm.Sequential and answers with the Python API's
 // message or the summary.
 import { api, el, setMessage } from "./api.js";
+import { Downloads } from "./datasets.js";
 
 const DEFAULT_MODEL = [
   { type: "Rescaling", scale: 1 / 255 }, { type: "Flatten" },
@@ -25,6 +26,10 @@ export class Builder {
     menu.value = "Dense";
     document.getElementById("add-layer").addEventListener("click", () => this.add(menu.value));
     this.dataset.addEventListener("change", () => this.pickDataset());
+    this.downloads = new Downloads(this.dataset, (name) => {
+      this.dataset.value = name;
+      this.pickDataset();
+    });
   }
 
   async loadDatasets() {
@@ -36,6 +41,7 @@ export class Builder {
       this.dataset.append(opt);
     }
     this.dataset.value = "sample";
+    this.downloads.show(r.data.datasets);
     await this.pickDataset();
   }
 
