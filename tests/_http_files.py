@@ -14,6 +14,8 @@ import threading
 
 import numpy as np
 
+from fastmlp.datasets import _loaders
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     # routes: path -> (mode, payload); modes: ok, truncate, lie-length, slow, nolength
@@ -123,3 +125,21 @@ def fake_cifar_tgz(n=4):
             info.size = records.size
             tar.addfile(info, io.BytesIO(records.tobytes()))
     return buf.getvalue()
+
+
+def serve_fake_datasets(server, monkeypatch, tmp_path, prefix="/m"):
+    """Fake MNIST and CIFAR-10 files served at ``<server.base><prefix>/<dataset>/<file>`` (the
+    studio's mirror layout); the loaders' published checksums and sizes swapped for theirs
+    and no dataset anywhere on disk. Returns ``{dataset: {file name: bytes}}``."""
+    blobs = {"mnist": {k: idx_gz(v) for k, v in fake_mnist_arrays().items()},
+             "cifar10": {"cifar-10-binary.tar.gz": fake_cifar_tgz()}}
+    for name, named in blobs.items():
+        for f, b in named.items():
+            server.route(f"{prefix}/{name}/{f}", b)
+        monkeypatch.setitem(_loaders.DATASETS, name, _loaders.DatasetSpec(
+            name=name, mirrors=(closed_port_url(),),
+            files=tuple(_loaders.FileSpec(f, sha(b), len(b)) for f, b in named.items())))
+    monkeypatch.delenv("FASTMLP_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(_loaders, "SYSTEM_DIR", str(tmp_path / "system"))
+    return blobs

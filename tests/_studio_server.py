@@ -1,14 +1,18 @@
 """A real ``fastmlp studio`` server in a subprocess (the command line as a user starts it),
 for the command-line and browser tests: yields its URL (with the token), then stops it
-with Ctrl-C and checks that it shut down cleanly."""
+with Ctrl-C and checks that it shut down cleanly. ``inprocess_studio`` serves the app with
+uvicorn on a thread of the test's own process instead (so the test's monkeypatches, e.g.
+fake datasets' checksums, hold for the server)."""
 from __future__ import annotations
 
 import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -47,3 +51,27 @@ def studio_server(data_dir, timeout=60):
             proc.kill()
             rest, _ = proc.communicate()
     assert proc.returncode == 0 and "fastmlp studio: stopped" in rest, (proc.returncode, rest)
+
+
+@contextlib.contextmanager
+def inprocess_studio(data_dir, timeout=30, **kwargs):
+    import uvicorn
+
+    from fastmlp.studio import create_app
+    token = "inprocess-token"
+    app = create_app(data_dir, token=token, **kwargs)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        t_end = time.monotonic() + timeout
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < t_end, "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/?token={token}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()

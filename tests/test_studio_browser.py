@@ -2,7 +2,9 @@
 
 Build a model by clicking, see the missing-Flatten message, train on the sample, see the
 curve grow and the rates and the test accuracy appear, open the misclassified images and a
-confusion-matrix cell, compare two runs, fetch the exported code. Screenshots go to the
+confusion-matrix cell, compare two runs, fetch the exported code; download a missing
+dataset (from a local server of fake files) and see its progress, then pick it, and see a
+failed download's message. Screenshots go to the
 test's tmp dir (and to $STUDIO_SHOTS when set, to look at them).
 
 Skipped where selenium, chromium or the studio extra is missing; a failure under CI.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 import urllib.request
 
@@ -27,7 +30,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-from _studio_server import studio_server  # noqa: E402
+from _http_files import Server, serve_fake_datasets  # noqa: E402
+from _studio_server import inprocess_studio, studio_server  # noqa: E402
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
@@ -137,3 +141,43 @@ def test_build_train_inspect_compare(browser, tmp_path):
         with urllib.request.urlopen(href) as r:
             code = r.read().decode()
         assert "fm.Sequential([" in code and "batch_size=256" in code
+
+
+def test_download_a_missing_dataset(browser, tmp_path, monkeypatch):
+    server, release = Server(), threading.Event()
+    try:
+        files = serve_fake_datasets(server, monkeypatch, tmp_path)
+        first = list(files["mnist"])[0]  # held half-sent until the page has shown progress
+        server.route(f"/m/mnist/{first}", files["mnist"][first], mode="slow")
+        server.httpd.observe = lambda: release.wait(30)
+        del server.httpd.routes["/m/cifar10/cifar-10-binary.tar.gz"]  # this one fails
+        with inprocess_studio(tmp_path / "data", mirrors=[f"{server.base}/m"]) as url:
+            wait = WebDriverWait(browser, 30, poll_frequency=0.05,
+                                 ignored_exceptions=(StaleElementReferenceException,))
+            css = lambda sel: browser.find_element(By.CSS_SELECTOR, sel)  # noqa: E731
+            row = lambda name: f'#downloads .download-row[data-dataset="{name}"]'  # noqa: E731
+            browser.get(url)
+            wait.until(lambda _: "ok" in css("#validation").get_attribute("class"))
+            assert css('#dataset option[value="mnist"]').get_attribute("disabled")
+            css(row("mnist") + " button").click()
+            wait.until(lambda _: css(row("mnist") + " .message").text.startswith("downloading"))
+            assert css(row("mnist") + " button").get_attribute("disabled")
+            _shot(browser, tmp_path, "5-downloading")
+            release.set()
+            wait.until(lambda _: Select(css("#dataset")).first_selected_option
+                       .get_attribute("value") == "mnist")
+            wait.until(lambda _: "20 training" in css("#dataset-info").text)
+            assert "100%" in css(row("mnist") + " .message").text
+            assert not css('#dataset option[value="mnist"]').get_attribute("disabled")
+            wait.until(lambda _: "ok" in css("#validation").get_attribute("class"))
+
+            css(row("cifar10") + " button").click()
+            wait.until(lambda _: "error" in css(row("cifar10") + " .message")
+                       .get_attribute("class"))
+            text = css(row("cifar10") + " .message").text
+            assert "downloading cifar10 failed" in text and "HTTP 404" in text, text
+            assert css('#dataset option[value="cifar10"]').get_attribute("disabled")
+            _shot(browser, tmp_path, "6-downloaded")
+    finally:
+        release.set()
+        server.close()

@@ -13,10 +13,8 @@ import time
 
 import pytest
 
-from fastmlp.datasets import _loaders
-from fastmlp.datasets._loaders import DatasetSpec, FileSpec
 from fastmlp.studio._downloads import parse_mirrors
-from _http_files import Server, closed_port_url, fake_cifar_tgz, fake_mnist_arrays, idx_gz, sha
+from _http_files import Server, closed_port_url, serve_fake_datasets
 from _studio_client import AUTH, MODEL, events, studio_client, train
 
 
@@ -29,20 +27,7 @@ def server():
 
 @pytest.fixture
 def files(server, tmp_path, monkeypatch):
-    """Fake MNIST and CIFAR-10 files served at ``<base>/m/<dataset>/<file>``; the loaders'
-    published checksums and sizes swapped for theirs; no dataset anywhere on disk."""
-    blobs = {"mnist": {k: idx_gz(v) for k, v in fake_mnist_arrays().items()},
-             "cifar10": {"cifar-10-binary.tar.gz": fake_cifar_tgz()}}
-    for name, named in blobs.items():
-        for f, b in named.items():
-            server.route(f"/m/{name}/{f}", b)
-        monkeypatch.setitem(_loaders.DATASETS, name, DatasetSpec(
-            name=name, files=tuple(FileSpec(f, sha(b), len(b)) for f, b in named.items()),
-            mirrors=(closed_port_url(),)))
-    monkeypatch.delenv("FASTMLP_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(_loaders, "SYSTEM_DIR", str(tmp_path / "system"))
-    return blobs
+    return serve_fake_datasets(server, monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import { api, el, setMessage } from "./api.js";
 
 const POLL_MS = 250;
 
-function mb(n) { return (n / 1e6).toFixed(1) + " MB"; }
+function size(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : (n / 1e3).toFixed(1) + " kB"; }
 
 export class Downloads {
   constructor(select, onReady) {
@@ -55,7 +55,7 @@ export class Downloads {
     bar.value = s.total ? s.done / s.total : 0;
     if (s.status === "failed") return setMessage(text, s.error, "error");
     const pct = s.total ? ` (${(100 * s.done / s.total).toFixed(0)}%)` : "";
-    setMessage(text, `${s.status}: ${mb(s.done)} of ${mb(s.total)}${pct}`,
+    setMessage(text, `${s.status}: ${size(s.done)} of ${size(s.total)}${pct}`,
                s.status === "done" ? "ok" : "");
   }
 
