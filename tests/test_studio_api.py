@@ -368,6 +368,6 @@ def test_static_files_ship_in_the_package():
     assert {"index.html", "studio.css"} <= {p.name for p in static.iterdir()}
     js = {p.name for p in (static / "js").iterdir()}
     assert {"main.js", "api.js", "chart.js", "builder.js", "train.js", "inspect.js",
-            "runs.js"} <= js
+            "runs.js", "datasets.js"} <= js
     page = "".join(p.read_text(encoding="utf-8") for p in static.rglob("*") if p.is_file())
     assert "http://" not in page and "https://" not in page  # no CDN: no network at all
