@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from fastmlp.cli import build_parser, main as cli_main
 from fastmlp.studio._downloads import parse_mirrors
 from _http_files import Server, closed_port_url, serve_fake_datasets
 from _studio_client import AUTH, MODEL, events, studio_client, train
@@ -134,6 +135,20 @@ def test_one_download_per_dataset_at_a_time(client, server, files):
     assert _wait(client, "mnist")["status"] == "done"
 
 
+def test_shutdown_cancels_a_download_and_leaves_no_file(server, files, tmp_path):
+    release = threading.Event()
+    server.httpd.observe = lambda: release.wait(30)
+    first = list(files["mnist"])[0]
+    server.route(f"/m/mnist/{first}", files["mnist"][first], mode="slow")
+    with studio_client(tmp_path / "data", mirrors=[f"{server.base}/m"]) as c:
+        assert c.post(_url("mnist"), headers=AUTH).status_code == 202
+        downloads = c.app.downloads
+        threading.Timer(0.3, release.set).start()  # the rest of the file comes after
+    job = downloads.jobs["mnist"]  # the app's shutdown waited for it
+    assert job.status == "failed" and "the server is shutting down" in job.error, job.error
+    assert os.listdir(tmp_path / "data" / "datasets" / "mnist") == []
+
+
 @pytest.mark.parametrize("name, status, words", [
     ("sample", 400, "ships with fastmlp"), ("nope", 400, "got 'nope'"),
 ])
@@ -153,6 +168,15 @@ def test_mirrors_setting(monkeypatch):
         parse_mirrors(["ftp://x"])
     with pytest.raises(ValueError, match="got 'mnsit'"):
         parse_mirrors({"mnsit": ["http://c/"]})
+
+
+def test_cli_mirror_option(tmp_path, capsys):
+    args = build_parser().parse_args(["studio", "--mirror", "http://a/", "--mirror", "http://b"])
+    assert args.mirror == ["http://a/", "http://b"]
+    code = cli_main(["studio", "--no-browser", "--port", "0", "--data-dir", str(tmp_path),
+                     "--mirror", "file:///etc"])
+    err = capsys.readouterr().err
+    assert code != 0 and "got 'file:///etc'" in err and "Traceback" not in err
 
 
 def test_training_on_a_missing_dataset_names_the_download(client):

@@ -48,6 +48,11 @@ def parse_mirrors(mirrors):
     return {n: tuple(f"{b.rstrip('/')}/{n}/" for b in bases) for n in _loaders.DATASETS}
 
 
+class Cancelled(Exception):
+    """Raised from the progress hook when the server shuts down: fetch_file drops the
+    transfer and its temporary file."""
+
+
 class Download:
     """One dataset's download: its files' progress, its status and error (read by the page)."""
 
@@ -55,6 +60,8 @@ class Download:
         self.name = name
         self.status = "downloading"
         self.error = None
+        self.cancelled = False
+        self.thread = None
         self._lock = threading.Lock()
         self.files = {}  # file name -> [done, total]
         for f in _loaders.DATASETS[name].files:
@@ -63,6 +70,8 @@ class Download:
 
     def report(self, filename, done, total):
         """fetch_file's progress hook (on the download's thread)."""
+        if self.cancelled:
+            raise Cancelled("the server is shutting down")
         with self._lock:
             self.files[filename] = [done, total if total is not None else done]
 
@@ -106,9 +115,19 @@ class Downloads:
                                   field="dataset")
             dest = _data.home(self.root, name)
             job = self.jobs[name] = Download(name, dest)
-        threading.Thread(target=self._work, args=(job, dest), name=f"studio-download-{name}",
-                         daemon=True).start()
+        job.thread = threading.Thread(target=self._work, args=(job, dest), daemon=True,
+                                      name=f"studio-download-{name}")
+        job.thread.start()
         return job.public(), True
+
+    def shutdown(self, timeout=10.0):
+        """Cancel the downloads under way and wait for them (their temporary files go)."""
+        with self._lock:
+            busy = [j for j in self.jobs.values() if j.status == "downloading"]
+        for job in busy:
+            job.cancelled = True
+        for job in busy:
+            job.thread.join(timeout)
 
     def _work(self, job, dest):
         name = job.name

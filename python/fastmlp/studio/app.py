@@ -220,6 +220,7 @@ def create_app(data_dir, token=None, allowed_hosts=LOOPBACK, mirrors=None) -> St
     async def lifespan(app):
         yield
         await asyncio.to_thread(runs.shutdown)  # a training thread must not outlive Python
+        await asyncio.to_thread(downloads.shutdown)  # nor a half-written download
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         StudioError: studio_error, HTTPException: http_error, Exception: unexpected})
