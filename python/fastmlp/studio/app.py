@@ -92,8 +92,9 @@ def create_app(data_dir, token=None, allowed_hosts=LOOPBACK, mirrors=None) -> St
         if started:
             return JSONResponse(state, 202)
         return JSONResponse({"error": f"dataset {name!r} is already downloading "
-                                      f"({state['done']} of {state['total']} bytes); "
-                                      "its progress is at GET this URL", "download": state}, 409)
+                                      f"({state['done']} of {state['total']} bytes; its "
+                                      f"progress: GET /api/datasets/{name}/download)",
+                             "download": state}, 409)
 
     async def download_state(request):
         name = _data.check_name(request.path_params["name"])
