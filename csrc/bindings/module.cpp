@@ -7,6 +7,7 @@ namespace fastmlp {
 void register_cpu(py::module_& m);
 void register_ops(py::module_& m);
 void register_engine(py::module_& m);
+void register_int8(py::module_& m);
 }  // namespace fastmlp
 
 PYBIND11_MODULE(_core, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   fastmlp::register_cpu(m);
   fastmlp::register_ops(m);
   fastmlp::register_engine(m);
+  fastmlp::register_int8(m);
 }

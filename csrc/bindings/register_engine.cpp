@@ -181,6 +181,8 @@ std::unique_ptr<Network> make_network(const py::list& specs, int64_t input_dim,
     opt("kernel_max_norm", s.kernel_max_norm);
     opt("bias_max_norm", s.bias_max_norm);
     opt("kernel_max_norm_axis", s.kernel_max_norm_axis);
+    opt("quant_scale", s.quant_scale);
+    opt("quant_zero", s.quant_zero);
     for (float v : {s.kernel_l1, s.kernel_l2, s.bias_l1, s.bias_l2, s.kernel_max_norm,
                     s.bias_max_norm})
       if (!(v >= 0.f && std::isfinite(v)))

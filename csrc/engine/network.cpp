@@ -43,7 +43,7 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
       throw std::invalid_argument("layer " + std::to_string(l) + " expects " +
                                   std::to_string(s.in) + " inputs, gets " +
                                   std::to_string(width));
-    if (s.kind != LayerKind::dense && s.out != s.in)
+    if (s.kind != LayerKind::dense && s.kind != LayerKind::dense_int8 && s.out != s.in)
       throw std::invalid_argument("layer " + std::to_string(l) + " must keep its width");
     if (s.kind == LayerKind::softmax && l + 1 != layers.size())
       throw std::invalid_argument("Softmax is only supported as the last layer");

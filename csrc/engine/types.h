@@ -13,7 +13,8 @@ namespace engine {
 // Codes of the layer kinds (layers/registry.cpp maps each to its class and name).
 enum class LayerKind : int32_t {
   dense = 0, activation = 1, rescaling = 2, softmax = 3, dropout = 4, batch_norm = 5,
-  layer_norm = 6, gaussian_noise = 7
+  layer_norm = 6, gaussian_noise = 7, dense_int8 = 8,
+  round_bf16 = 9
 };
 // Codes of the losses (losses.cpp computes each; python/fastmlp/losses.py mirrors them).
 enum class LossKind : int32_t {
@@ -63,6 +64,10 @@ struct LayerSpec {
   float kernel_l1 = 0.f, kernel_l2 = 0.f, bias_l1 = 0.f, bias_l2 = 0.f;
   float kernel_max_norm = 0.f, bias_max_norm = 0.f;
   int32_t kernel_max_norm_axis = 0;
+  // dense_int8: the input's quantization, one scale and zero point for every row
+  // (calibrated), or per row at run time when quant_scale is 0.
+  float quant_scale = 0.f;
+  int32_t quant_zero = 0;
 };
 
 // What a parameter adds to the loss and how it is held after each update (Keras'

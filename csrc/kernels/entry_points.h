@@ -56,3 +56,14 @@ void gemm_packed_cols(bool trans_a, int64_t M, int64_t N, int64_t K, const float
                       int64_t lda, const float* Bp, float* C, int64_t ldc, const Epilogue* ep,
                       int64_t j0, int64_t j1);
 FASTMLP_TIER_END
+
+// ---- int8 (csrc/kernels/gemm_u8s8.cpp, quantize_rows.cpp) ----
+FASTMLP_TIER_BEGIN
+int64_t packed_s8_size(int64_t K, int64_t N);
+void pack_s8(int64_t K, int64_t N, const int8_t* B, int64_t ldb, void* Bp);
+void gemm_u8s8(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda, const void* Bp,
+               const Int8Output* out, int64_t j0, int64_t j1);
+void quantize_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, int32_t qmax,
+                   float static_scale, int32_t static_zero, uint8_t* q, int64_t ldq,
+                   float* scale, int32_t* zero, int* nonfinite);
+FASTMLP_TIER_END

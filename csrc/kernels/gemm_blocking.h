@@ -51,4 +51,13 @@ constexpr int NR = NV * simd::VL;
 constexpr int SMALL_M = 4;       // M <= SMALL_M streams B once, without packing
 
 }  // namespace gemm_cfg
+
+// int8 GEMM (gemm_u8s8.cpp): INT8_MR rows of A share each B panel load (4 x 16 int32
+// accumulators: 8 ymm on AVX2, leaving room for the panel, the broadcast and the
+// products); A is walked in blocks of INT8_MC rows (INT8_MC * K bytes stay in L2 while
+// every B panel passes over them).
+namespace int8_cfg {
+constexpr int MR = 4;
+constexpr int64_t MC = 64;
+}  // namespace int8_cfg
 FASTMLP_TIER_END

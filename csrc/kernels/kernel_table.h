@@ -100,6 +100,36 @@ inline const Epilogue* epilogue_from_col(const Epilogue* ep, int64_t j, Epilogue
 // (TensorFlow avoids the assists by running its threads with flush-to-zero.)
 constexpr float kOptStateFlush = 7.88860905e-31f;  // 2^-100
 
+// ---- int8 (csrc/kernels/gemm_u8s8.cpp, quantize_rows.cpp) ----
+// Register tile of the int8 GEMM, the same on every tier (so one packed layout serves
+// them all): panels of kInt8NR output columns, K in groups of kInt8KGroup bytes.
+constexpr int64_t kInt8NR = 16;
+constexpr int64_t kInt8KGroup = 4;
+// Largest K gemm_u8s8 accepts: K * 255 * 128 (the largest |sum|) stays below 2^31.
+constexpr int64_t kInt8MaxK = 65536;
+
+// What gemm_u8s8 writes. With acc[i][j] = sum_k A[i,k] * B[k,j] (exact) and
+// d[i][j] = acc[i][j] - zero_i * colsum_j(B), zero_i = a_zero ? a_zero[i] : 0:
+//   c32 != null: c32[i * ldc + j] = d[i][j] (exact).
+//   else c[i * ldc + j] = act(float(d) * s + bias[j]) with s = a_scale[i] * b_scale[j]:
+//   the product s, the multiply and the add each rounded once (no FMA), then the
+//   activation of `ep` (ep.bias may be null; ep.dropout and ep.nonfinite are ignored).
+//   The same bits on every tier.
+// a_full_range false promises that every byte of A is <= 127 (7-bit activations, as
+// quantize_rows makes with qmax = 127): the AVX2 code then takes one vpmaddubsw per four
+// products, exact since 2 * 127 * 128 fits int16; with true it takes two (A's low 7 bits
+// and its top bit). Results never depend on it when the promise holds.
+struct Int8Output {
+  int32_t* c32 = nullptr;
+  float* c = nullptr;
+  int64_t ldc = 0;
+  const int32_t* a_zero = nullptr;   // per row of A, or null
+  const float* a_scale = nullptr;    // per row of A (float output)
+  const float* b_scale = nullptr;    // per column of B (float output)
+  Epilogue ep;
+  bool a_full_range = true;
+};
+
 struct KernelTable {
   const char* name;
 
@@ -214,6 +244,31 @@ struct KernelTable {
 
   // True when no element of x[0, n) is NaN or +-inf (the engine's input checks).
   bool (*all_finite)(const float* x, int64_t n);
+
+  // ---- int8 ----
+  // Bytes of B (K x N int8, row-major) packed by pack_s8: ceil(N / kInt8NR) panels of
+  // kInt8NR columns, each K rounded up to kInt8KGroup, every group of 4 consecutive k
+  // of one column in 4 adjacent bytes (the VNNI order), zero padded; then the int32 sum
+  // of each (padded) column. Same layout on every tier.
+  int64_t (*packed_s8_size)(int64_t K, int64_t N);
+  void (*pack_s8)(int64_t K, int64_t N, const int8_t* B, int64_t ldb, void* Bp);
+  // Output columns [j0, min(j1, N)) of A[M, K] (uint8, row stride lda) @ B (packed by
+  // pack_s8), written as `out` says; j0 and j1 multiples of kInt8NR (or j1 >= N). With
+  // the whole range (0, N) it may start threads (rows and panels split: results do not
+  // depend on the count); a part runs on the calling thread. K <= kInt8MaxK.
+  void (*gemm_u8s8)(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda,
+                    const void* Bp, const Int8Output* out, int64_t j0, int64_t j1);
+  // Per-row asymmetric quantization of x[rows, cols] (row stride ldx) to q[rows, cols]
+  // (row stride ldq) in [0, qmax], qmax in [1, 255]. Dynamic (static_scale == 0): with
+  // lo = min(0, min of the row), hi = max(0, max of the row), scale[r] = (hi - lo) /
+  // qmax (1 when hi == lo), inv = 1 / scale[r], zero[r] = clamp(rint(-lo * inv), 0,
+  // qmax); static (static_scale > 0): scale[r] = static_scale, zero[r] = static_zero.
+  // Then q = clamp(rint(x * inv) + zero[r], 0, qmax), rint rounding half to even, so
+  // x ~ (q - zero) * scale. A row holding NaN or inf gets q = 0, scale NaN (its outputs
+  // NaN) and sets *nonfinite = 1 when nonfinite is not null. Same bits on every tier.
+  void (*quantize_rows)(const float* x, int64_t rows, int64_t cols, int64_t ldx,
+                        int32_t qmax, float static_scale, int32_t static_zero, uint8_t* q,
+                        int64_t ldq, float* scale, int32_t* zero, int* nonfinite);
 };
 
 }  // namespace fastmlp

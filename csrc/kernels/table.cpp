@@ -29,6 +29,11 @@ const KernelTable& kernel_table() {
       gemm_cfg::NR,
       gemm_cfg::KC,
       all_finite,
+      // int8
+      packed_s8_size,
+      pack_s8,
+      gemm_u8s8,
+      quantize_rows,
   };
   return table;
 }

@@ -12,6 +12,8 @@ applies the fusion rules that span layers, in one place:
   sign of its output (linear, relu, leaky_relu) goes into that layer (its ``rate`` and
   ``seed``): the GEMM applies the mask in training, the backward takes the mask and the
   activation's derivative in one pass (same masks, same bits as the separate layer);
+* an int8 dense (``dense_int8``, inference only) takes any activation after it into its
+  epilogue;
 * ``softmax`` must be the last layer (the engine fuses it with cross-entropy).
 
 In inference (C++, ``Network::infer_steps``) a batch_normalization after a linear dense
@@ -28,6 +30,9 @@ _KIND_CODES = {name: code for code, name in enumerate(_core.LAYER_KINDS)}
 # Activations a dense layer can fuse a following Dropout with (dense.cpp: their derivative
 # is a function of the sign of y, which the mask's positive scale keeps).
 _DROPOUT_ACTS = ("linear", "relu", "leaky_relu")
+# Kinds of a Dense layer: float, and int8 (inference only: any activation fuses into its
+# epilogue, since no backward pass needs the pre-activation).
+_DENSE_KINDS = ("dense", "dense_int8")
 
 
 def layer_seed(model_seed, index):
@@ -52,7 +57,7 @@ def plan(layers, input_shape, model_seed):
     the layers holding weights (in the network's parameter order), and the folded
     leading rescaling."""
     items = layer_specs(layers, input_shape, model_seed)
-    if not any(s.kind == "dense" for s, _, _ in items):
+    if not any(s.kind in _DENSE_KINDS for s, _, _ in items):
         raise ValueError("the model needs at least one Dense layer")
     scale, offset = 1.0, 0.0
     while items and items[0][0].kind == "rescaling":
@@ -68,8 +73,9 @@ def plan(layers, input_shape, model_seed):
             split.append((spec, layer, i))
     fused = []
     for spec, layer, i in split:
-        if fused and spec.kind == "activation" and spec.act not in NEEDS_INPUT \
-                and fused[-1][0].kind == "dense" and fused[-1][0].act == "linear":
+        if fused and spec.kind == "activation" and fused[-1][0].act == "linear" and (
+                (fused[-1][0].kind == "dense" and spec.act not in NEEDS_INPUT)
+                or fused[-1][0].kind == "dense_int8"):
             fused[-1] = (fused[-1][0]._replace(act=spec.act, alpha=spec.alpha),) + fused[-1][1:]
             continue
         if fused and spec.kind == "dropout" and fused[-1][0].kind == "dense" \

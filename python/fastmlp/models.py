@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from . import _core, _fit_loop, _model_data, _model_io
+from . import _core, _fit_loop, _model_data, _model_io, quantization as _quantization
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -197,11 +197,15 @@ class Sequential:
         consistent snapshot even while another thread runs ``fit``."""
         self._require_built("get_weights")
         net = self._net
-        if net is not None:
-            return net.get_params()
-        out = []
-        for l in self._layers:
-            out.extend(l.get_weights())
+        if net is None:
+            out = []
+            for l in self._layers:
+                out.extend(l.get_weights())
+            return out
+        arrays, out = net.get_params(), []
+        for l in self._layers:  # (an int8 Dense's kernel comes back as int8)
+            for name in (l._weight_names() if l.weights else ()):
+                out.append(l._public_weight(name, arrays[len(out)]))
         return out
 
     def _optimizer_state(self):
@@ -278,7 +282,9 @@ class Sequential:
         rows = []
         for l in self._layers:
             shape = f"(None, {', '.join(map(str, l.output_shape))})" if built else "?"
-            rows.append((f"{l.name} ({type(l).__name__})", shape,
+            policy = getattr(l, "dtype_policy", "float32")
+            kind = type(l).__name__ + ("" if policy == "float32" else f", {policy}")
+            rows.append((f"{l.name} ({kind})", shape,
                          str(l.count_params()) if built else "?"))
         w0 = max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 2
         w1 = max([len("Output Shape")] + [len(r[1]) for r in rows]) + 2
@@ -292,6 +298,8 @@ class Sequential:
         print_fn("=" * len(line))
         total = self.count_params() if built else "?"
         print_fn(f"Total params: {total}")
+        if self.dtype_policy != "float32":
+            print_fn(f"Dtype policy: {self.dtype_policy} (inference only)")
         if built:
             m = self.memory_bytes(detail=True)
             print_fn(f"Memory: {_fmt_bytes(m['total'])} (weights {_fmt_bytes(m['weights'])}, "
@@ -446,6 +454,7 @@ class Sequential:
         does not apply to validation data (as in Keras).
         """
         self._require_compiled("fit")
+        _quantization.refuse_training(self, "fit")
         return _fit_loop.fit(self, x, y, batch_size, epochs, steps_per_epoch, validation_data,
                              validation_split, shuffle, seed, verbose, callbacks,
                              initial_epoch, sample_weight, class_weight)
@@ -464,6 +473,7 @@ class Sequential:
         """One training step on (x, y) as one batch, in one C++ call; the weights as in
         ``fit``. Returns the batch's logs (loss and compile's metrics)."""
         self._require_compiled("train_on_batch")
+        _quantization.refuse_training(self, "train_on_batch")
         x = self._prep_x(x)  # the engine checks the batch it gathers
         net = self._ensure_net()
         y = self._prep_y(y, len(x))
@@ -560,6 +570,18 @@ class Sequential:
         if not n:
             return None
         return n / dt if dt > 0 else float("inf")
+
+    # ---------------------------------------------------------------- quantization
+    def quantize(self, mode, calibration_data=None):
+        """Quantize in place for inference: ``"int8"`` or ``"bf16"`` (Keras 3's
+        ``Model.quantize``); see :mod:`fastmlp.quantization` for which layers and how.
+        ``calibration_data`` (int8): inputs from which static input scales are taken."""
+        _quantization.quantize(self, mode, calibration_data)
+
+    @property
+    def dtype_policy(self) -> str:
+        """``"float32"``, or ``"int8"`` / ``"bf16"`` after ``quantize``."""
+        return _quantization.dtype_policy(self)
 
     # ---------------------------------------------------------------- saving
     def get_config(self) -> dict:

@@ -10,6 +10,7 @@ Format (version 1): a NumPy ``.npz`` archive (written at exactly the given path)
     objects, or is null for compile's default (files without ``metrics_format`` stored []
     for that default);
   * ``weight_00000``, ``weight_00001``, ...: float32 arrays in ``get_weights()`` order
+    (an int8-quantized Dense's kernel as int8, beside its float32 ``kernel_scale``)
     (``W1 [in, out], b1, W2, b2, ...``);
   * for a compiled model, the optimizer state so that training resumes where it stopped:
     ``optimizer_00000_0``, ``optimizer_00000_1``, ... (per weight array: SGD's velocity
@@ -87,7 +88,8 @@ def save_model(model, path) -> None:
     arrays.update(opt_arrays)
     weights = model.get_weights() if model.input_shape is not None else []
     for i, w in enumerate(weights):
-        arrays[f"weight_{i:05d}"] = np.ascontiguousarray(w, dtype=np.float32)
+        keep = w.dtype == np.int8  # an int8 Dense's kernel stays int8
+        arrays[f"weight_{i:05d}"] = np.ascontiguousarray(w, dtype=None if keep else np.float32)
     directory = os.path.dirname(os.path.abspath(path))
     mode = _file_mode(path)
     prefix = _temp_prefix(path)

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import constraints, initializers, regularizers
+from . import _quantized
 from ._activation_names import check_activation, default_alpha
 
 __all__ = ["Layer", "Dense", "Flatten", "Rescaling", "Softmax", "WeightView", "EngineSpec"]
@@ -41,6 +42,8 @@ class EngineSpec(NamedTuple):
     kernel_max_norm: float = 0.0
     bias_max_norm: float = 0.0
     kernel_max_norm_axis: int = 0
+    quant_scale: float = 0.0
+    quant_zero: int = 0
 
 
 _name_counters: dict[str, itertools.count] = {}
@@ -146,8 +149,12 @@ class Layer:
         return any(getattr(self, n, None) is None for n in self._weight_names())
 
     def get_weights(self) -> list:
-        """float32 copies of the layer's weights."""
-        return [np.array(w, dtype=np.float32, copy=True) for w in self.weights]
+        """float32 copies of the layer's weights (an int8 Dense's kernel: int8)."""
+        return [self._public_weight(n, w) for n, w in zip(self._weight_names(), self.weights)]
+
+    def _public_weight(self, name, w):
+        """Weight ``name`` as get_weights returns it."""
+        return np.array(w, dtype=np.float32, copy=True)
 
     def set_weights(self, weights) -> None:
         """Replace the layer's weights with ``weights`` (converted to float32), in the
@@ -180,12 +187,12 @@ class Layer:
                 net.set_param(p + i, w)  # under the network's lock; bumps its version
         else:
             for dst, w in zip(mine, checked):
-                np.copyto(dst, w)
+                np.copyto(dst, w.astype(dst.dtype, copy=False))  # (int8 kernel: integers)
 
     def _check_weights(self, weights):
         """float32 C-contiguous copies-if-needed of ``weights``, shapes checked."""
         out = []
-        for dst, w in zip(self.weights, weights):
+        for name, dst, w in zip(self._weight_names(), self.weights, weights):
             w = np.asarray(w)
             if w.shape != dst.shape:
                 raise ValueError(f"layer {self.name!r}: expected a weight of shape "
@@ -193,8 +200,12 @@ class Layer:
             if w.dtype.kind not in "biuf":
                 raise TypeError(f"layer {self.name!r}: expected numeric weights, got dtype "
                                 f"{w.dtype}")
-            out.append(np.ascontiguousarray(w, dtype=np.float32))
+            out.append(self._engine_weight(name, w))
         return out
+
+    def _engine_weight(self, name, w):
+        """The float32 array the engine holds for weight ``name`` (checked)."""
+        return np.ascontiguousarray(w, dtype=np.float32)
 
     def _bind_engine(self, net, first):
         """Move the weights into network parameters ``first, first + 1, ...``: the layer
@@ -270,13 +281,23 @@ class Dense(Layer):
     ``kernel_regularizer`` / ``bias_regularizer`` (``fm.regularizers.L1``, ``L2``,
     ``L1L2``) add a penalty to the loss; ``kernel_constraint`` / ``bias_constraint``
     (``fm.constraints.MaxNorm``) hold the weights after every update, as in Keras.
+
+    ``dtype_policy``: ``"float32"`` (default), or what ``quantize("int8")`` /
+    ``quantize("bf16")`` make of the layer (see ``fastmlp.layers._quantized``); an int8
+    layer's weights are ``kernel`` (int8), ``bias`` and ``kernel_scale``, as in Keras 3.
     """
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, name: str | None = None):
+                 bias_constraint=None, name: str | None = None, dtype_policy=None,
+                 input_quantization=None):
         super().__init__(name)
+        self.dtype_policy = _quantized.check_policy(dtype_policy)
+        self.input_quantization = _quantized.check_input_quantization(input_quantization)
+        if self.input_quantization is not None and self.dtype_policy != "int8":
+            raise ValueError("Dense input_quantization: only an int8 layer quantizes its "
+                             f"inputs (dtype_policy={self.dtype_policy!r})")
         if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units < 1:
             raise ValueError(f"Dense units: expected a positive int, got {units!r}")
         self.units = int(units)
@@ -292,6 +313,7 @@ class Dense(Layer):
         self.bias_constraint = constraints.get(bias_constraint, "bias_constraint")
         self.kernel: np.ndarray | None = None
         self.bias: np.ndarray | None = None
+        self.kernel_scale: np.ndarray | None = None  # int8: per output column
         # (network, index of the kernel among its parameters) once the weights live in a
         # C++ network; kernel/bias are then read-only WeightViews of its buffers.
         self._engine = None
@@ -335,7 +357,11 @@ class Dense(Layer):
         """
         out = super().build(input_shape, rng)
         fan_in = int(self.input_shape[0])
-        if self.kernel is None or self.kernel.shape != (fan_in, self.units):
+        if self.dtype_policy == "int8" and (self.kernel is None or
+                                            self.kernel.shape != (fan_in, self.units)):
+            _quantized.empty_int8(self, fan_in)
+            self._engine = None
+        elif self.kernel is None or self.kernel.shape != (fan_in, self.units):
             init = initializers.get(self.kernel_initializer)
             try:
                 kernel = init((fan_in, self.units), rng)
@@ -355,7 +381,23 @@ class Dense(Layer):
         return out
 
     def _weight_names(self):
-        return ("kernel", "bias") if self.use_bias else ("kernel",)
+        return _quantized.weight_names(self.dtype_policy, self.use_bias)
+
+    def _engine_weight(self, name, w):
+        return _quantized.check_weight(self, name, w)
+
+    def _public_weight(self, name, w):
+        return _quantized.public_weight(self, name, w)
+
+    def quantize(self, mode, input_quantization=None):
+        """Quantize the built float layer in place (``"int8"`` or ``"bf16"``; Keras 3's
+        ``Layer.quantize``); ``Sequential.quantize`` is the usual entry point."""
+        if mode not in _quantized.QUANTIZE_MODES:
+            raise ValueError(f"Dense.quantize mode: expected one of "
+                             f"{', '.join(map(repr, _quantized.QUANTIZE_MODES))}, got {mode!r}")
+        if self.kernel is None:
+            raise ValueError(f"layer {self.name!r} is not built yet; build the model first")
+        _quantized.quantize_layer(self, mode, input_quantization)
 
     def engine_specs(self, width, seed):
         """One ``dense`` layer (its activation in the GEMM epilogue; LeakyReLU slope 0.01),
@@ -369,9 +411,19 @@ class Dense(Layer):
                              ("bias", self.bias_constraint if self.use_bias else None)):
             if rule is not None:
                 rules.update(rule._engine_fields(prefix))
-        dense = EngineSpec("dense", width, self.units, act=act, alpha=default_alpha(act),
-                           use_bias=self.use_bias, **rules)
-        return (dense, EngineSpec("softmax", self.units, self.units)) if sm else (dense,)
+        if self.dtype_policy == "int8":
+            scale, zero = self.input_quantization or (0.0, 0)
+            dense = EngineSpec("dense_int8", width, self.units, act=act,
+                               alpha=default_alpha(act), use_bias=self.use_bias,
+                               quant_scale=scale, quant_zero=zero)
+        else:
+            dense = EngineSpec("dense", width, self.units, act=act, alpha=default_alpha(act),
+                               use_bias=self.use_bias, **rules)
+        if self.dtype_policy == "bf16":  # bf16 inputs, bf16 kernel, float32 sums
+            dense = (EngineSpec("round_bf16", width, width), dense)
+        else:
+            dense = (dense,)
+        return dense + (EngineSpec("softmax", self.units, self.units),) if sm else dense
 
     def get_config(self):
         """Constructor arguments; initialisers given as callables are saved as the defaults."""
@@ -384,7 +436,16 @@ class Dense(Layer):
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer),
                 "kernel_constraint": constraints.serialize(self.kernel_constraint),
                 "bias_constraint": constraints.serialize(self.bias_constraint),
-                "name": self.name}
+                "name": self.name, **self._quantization_config()}
+
+    def _quantization_config(self):
+        """Config keys of a quantized layer (none for float32: old files stay the same)."""
+        if self.dtype_policy == "float32":
+            return {}
+        c = {"dtype_policy": self.dtype_policy}
+        if self.input_quantization is not None:
+            c["input_quantization"] = list(self.input_quantization)
+        return c
 
 
 class Softmax(Layer):

@@ -31,27 +31,45 @@ from ._activations import (
     softplus,
     tanh,
 )
+from ._bf16 import round_bfloat16
 from ._dense import dense_backward, dense_forward
 from ._gemm import gemm
+from ._int8 import (
+    INT8_MAX_K,
+    PackedInt8,
+    dequantize_per_channel,
+    gemm_int8,
+    pack_int8,
+    quantize_per_channel,
+    quantize_per_row,
+)
 from ._losses import softmax_cross_entropy
 from ._optimizers import adam_update, sgd_update
 from ._validate import ACTIVATIONS
 
 __all__ = [
     "ACTIVATIONS",
+    "INT8_MAX_K",
+    "PackedInt8",
     "activation_backward",
     "activation_forward",
     "adam_update",
     "dense_backward",
     "dense_forward",
+    "dequantize_per_channel",
     "elu",
     "gemm",
+    "gemm_int8",
     "gelu",
     "hard_sigmoid",
     "leaky_relu",
     "log_softmax",
     "mish",
+    "pack_int8",
+    "quantize_per_channel",
+    "quantize_per_row",
     "relu",
+    "round_bfloat16",
     "selu",
     "sigmoid",
     "silu",

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from .. import _core
 from . import _validate as _v
+from ._bf16 import check_precision, round_bfloat16
 
 _gemm_fast = _core.gemm_fast
 
 
-def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
+def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
+         precision="float32"):
     """Matrix product ``alpha * op(a) @ op(b) + beta * out`` in float32.
 
     ``op(a)`` is ``a.T`` when ``trans_a`` is true, else ``a`` (likewise ``b``); the
@@ -28,6 +30,10 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
         Scale factors.
     out : ndarray, optional
         Destination (and C input when ``beta != 0``).
+    precision : {"float32", "bf16"}
+        ``"bf16"`` rounds ``a`` and ``b`` to bfloat16 (nearest, ties to even) and
+        accumulates in float32, as bf16 hardware does; ``out`` (C) stays float32. On CPUs
+        without bf16 instructions this runs at the float32 rate (it is about numerics).
 
     Returns
     -------
@@ -42,10 +48,14 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     """
     # Common case (float32 C-contiguous operands, bool flags, float scales) in one C++
     # call; None means "unusual input": convert and validate below.
-    r = _gemm_fast(a, b, out, trans_a, trans_b, alpha, beta)
-    if r is not None:
-        return r
+    if precision == "float32":
+        r = _gemm_fast(a, b, out, trans_a, trans_b, alpha, beta)
+        if r is not None:
+            return r
     fn = "gemm"
+    if check_precision(fn, precision) == "bf16":
+        a = round_bfloat16(a)
+        b = round_bfloat16(b)
     a = _v.as_f32(fn, "a", a)
     b = _v.as_f32(fn, "b", b)
     if a.ndim != 2:
