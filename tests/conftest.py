@@ -13,7 +13,9 @@
 """
 from __future__ import annotations
 
+import gzip
 import os
+import struct
 import zlib
 
 import numpy as np
@@ -279,3 +281,34 @@ def assert_within(actual, expected, tol, what="result"):
 def check():
     """``check(actual, expected, tol, what)``: see ``assert_within``."""
     return assert_within
+
+
+# --------------------------------------------------------------------------- real data
+
+FASHION_ROOT = "/usr/share/datasets/fashion-mnist"
+FASHION_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+def _read_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+    assert zero == 0 and dtype == 0x08, f"{path}: not an IDX uint8 file"
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    """Fashion-MNIST (Debian's dataset-fashion-mnist) as [x_train, y_train, x_test,
+    y_test] uint8 arrays; missing data fails under CI (env CI set) and skips elsewhere."""
+    paths = [os.path.join(FASHION_ROOT, f) for f in FASHION_FILES]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        msg = (f"Fashion-MNIST missing ({missing[0]}); install it with "
+               "apt-get install dataset-fashion-mnist")
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return [_read_idx(p) for p in paths]

@@ -1,40 +1,10 @@
 """Real data: Fashion-MNIST (Debian package dataset-fashion-mnist). A 784-256-128-10 MLP
 must reach >= 88% test accuracy within 5 epochs. Missing data fails under CI (env CI set)
 and skips elsewhere."""
-import gzip
-import os
-import struct
-
 import numpy as np
 import pytest
 
 import fastmlp as fm
-
-ROOT = "/usr/share/datasets/fashion-mnist"
-FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-
-
-def _read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
-    assert zero == 0 and dtype == 0x08, f"{path}: not an IDX uint8 file"
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-@pytest.fixture(scope="module")
-def fashion():
-    paths = [os.path.join(ROOT, f) for f in FILES]
-    missing = [p for p in paths if not os.path.exists(p)]
-    if missing:
-        msg = (f"Fashion-MNIST missing ({missing[0]}); install it with "
-               "apt-get install dataset-fashion-mnist")
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return [_read_idx(p) for p in paths]
 
 
 def test_fashion_mnist_reaches_88_percent_within_5_epochs(fashion):

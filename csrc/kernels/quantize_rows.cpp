@@ -17,17 +17,24 @@ namespace {
 // the conversion to int32 never overflows.
 constexpr float kCodeLimit = 512.f;
 
-// lo = min(0, min x), hi = max(0, max x) of a finite row.
-void row_range(const float* x, int64_t n, float* lo, float* hi) {
+// lo = min(0, min x), hi = max(0, max x); false when the row holds NaN or inf.
+bool row_range(const float* x, int64_t n, float* lo, float* hi) {
   int64_t k = 0;
   float l = 0.f, h = 0.f;
+  bool finite = true;
 #if defined(__AVX2__)
   __m256 vl = _mm256_setzero_ps(), vh = _mm256_setzero_ps();
+  __m256i bad = _mm256_setzero_si256();
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
+  const __m256i max_finite = _mm256_set1_epi32(0x7f7fffff);
   for (; k + 8 <= n; k += 8) {
     const __m256 v = _mm256_loadu_ps(x + k);
+    const __m256i mag = _mm256_and_si256(_mm256_castps_si256(v), abs_mask);
+    bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(mag, max_finite));
     vl = _mm256_min_ps(vl, v);
     vh = _mm256_max_ps(vh, v);
   }
+  finite = _mm256_testz_si256(bad, bad) != 0;
   alignas(32) float bl[8], bh[8];
   _mm256_store_ps(bl, vl);
   _mm256_store_ps(bh, vh);
@@ -37,24 +44,52 @@ void row_range(const float* x, int64_t n, float* lo, float* hi) {
   }
 #endif
   for (; k < n; ++k) {
+    finite = finite && std::isfinite(x[k]);
     l = x[k] < l ? x[k] : l;
     h = x[k] > h ? x[k] : h;
   }
   *lo = l;
   *hi = h;
+  return finite;
 }
+
+inline uint8_t code_of(float x, float inv, int32_t zero, int32_t qmax) {
+  float t = x * inv;
+  t = t < -kCodeLimit ? -kCodeLimit : t;
+  t = t > kCodeLimit ? kCodeLimit : t;
+  int32_t v = static_cast<int32_t>(std::nearbyint(t)) + zero;
+  v = v < 0 ? 0 : v;
+  v = v > qmax ? qmax : v;
+  return static_cast<uint8_t>(v);
+}
+
+#if defined(__AVX2__)
+// 8 codes as int32 (before the clamp to [0, 255], which the packs below saturate to).
+inline __m256i codes8(const float* x, __m256 inv, __m256i zero) {
+  __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x), inv);
+  t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-kCodeLimit)), _mm256_set1_ps(kCodeLimit));
+  return _mm256_add_epi32(_mm256_cvtps_epi32(t), zero);  // (round half to even)
+}
+#endif
 
 void quantize_row(const float* x, int64_t n, float inv, int32_t zero, int32_t qmax,
                   uint8_t* q) {
-  for (int64_t k = 0; k < n; ++k) {
-    float t = x[k] * inv;
-    t = t < -kCodeLimit ? -kCodeLimit : t;
-    t = t > kCodeLimit ? kCodeLimit : t;
-    int32_t v = static_cast<int32_t>(std::nearbyint(t)) + zero;
-    v = v < 0 ? 0 : v;
-    v = v > qmax ? qmax : v;
-    q[k] = static_cast<uint8_t>(v);
+  int64_t k = 0;
+#if defined(__AVX2__)
+  const __m256 vinv = _mm256_set1_ps(inv);
+  const __m256i vz = _mm256_set1_epi32(zero);
+  const __m256i vmax = _mm256_set1_epi8(static_cast<char>(qmax));
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (; k + 32 <= n; k += 32) {
+    const __m256i p01 = _mm256_packs_epi32(codes8(x + k, vinv, vz), codes8(x + k + 8, vinv, vz));
+    const __m256i p23 =
+        _mm256_packs_epi32(codes8(x + k + 16, vinv, vz), codes8(x + k + 24, vinv, vz));
+    // packus interleaves the 128-bit lanes: 4-byte groups back in order.
+    const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23), order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + k), _mm256_min_epu8(b, vmax));
   }
+#endif
+  for (; k < n; ++k) q[k] = code_of(x[k], inv, zero, qmax);
 }
 
 }  // namespace
@@ -65,7 +100,8 @@ void quantize_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, int3
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
     uint8_t* qr = q + r * ldq;
-    if (!all_finite(xr, cols)) {
+    float lo, hi;
+    if (!row_range(xr, cols, &lo, &hi)) {
       for (int64_t k = 0; k < cols; ++k) qr[k] = 0;
       scale[r] = std::nanf("");
       zero[r] = 0;
@@ -78,8 +114,6 @@ void quantize_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, int3
       s = static_scale;
       z = static_zero;
     } else {
-      float lo, hi;
-      row_range(xr, cols, &lo, &hi);
       s = hi > lo ? (hi - lo) / static_cast<float>(qmax) : 1.f;
       const float zf = std::nearbyint(-lo * (1.f / s));
       z = static_cast<int32_t>(zf < 0.f ? 0.f : (zf > qmax ? static_cast<float>(qmax) : zf));

@@ -4,7 +4,8 @@
 ``Flatten`` (inputs of rank > 2), ``Mul`` / ``Add`` (``Rescaling``), ``Gemm`` (or
 ``MatMul`` + ``Add`` with ``use_gemm=False``; ``MatMul`` alone without a bias), ``Relu``,
 ``LeakyRelu``, ``Sigmoid``, ``Tanh`` and ``Softmax`` (axis 1). Weights are initializers in
-fastmlp's ``[in, out]`` layout, so ``Gemm`` has ``transB=0``.
+fastmlp's ``[in, out]`` layout, so ``Gemm`` has ``transB=0``. Quantized Dense layers export
+as QuantizeLinear / DequantizeLinear around a MatMul (``_onnx_quantized``).
 
 ``from_onnx(path_or_model)`` reads such a chain back (also ``Gemm`` with ``transB=1`` or
 ``alpha``/``beta``, ``Reshape`` to ``[N, -1]``, ``Identity``, ``Dropout`` (the identity at
@@ -19,6 +20,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+from . import _onnx_quantized as _quantized
 
 __all__ = ["to_onnx", "from_onnx", "SUPPORTED_OPS"]
 
@@ -68,8 +71,8 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
         counter[0] += 1
         return f"{base}_{counter[0]}"
 
-    def const(name, arr):
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=np.float32),
+    def const(name, arr, dtype=np.float32):
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(arr, dtype=dtype),
                                              name=fresh(name)))
         return inits[-1].name
 
@@ -118,7 +121,7 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
     # The engine specs, kind by kind: a Dense's fused LeakyReLU has the engine's slope
     # 0.01; Dropout is the identity at inference and exports as nothing.
     for spec, layer, _ in layer_specs(layers, model.input_shape):
-        if rank > 2 and spec.kind == "dense":
+        if rank > 2 and spec.kind in ("dense", "dense_int8", "round_bf16"):
             cur = node("Flatten", [cur], "flatten", axis=1)  # Dense needs flat rows
             rank = 2
         if spec.kind == "rescaling":
@@ -136,6 +139,11 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
                 if spec.use_bias:
                     cur = node("Add", [cur, const(f"{layer.name}_bias", layer.bias)], "bias_add")
             act(spec.act, spec.alpha)
+        elif spec.kind == "dense_int8":
+            cur = _quantized.dense_int8(node, const, cur, spec, layer, opset)
+            act(spec.act, spec.alpha)
+        elif spec.kind == "round_bf16":
+            cur = _quantized.round_bf16(node, cur)
         elif spec.kind == "activation":
             act(spec.act, spec.alpha)
         elif spec.kind == "softmax":

@@ -181,6 +181,11 @@ def to_torch(model):
         raise ValueError("to_torch: the model is not built (its input shape is unknown); pass "
                          "input_shape= to Sequential(...) or fit it first")
     model.build()
+    if model.dtype_policy != "float32":
+        raise ValueError(f"to_torch: the model is quantized (dtype_policy="
+                         f"{model.dtype_policy!r}); PyTorch gets the float32 model: export "
+                         "it before model.quantize(...), or use to_onnx, which keeps the "
+                         "quantization")
     out = [nn.Flatten()] if len(model.input_shape) > 1 else []
     for spec, layer, _ in layer_specs(model.layers, model.input_shape):
         make = _TORCH_KINDS.get(spec.kind)

@@ -1,0 +1,227 @@
+"""int8 and bf16 building blocks (fm.ops): the int8 GEMM bit-exact against an int64 NumPy
+reference on every tier over awkward shapes, its dequantizing epilogue bit for bit
+against the same float32 formula in NumPy, per-row quantization identical on every tier
+and to a NumPy reference, per-channel quantization round trips, bf16 rounding and the
+bf16 GEMM against float64, thread invariance, bad input."""
+import numpy as np
+import pytest
+
+import fastmlp as fm
+import fastmlp.ops as ops
+from fastmlp import _core
+
+SHAPES = [(1, 1, 1), (1, 784, 128), (2, 3, 17), (3, 5, 16), (4, 4, 15), (5, 33, 33),
+          (7, 31, 130), (13, 64, 1), (64, 100, 48), (65, 9, 40), (130, 257, 20)]
+
+
+def ref_int(a, b, zero):
+    a64, b64 = a.astype(np.int64), b.astype(np.int64)
+    return a64 @ b64 - zero.astype(np.int64)[:, None] * b64.sum(0)[None, :]
+
+
+def ref_float(acc, sa, sb, bias, act):
+    s = (sa[:, None] * sb[None, :]).astype(np.float32)
+    v = acc.astype(np.float32) * s
+    if bias is not None:
+        v = v + bias
+    if act == "relu":
+        v = np.where(v > 0, v, np.float32(0))
+    elif act == "leaky_relu":
+        v = np.where(v > 0, v, v * np.float32(0.01))
+    return v.astype(np.float32)
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["7bit", "8bit"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_gemm_int8_exact(isa, rng, shape, full):
+    m, k, n = shape
+    a = rng.integers(0, 256 if full else 128, (m, k), dtype=np.uint8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    b[0, 0] = -128  # the extremes
+    a[0, 0] = 255 if full else 127
+    zero = rng.integers(0, 256, m).astype(np.int32)
+    got = ops.gemm_int8(a, b, a_zero_point=zero)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, ref_int(a, b, zero))
+
+
+@pytest.mark.parametrize("act", ["linear", "relu", "leaky_relu"])
+@pytest.mark.parametrize("shape", SHAPES[1:8], ids=lambda s: "x".join(map(str, s)))
+def test_gemm_int8_float_epilogue_bits(isa, rng, shape, act):
+    m, k, n = shape
+    a = rng.integers(0, 128, (m, k), dtype=np.uint8)
+    b = rng.integers(-127, 128, (k, n), dtype=np.int8)
+    zero = rng.integers(0, 128, m).astype(np.int32)
+    sa = rng.random(m).astype(np.float32) * 0.1
+    sb = rng.random(n).astype(np.float32) * 0.01
+    bias = rng.standard_normal(n).astype(np.float32)
+    got = ops.gemm_int8(a, b, a_zero_point=zero, a_scale=sa, b_scale=sb, bias=bias,
+                        activation=act)
+    np.testing.assert_array_equal(got, ref_float(ref_int(a, b, zero), sa, sb, bias, act))
+
+
+def test_gemm_int8_transcendental_activation(isa, rng):
+    a = rng.integers(0, 128, (9, 40), dtype=np.uint8)
+    b = rng.integers(-127, 128, (40, 21), dtype=np.int8)
+    pre = ops.gemm_int8(a, b, a_scale=0.01, b_scale=0.02)
+    got = ops.gemm_int8(a, b, a_scale=0.01, b_scale=0.02, activation="gelu")
+    np.testing.assert_allclose(got, ops.gelu(pre), rtol=1e-6, atol=1e-7)
+
+
+def test_gemm_int8_signed_a(isa, rng):
+    a = rng.integers(-128, 128, (6, 50), dtype=np.int8)
+    b = rng.integers(-128, 128, (50, 19), dtype=np.int8)
+    zero = rng.integers(-128, 128, 6).astype(np.int32)
+    got = ops.gemm_int8(a, b, a_zero_point=zero)
+    np.testing.assert_array_equal(got, ref_int(a, b, zero))
+
+
+def test_packed_weights_reused_and_same_on_every_tier(rng):
+    a = rng.integers(0, 256, (33, 70), dtype=np.uint8)
+    b = rng.integers(-128, 128, (70, 45), dtype=np.int8)
+    p = ops.pack_int8(b)
+    assert p.shape == (70, 45) and "70" in repr(p)
+    before = _core.get_isa()
+    try:
+        outs = []
+        for tier in _core.supported_isas():
+            _core.set_isa(tier)
+            outs.append(ops.gemm_int8(a, p, a_scale=0.5, b_scale=0.25, bias=np.ones(45)))
+    finally:
+        _core.set_isa(before)
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+
+
+def test_gemm_int8_thread_invariant(rng, restore_threads):
+    a = rng.integers(0, 256, (700, 300), dtype=np.uint8)
+    b = rng.integers(-128, 128, (300, 200), dtype=np.int8)
+    outs = []
+    for nt in (1, 2):
+        fm.set_num_threads(nt)
+        outs.append(ops.gemm_int8(a, b, a_scale=0.1, b_scale=0.2, activation="relu"))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def ref_quantize_rows(x, qmax):
+    lo = np.minimum(0, x.min(1)).astype(np.float32)
+    hi = np.maximum(0, x.max(1)).astype(np.float32)
+    scale = np.where(hi > lo, (hi - lo) / np.float32(qmax), np.float32(1)).astype(np.float32)
+    inv = (np.float32(1) / scale).astype(np.float32)
+    zero = np.clip(np.rint(-lo * inv), 0, qmax).astype(np.int32)
+    t = np.clip(x * inv[:, None], -512, 512)
+    q = np.clip(np.rint(t).astype(np.int32) + zero[:, None], 0, qmax).astype(np.uint8)
+    return q, scale, zero
+
+
+@pytest.mark.parametrize("cols", [1, 7, 8, 31, 32, 33, 100, 784])
+@pytest.mark.parametrize("bits", [7, 8])
+def test_quantize_per_row_matches_reference(isa, rng, cols, bits):
+    x = (rng.standard_normal((9, cols)) * 3).astype(np.float32)
+    x[0] = np.abs(x[0])  # a row of one sign (zero point 0)
+    x[1] = 0.0           # an all-zero row (scale 1)
+    q, s, z = ops.quantize_per_row(x, bits=bits)
+    rq, rs, rz = ref_quantize_rows(x, 2 ** bits - 1)
+    np.testing.assert_array_equal(s, rs)
+    np.testing.assert_array_equal(z, rz)
+    np.testing.assert_array_equal(q, rq)
+    back = (q.astype(np.float32) - z[:, None]) * s[:, None]
+    assert np.all(np.abs(back - x) <= s[:, None] * 0.5 * (1 + 1e-5))
+
+
+def test_quantize_per_row_ties_to_even_and_static(isa):
+    x = np.array([[0.5, 1.5, 2.5, -0.5, 1000.0, -1000.0] + [0.0] * 30], np.float32)
+    q, s, z = ops.quantize_per_row(x, scale=1.0, zero_point=10)
+    assert s.tolist() == [1.0] and z.tolist() == [10]
+    assert q[0, :6].tolist() == [10, 12, 12, 10, 255, 0]
+
+
+def test_quantize_per_row_nonfinite_row(isa):
+    x = np.ones((3, 40), np.float32)
+    x[1, 17] = np.nan
+    x[2, 39] = np.inf
+    q, s, z = ops.quantize_per_row(x)
+    assert np.isfinite(s[0]) and np.isnan(s[1]) and np.isnan(s[2])
+    assert not q[1:].any()
+
+
+def test_quantize_per_channel_round_trip(rng):
+    w = rng.standard_normal((50, 12)).astype(np.float32)
+    w[:, 3] = 0.0
+    q, s = ops.quantize_per_channel(w)
+    assert q.dtype == np.int8 and s.shape == (12,) and s[3] == 1.0
+    assert np.abs(q).max(0)[np.arange(12) != 3].min() == 127
+    back = ops.dequantize_per_channel(q, s)
+    assert np.all(np.abs(back - w) <= s / 2 * (1 + 1e-6))
+    q0, s0 = ops.quantize_per_channel(w, axis=0)
+    assert s0.shape == (50,) and np.allclose(ops.dequantize_per_channel(q0, s0, axis=0), w,
+                                             atol=float(s0.max()))
+
+
+def test_round_bfloat16():
+    x = np.array([1.0, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 3.4e38, np.inf, -np.inf, np.nan, -0.0,
+                  1e-40, -2.5], np.float32)
+    r = ops.round_bfloat16(x)
+    assert r[:3].tolist() == [1.0, 1.0, 1.0 + 2 ** -6 * 1.0]  # ties to even
+    assert np.isinf(r[3]) and r[4] == np.inf and r[5] == -np.inf and np.isnan(r[6])
+    assert np.signbit(r[7]) and r[9] == -2.5
+    assert not (r.view(np.uint32) & 0xFFFF).any() or np.isnan(r).any()
+    torch = pytest.importorskip("torch")
+    y = np.random.default_rng(3).standard_normal(10000).astype(np.float32) * 1e3
+    t = torch.from_numpy(y).to(torch.bfloat16).float().numpy()
+    np.testing.assert_array_equal(ops.round_bfloat16(y), t)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 33, 17), (64, 300, 70)])
+def test_gemm_bf16_against_float64(isa, rng, shape):
+    m, k, n = shape
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    got = ops.gemm(a, b, precision="bf16")
+    ab = ops.round_bfloat16(a).astype(np.float64)
+    bb = ops.round_bfloat16(b).astype(np.float64)
+    exact = ab @ bb
+    bound = k * 2.0 ** -24 * (np.abs(ab) @ np.abs(bb)) + 1e-30
+    assert np.all(np.abs(got - exact) <= bound)
+    # and it is not the float32 product: bf16 inputs lose about 3 decimal digits
+    f32_err = np.abs(got - a.astype(np.float64) @ b.astype(np.float64)).max()
+    assert f32_err > 1e-4 * np.abs(exact).max()
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: ops.gemm_int8(np.ones((2, 3), np.float32), np.ones((3, 2), np.int8)),
+     TypeError, "'a' must be a uint8 or int8"),
+    (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int16)),
+     TypeError, "'b' must be an int8"),
+    (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((4, 2), np.int8)),
+     ValueError, "inner dimensions differ"),
+    (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8), a_scale=1.0),
+     ValueError, "pass both a_scale and b_scale"),
+    (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8),
+                           activation="relu"), ValueError, "bias and activation"),
+    (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8),
+                           a_zero_point=300), ValueError, r"\[0, 255\]"),
+    (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8),
+                           a_zero_point=[1, 2, 3]), ValueError, r"shape \(2,\)"),
+    (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8),
+                           a_scale=[1, np.nan], b_scale=1), ValueError, "NaN"),
+    (lambda: ops.quantize_per_row(np.ones((2, 3)), bits=9), ValueError, r"\[1, 8\]"),
+    (lambda: ops.quantize_per_row(np.ones((2, 3)), scale=1.0), ValueError, "both"),
+    (lambda: ops.quantize_per_row(np.ones((2, 3)), scale=-1.0, zero_point=0), ValueError,
+     "> 0"),
+    (lambda: ops.quantize_per_row(np.ones(3)), ValueError, "2-D"),
+    (lambda: ops.quantize_per_channel(np.array([[np.inf]])), ValueError, "NaN or inf"),
+    (lambda: ops.quantize_per_channel(np.ones((2, 2)), axis=2), ValueError, "'axis'"),
+    (lambda: ops.dequantize_per_channel(np.ones((2, 2)), np.ones(2)), TypeError, "int8"),
+    (lambda: ops.gemm(np.ones((2, 2)), np.ones((2, 2)), precision="fp16"), ValueError,
+     "'precision'"),
+])
+def test_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_k_limit():
+    assert ops.INT8_MAX_K == 65536
+    with pytest.raises(ValueError, match="65536"):
+        ops.gemm_int8(np.zeros((1, 65537), np.uint8), np.zeros((65537, 1), np.int8))
