@@ -68,6 +68,9 @@ def test_info(capsys):
     assert f"active: {info['isa']}" in out
     assert re.search(r"^threads\s+\d+", out, re.M)
     assert "OpenMP" in out and "sample          bundled" in out
+    assert re.search(rf"^int8\s+tier {info['isa']}: ", out, re.M)
+    assert re.search(r"^bf16\s+", out, re.M)
+    assert set(info["low_precision"]["cpu_has"]) <= set(info["features"])
 
 
 def test_python_dash_m_and_console_script_entry_point():
@@ -202,6 +205,23 @@ def test_bench_against_torch_and_onnxruntime(capsys):
     assert code == 0, err
     infer = [r for r in _bench_rows(out) if r[1] == "inference"][0]
     assert len([c for c in infer if c.endswith("/s")]) == 3, out
+
+
+@pytest.mark.parametrize("precision", ["int8", "bf16"])
+def test_bench_low_precision(capsys, precision):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    code, out, err = run_main(["bench", "--models", "784-128-10", "--batches", "64",
+                               "--threads", "1", "--seconds", "0.03", "--precision", precision],
+                              capsys)
+    # the peers' quantized predictions are checked against fastmlp's before timing
+    assert code == 0, err
+    assert f"precision {precision} (inference only)" in out
+    rows = _bench_rows(out)
+    assert [r[1] for r in rows] == ["inference"]  # no training rows
+    rates = [c for c in rows[0] if c.endswith("/s")]
+    assert len(rates) == (3 if precision == "int8" else 2), out
 
 
 def test_experiments_report(tmp_path, capsys):

@@ -44,6 +44,8 @@ void register_cpu(py::module_& m) {
     d["avx512vl"] = f.avx512vl; d["avx512_bf16"] = f.avx512_bf16;
     d["avx512_vnni"] = f.avx512_vnni; d["os_avx"] = f.os_avx; d["os_avx512"] = f.os_avx512;
     d["neon"] = f.neon;
+    d["avx_vnni"] = f.avx_vnni; d["amx_tile"] = f.amx_tile; d["amx_int8"] = f.amx_int8;
+    d["amx_bf16"] = f.amx_bf16; d["asimd_dotprod"] = f.asimd_dotprod;
     return d;
   });
   m.def("have_openmp", &have_openmp);

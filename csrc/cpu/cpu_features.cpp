@@ -4,6 +4,9 @@
 #include <cpuid.h>
 #define FASTMLP_X86 1
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 namespace fastmlp {
 
@@ -56,11 +59,21 @@ CpuFeatures detect() {
     f.avx512bw = (b >> 30) & 1;
     f.avx512vl = (b >> 31) & 1;
     f.avx512_vnni = (c >> 11) & 1;
-    __cpuid_count(7, 1, a, b, c, d);
-    f.avx512_bf16 = (a >> 5) & 1;
+    f.amx_bf16 = (d >> 22) & 1;
+    f.amx_tile = (d >> 24) & 1;
+    f.amx_int8 = (d >> 25) & 1;
+    const unsigned int subleaves = a;
+    if (subleaves >= 1) {
+      __cpuid_count(7, 1, a, b, c, d);
+      f.avx512_bf16 = (a >> 5) & 1;
+      f.avx_vnni = (a >> 4) & 1;
+    }
   }
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is mandatory in armv8-a
+#if defined(__linux__)
+  f.asimd_dotprod = (getauxval(AT_HWCAP) & (1ul << 20)) != 0;  // HWCAP_ASIMDDP
+#endif
 #endif
   return f;
 }

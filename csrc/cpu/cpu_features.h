@@ -16,6 +16,10 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
   bool avx512_bf16 = false, avx512_vnni = false;
+  // Reported by cpu_info() (the low-precision kernels do not use them yet): AVX-VNNI,
+  // AMX tiles with int8 / bf16, arm64's sdot/udot.
+  bool avx_vnni = false, amx_tile = false, amx_int8 = false, amx_bf16 = false;
+  bool asimd_dotprod = false;
   bool os_avx = false, os_avx512 = false;  // XGETBV: OS saves ymm / zmm+opmask state
   bool neon = false;
 };

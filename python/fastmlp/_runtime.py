@@ -19,7 +19,8 @@ def cpu_info() -> dict:
 
     Returns a dict with ``isa`` (the active tier), ``supported`` (tiers this CPU runs),
     ``compiled`` (tiers in this build), ``num_threads``, ``openmp`` (bool) and
-    ``features`` (the detected CPU flags).
+    ``features`` (the detected CPU flags) and ``low_precision`` (what the int8 and bf16
+    paths run on here, and which low-precision units the CPU has).
     """
     return {
         "isa": _core.get_isa(),
@@ -29,7 +30,27 @@ def cpu_info() -> dict:
         "openmp": bool(_core.have_openmp()),
         "features": dict(_core.cpu_features()),
         "env_isa": os.environ.get("FASTMLP_ISA"),
+        "low_precision": _low_precision(_core.get_isa(), _core.cpu_features()),
     }
+
+
+# What each tier's low-precision kernels run on (gemm_u8s8.cpp; bf16 rounds to bf16 and
+# multiplies in float32 everywhere).
+_INT8_PATHS = {"generic": "portable integer loops",
+               "neon": "portable integer loops (no sdot kernel yet)",
+               "avx2": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
+               "avx512": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations; no VNNI "
+                         "kernel yet)"}
+_LOW_PRECISION_FLAGS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+                        "amx_bf16", "asimd_dotprod")
+
+
+def _low_precision(isa, features):
+    """The int8 and bf16 paths of tier ``isa``, and the CPU's low-precision flags."""
+    return {"int8": f"tier {isa}: {_INT8_PATHS.get(isa, 'portable integer loops')}",
+            "bf16": "inputs and kernels rounded to bf16, float32 multiply-adds (no bf16 "
+                    "instructions used yet)",
+            "cpu_has": [f for f in _LOW_PRECISION_FLAGS if features.get(f)]}
 
 
 def get_num_threads() -> int:

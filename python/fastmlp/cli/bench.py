@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from . import bench_precision as _precision
 from ._common import CLIError, _fmt_rate, _optimizer
 
 __all__ = ["BENCH_MODELS", "cmd_bench"]
@@ -105,6 +106,12 @@ def _bench_rows_inner(args, print_fn, all_threads):
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         torch, tnet = (None, None) if args.no_torch else _torch_net(model)
         onnx_bytes = None if args.no_onnx else _onnx_bytes(model)
+        precision = getattr(args, "precision", "float32")
+        tol = _precision.TOLERANCE[precision]
+        if precision != "float32":  # the peers from the float model, then ours
+            tnet = _precision.torch_net(torch, tnet, precision)
+            onnx_bytes = _precision.onnx_bytes(onnx_bytes, precision)
+            model.quantize(precision)
         for nt in threads:
             fm.set_num_threads(nt)
             if torch is not None:
@@ -120,18 +127,18 @@ def _bench_rows_inner(args, print_fn, all_threads):
                     xt = torch.from_numpy(x)
                     with torch.inference_mode():
                         out = tnet(xt).numpy()  # to_torch keeps the model's Softmax
-                        if not np.allclose(out, ref, atol=1e-4):
+                        if not np.allclose(out, ref, atol=tol):
                             raise CLIError(f"{mname}: PyTorch and fastmlp predictions differ")
                         row["torch"] = _measure(lambda: tnet(xt), bs, args.seconds)
                 if sess is not None:
                     feed = {sess.get_inputs()[0].name: x}
                     out = sess.run(None, feed)[0]
-                    if not np.allclose(out, ref, atol=1e-4):
+                    if not np.allclose(out, ref, atol=tol):
                         raise CLIError(f"{mname}: ONNX Runtime and fastmlp predictions differ")
                     row["onnxruntime"] = _measure(lambda: sess.run(None, feed), bs, args.seconds)
                 rows.append(row)
                 print_fn(_row_text(row))
-                if args.no_train:
+                if args.no_train or precision != "float32":  # (quantized: inference only)
                     continue
                 # training: whole-epoch fit over enough batches to time
                 steps = max(4, min(256, 4096 // bs))
@@ -213,7 +220,11 @@ def cmd_bench(args):
           f"{fm.get_num_threads()} threads; comparing with: {', '.join(have) or 'nothing installed'}")
     if "onnxruntime" in have and "onnx" not in have:
         print("(onnxruntime column skipped: exporting the model needs the 'onnx' package)")
+    precision = getattr(args, "precision", "float32")
     print("rates are inferences/s or training examples/s, median of 3; float32 input")
+    if precision != "float32":
+        lp = fm.cpu_info()["low_precision"]
+        print(f"precision {precision} (inference only): {lp[precision]}")
     print(_row_text(None, header=True))
     rows = _bench_rows(args, print)
     if args.json:

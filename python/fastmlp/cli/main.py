@@ -17,6 +17,7 @@ import numpy as np
 
 from ._common import CLIError, _fmt_rate, _optimizer
 from .bench import BENCH_MODELS, cmd_bench
+from .bench_precision import PRECISIONS
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -254,6 +255,11 @@ def cmd_info(args):
         print(f"              (FASTMLP_ISA={info['env_isa']})")
     print(f"threads       {info['num_threads']}   (cpu count {os.cpu_count()})")
     print(f"OpenMP        {'yes' if info['openmp'] else 'no'}; runtime: {_openmp_runtimes()}")
+    lp = info["low_precision"]
+    print(f"int8          {lp['int8']}")
+    print(f"bf16          {lp['bf16']}")
+    if lp["cpu_has"]:
+        print(f"              CPU low-precision units: {', '.join(lp['cpu_has'])}")
     print("datasets")
     print(f"  sample          bundled ({os.path.basename(fds._sample.SAMPLE_PATH)})")
     for name, finder in (("mnist", _loaders._find_mnist), ("fashion-mnist", _loaders._find_idx),
@@ -327,6 +333,9 @@ def build_parser():
     b.add_argument("--seconds", type=_positive_float, default=0.3,
                    help="time per measurement (default: 0.3)")
     b.add_argument("--no-train", action="store_true", help="inference only")
+    b.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="int8 / bf16: fastmlp's quantized model beside ONNX Runtime's and "
+                        "PyTorch's at the same precision (inference only)")
     b.add_argument("--no-torch", action="store_true")
     b.add_argument("--no-onnx", action="store_true")
     b.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
