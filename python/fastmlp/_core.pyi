@@ -9,7 +9,8 @@ arrays are int32. Integer codes:
   3 sigmoid, 4 tanh, 5 gelu, 6 gelu_tanh, 7 silu, 8 elu, 9 selu, 10 softplus,
   11 hard_sigmoid, 12 mish); ``alpha`` is leaky_relu's slope and elu's alpha
 * layer kind (``Network`` specs): the index in ``LAYER_KINDS`` (0 dense, 1 activation,
-  2 rescaling, 3 softmax)
+  2 rescaling, 3 softmax, 4 dropout, 5 batch_norm, 6 layer_norm, 7 gaussian_noise,
+  8 dense_int8, 9 round_bf16)
 * loss (``Network.set_loss``): 0 sparse categorical cross-entropy, 1 categorical
   cross-entropy, 2 mean squared error, 3 binary cross-entropy, 4 mean absolute error,
   5 huber (Keras 3 formulas; with ``from_logits=False`` a final softmax, or sigmoid for
@@ -112,6 +113,26 @@ def adam_update(param: _F32, grad: _F32, m: _F32, v: _F32, step: int, lr: float,
                 beta1: float, beta2: float, eps: float, weight_decay: float,
                 decoupled: bool) -> None:
     """In-place Adam step ``step`` (1-based); AdamW when ``decoupled``."""
+
+# --- int8 (fastmlp.ops.gemm_int8 / quantize_per_row) --------------------------------------
+
+INT8_MAX_K: int  # largest K of gemm_u8s8 (int32 sums cannot overflow)
+
+def pack_s8(b: npt.NDArray[np.int8]) -> npt.NDArray[np.uint8]:
+    """An int8 ``[K, N]`` matrix packed for gemm_u8s8 (one layout on every tier)."""
+
+def gemm_u8s8(a: npt.NDArray[np.uint8], packed: npt.NDArray[np.uint8], K: int, N: int,
+              out: npt.NDArray[Any], a_zero: Optional[_I32], a_scale: Optional[_F32],
+              b_scale: Optional[_F32], bias: Optional[_F32], act: int, act_alpha: float,
+              a_full_range: bool) -> None:
+    """``out = (a - a_zero) @ b`` exactly (int32 ``out``), or dequantized into a float32
+    ``out`` as ``act(float(acc) * (a_scale[i] * b_scale[j]) + bias[j])``;
+    ``a_full_range`` false promises every byte of ``a`` is <= 127."""
+
+def quantize_rows(x: _F32, q: npt.NDArray[np.uint8], scale: _F32, zero: _I32, qmax: int,
+                  static_scale: float, static_zero: int) -> bool:
+    """Per-row asymmetric quantization of ``x`` to ``[0, qmax]`` codes (dynamic when
+    ``static_scale`` is 0); returns whether a row held NaN or inf."""
 
 def shuffled_indices(n: int, seed: int) -> _I32:
     """A permutation of range(n) (xoshiro256** + Fisher-Yates), deterministic per seed."""
