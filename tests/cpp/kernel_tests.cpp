@@ -468,6 +468,79 @@ void test_optimizers(const KernelTable& k, const char* tier) {
   }
 }
 
+// int8: gemm_u8s8 exact against int64 sums (7-bit and full-range A, raw and with a zero
+// point), its float epilogue against the same float32 formula, and quantize_rows' codes
+// reproducing the row within half a step. Exact-size buffers, so ASan sees overruns.
+void test_int8(const KernelTable& k, const char* tier) {
+  std::uniform_int_distribution<int> ua(0, 255), ub(-128, 127);
+  for (int64_t M : {1, 3, 4, 5, 17, 70})
+    for (int64_t K : {1, 3, 4, 5, 33, 130})
+      for (int64_t N : {1, 15, 16, 17, 40}) {
+        for (bool full : {false, true}) {
+          std::unique_ptr<uint8_t[]> A(new uint8_t[M * K]);
+          std::unique_ptr<int8_t[]> B(new int8_t[K * N]);
+          for (int64_t i = 0; i < M * K; ++i) A[i] = static_cast<uint8_t>(ua(g_rng) & (full ? 255 : 127));
+          for (int64_t i = 0; i < K * N; ++i) B[i] = static_cast<int8_t>(ub(g_rng));
+          std::unique_ptr<uint8_t[]> Bp(new uint8_t[k.packed_s8_size(K, N)]);
+          k.pack_s8(K, N, B.get(), N, Bp.get());
+          std::vector<int32_t> zero(M), c32(M * N, -1);
+          std::vector<float> sa(M), sb(N), bias(N), c(M * N, std::nanf(""));
+          for (int64_t i = 0; i < M; ++i) { zero[i] = ua(g_rng); sa[i] = 0.01f * (1 + i % 7); }
+          for (int64_t j = 0; j < N; ++j) { sb[j] = 0.02f * (1 + j % 5); bias[j] = 0.1f * (j % 3); }
+          fastmlp::Int8Output o;
+          o.c32 = c32.data();
+          o.ldc = N;
+          o.a_zero = zero.data();
+          o.a_full_range = full;
+          k.gemm_u8s8(M, N, K, A.get(), K, Bp.get(), &o, 0, N);
+          fastmlp::Int8Output f = o;
+          f.c32 = nullptr;
+          f.c = c.data();
+          f.a_scale = sa.data();
+          f.b_scale = sb.data();
+          f.ep.bias = bias.data();
+          f.ep.act = Act::relu;
+          k.gemm_u8s8(M, N, K, A.get(), K, Bp.get(), &f, 0, N);
+          bool ok = true;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              int64_t s = 0, cs = 0;
+              for (int64_t t = 0; t < K; ++t) {
+                s += int64_t(A[i * K + t]) * B[t * N + j];
+                cs += B[t * N + j];
+              }
+              const int64_t d = s - zero[i] * cs;
+              float v = static_cast<float>(d) * (sa[i] * sb[j]);
+              v = v + bias[j];
+              v = v > 0.f ? v : 0.f;
+              ok = ok && c32[i * N + j] == d && std::memcmp(&c[i * N + j], &v, 4) == 0;
+            }
+          ++g_checks;
+          if (!ok)
+            fail(std::string(tier) + " gemm_u8s8 M=" + std::to_string(M) + " K=" +
+                 std::to_string(K) + " N=" + std::to_string(N) + (full ? " full" : " 7-bit"));
+        }
+      }
+  for (int64_t cols : {1, 8, 31, 32, 33, 100}) {
+    Buf x = random_buf(3 * cols, 4.f);
+    std::vector<uint8_t> q(3 * cols);
+    std::vector<float> scale(3);
+    std::vector<int32_t> zero(3);
+    int nonfinite = 0;
+    k.quantize_rows(x.data(), 3, cols, cols, 127, 0.f, 0, q.data(), cols, scale.data(),
+                    zero.data(), &nonfinite);
+    bool ok = nonfinite == 0;
+    for (int64_t r = 0; r < 3; ++r)
+      for (int64_t t = 0; t < cols; ++t) {
+        const float back = (float(q[r * cols + t]) - float(zero[r])) * scale[r];
+        ok = ok && q[r * cols + t] <= 127 &&
+             std::fabs(back - x[r * cols + t]) <= 0.5f * scale[r] * 1.0001f;
+      }
+    ++g_checks;
+    if (!ok) fail(std::string(tier) + " quantize_rows cols=" + std::to_string(cols));
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -484,6 +557,7 @@ int main() {
       test_exp_no_underflow(k, k.name);
       test_elementwise(k, k.name);
       test_optimizers(k, k.name);
+      test_int8(k, k.name);
     }
   }
   std::fprintf(stderr, "kernel_tests: %d checks, %d failures\n", g_checks, g_failures);

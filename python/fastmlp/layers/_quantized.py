@@ -17,8 +17,6 @@ import numbers
 
 import numpy as np
 
-from ..ops import quantize_per_channel, round_bfloat16
-
 POLICIES = ("float32", "int8", "bf16")
 QUANTIZE_MODES = ("int8", "bf16")
 # The 7-bit input codes of the int8 kind (dense_int8.cpp: kCodeMax).
@@ -83,6 +81,7 @@ def check_weight(layer, name, w):
             raise ValueError(f"layer {layer.name!r}: kernel_scale must be finite and > 0")
     out = np.ascontiguousarray(w, dtype=np.float32)
     if layer.dtype_policy == "bf16" and name == "kernel":
+        from ..ops import round_bfloat16  # (import fastmlp does not load fastmlp.ops)
         out = round_bfloat16(out)
     return out
 
@@ -104,6 +103,8 @@ def quantize_layer(layer, mode, input_quantization=None):
     if not np.isfinite(kernel).all():
         raise ValueError(f"layer {layer.name!r}: its kernel holds NaN or inf; it cannot "
                          "be quantized")
+    from ..ops import quantize_per_channel, round_bfloat16  # (see check_weight)
+
     bias = None if layer.bias is None else np.array(layer.bias, dtype=np.float32)
     layer._engine = None
     if mode == "int8":
