@@ -17,9 +17,11 @@ each model's argmax agreement with fp32 on the inputs.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -72,6 +74,7 @@ def ort_models(fp32_model, x_cal, threads):
             return next(self.it, None)
 
     st, dy = os.path.join(d, "static.onnx"), os.path.join(d, "dynamic.onnx")
+    logging.getLogger().setLevel(logging.ERROR)  # (its "consider pre-processing" notes)
     ort_q.quantize_static(src, st, Reader(), quant_format=ort_q.QuantFormat.QDQ,
                           per_channel=True, activation_type=ort_q.QuantType.QInt8,
                           weight_type=ort_q.QuantType.QInt8)
@@ -88,7 +91,9 @@ def torch_models(fp32_model):
     if torch is None:
         return {}
     tm = fp32_model.to_torch().eval()
-    tq = torch.ao.quantization.quantize_dynamic(tm, {torch.nn.Linear}, dtype=torch.qint8)
+    with warnings.catch_warnings():  # (torch.ao's deprecation notices)
+        warnings.simplefilter("ignore")
+        tq = torch.ao.quantization.quantize_dynamic(tm, {torch.nn.Linear}, dtype=torch.qint8)
     tb = fp32_model.to_torch().eval().to(torch.bfloat16)
 
     def q(x):

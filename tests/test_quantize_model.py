@@ -179,6 +179,9 @@ def test_training_refused_and_other_errors(rng):
     for call in (lambda: m.fit(x, y, verbose=0), lambda: m.train_on_batch(x, y)):
         with pytest.raises(ValueError, match="train the float32 model, then"):
             call()
+    from fastmlp.distributed._fit import check_model
+    with pytest.raises(ValueError, match="serves inference only"):
+        check_model(m)  # fastmlp.distributed.fit's first check
     with pytest.raises(ValueError, match="already quantized"):
         m.quantize("int8")
     if pytest.importorskip("torch"):

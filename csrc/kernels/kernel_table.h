@@ -114,7 +114,8 @@ constexpr int64_t kInt8MaxK = 65536;
 //   else c[i * ldc + j] = act(float(d) * s + bias[j]) with s = a_scale[i] * b_scale[j]:
 //   the product s, the multiply and the add each rounded once (no FMA), then the
 //   activation of `ep` (ep.bias may be null; ep.dropout and ep.nonfinite are ignored).
-//   The same bits on every tier.
+//   The same bits on every tier for linear, relu and leaky_relu; the other activations
+//   are the tier's act_forward (within its 4 ulp).
 // a_full_range false promises that every byte of A is <= 127 (7-bit activations, as
 // quantize_rows makes with qmax = 127): the AVX2 code then takes one vpmaddubsw per four
 // products, exact since 2 * 127 * 128 fits int16; with true it takes two (A's low 7 bits

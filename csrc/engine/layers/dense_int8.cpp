@@ -96,7 +96,7 @@ class DenseInt8 final : public Layer {
     std::vector<int8_t> q(static_cast<size_t>(in() * out()));
     for (size_t i = 0; i < q.size(); ++i) {
       const float v = std::max(-127.f, std::min(127.f, std::nearbyint(w[i])));
-      q[i] = static_cast<int8_t>(v);  // (NaN, never set by Python, becomes 0 here)
+      q[i] = static_cast<int8_t>(v);  // (Python only ever sets integers in range)
     }
     c.k.pack_s8(in(), out(), q.data(), out(), dst);
   }

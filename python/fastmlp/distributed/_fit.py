@@ -12,6 +12,7 @@ from .. import _core
 from .._metric_logs import evaluate_logs
 from ..callbacks import History
 from ..models import Sequential
+from ..quantization import refuse_training
 from . import _backend
 from ._bn_stats import MovingStats
 from ._params import FlatParams, broadcast_state, check_identical, moving_stat_indices
@@ -37,6 +38,7 @@ def check_model(model):
         raise ValueError("model: expected a compiled fastmlp.Sequential (call "
                          "model.compile(optimizer=..., loss=...) first), got one that is not "
                          "compiled")
+    refuse_training(model, "fastmlp.distributed.fit")
     return model
 
 
