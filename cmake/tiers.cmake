@@ -11,6 +11,26 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   set(FASTMLP_FLAGS_avx2 -mavx2 -mfma -mf16c)
   set(FASTMLP_FLAGS_avx512 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -mf16c)
   list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AVX2=1 FASTMLP_HAVE_TIER_AVX512=1)
+  # The low-precision tiers: the whole kernel set again (fp32 kernels included, so a tier
+  # is one consistent table), plus VNNI's vpdpbusd and AMX's tile instructions in the int8
+  # GEMM. Skipped, not failed, by a compiler too old for the flags (GCC < 11).
+  include(CheckCXXCompilerFlag)
+  set(FASTMLP_FLAGS_avx512_vnni ${FASTMLP_FLAGS_avx512} -mavx512vnni)
+  set(FASTMLP_FLAGS_amx ${FASTMLP_FLAGS_avx512_vnni} -mamx-tile -mamx-int8)
+  # Both are AVX-512 tiers: their fp32 code is the avx512 tier's (FASTMLP_TIER_AVX512), the
+  # int8 GEMM looks at the compiler's __AVX512VNNI__ / __AMX_INT8__.
+  set(FASTMLP_DEFS_avx512_vnni FASTMLP_TIER_AVX512=1)
+  set(FASTMLP_DEFS_amx FASTMLP_TIER_AVX512=1)
+  check_cxx_compiler_flag("-mavx512vnni" FASTMLP_CXX_HAS_VNNI)
+  check_cxx_compiler_flag("-mamx-tile -mamx-int8" FASTMLP_CXX_HAS_AMX)
+  if(FASTMLP_CXX_HAS_VNNI)
+    list(APPEND FASTMLP_TIERS avx512_vnni)
+    list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AVX512_VNNI=1)
+    if(FASTMLP_CXX_HAS_AMX)
+      list(APPEND FASTMLP_TIERS amx)
+      list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AMX=1)
+    endif()
+  endif()
 elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   # Advanced SIMD (NEON) and FMA are mandatory in armv8-a, the aarch64 baseline, so both
   # tiers build for plain armv8-a. The neon tier uses float32x4_t intrinsics with fused
@@ -28,7 +48,7 @@ foreach(tier IN LISTS FASTMLP_TIERS)
   target_include_directories(fastmlp_tier_${tier} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/csrc)
   string(TOUPPER ${tier} TIER_UPPER)
   target_compile_definitions(fastmlp_tier_${tier} PRIVATE
-    FASTMLP_NS=${tier} FASTMLP_TIER_${TIER_UPPER}=1)
+    FASTMLP_NS=${tier} FASTMLP_TIER_${TIER_UPPER}=1 ${FASTMLP_DEFS_${tier}})
   target_compile_options(fastmlp_tier_${tier} PRIVATE ${FASTMLP_COMMON_FLAGS} ${FASTMLP_FLAGS_${tier}})
   if(OpenMP_CXX_FOUND)
     target_link_libraries(fastmlp_tier_${tier} PRIVATE OpenMP::OpenMP_CXX)

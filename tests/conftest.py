@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 import fastmlp
 from fastmlp import _core
 
-TIER_ORDER = ("generic", "neon", "avx2", "avx512")  # increasing preference
+TIER_ORDER = tuple(_core.all_isas())  # increasing preference
 TIERS = [t for t in _core.supported_isas() if t in set(_core.compiled_isas())]
 BASE_SEED = int(os.environ.get("FASTMLP_TEST_SEED", "20240607"))
 

@@ -15,8 +15,8 @@ import pytest
 import fastmlp
 from fastmlp import _core
 
-ALL_TIERS = ("generic", "avx2", "avx512", "neon")
-RANK = {"generic": 0, "neon": 1, "avx2": 1, "avx512": 2}
+ALL_TIERS = tuple(_core.all_isas())  # increasing preference
+RANK = {t: i for i, t in enumerate(ALL_TIERS)}
 USABLE = [t for t in _core.supported_isas() if t in _core.compiled_isas()]
 
 PROBE = r"""
@@ -67,6 +67,22 @@ def test_features_consistent_with_supported_tiers():
     if feats.get("avx512f") and feats.get("avx512bw") and feats.get("avx512dq") and \
             feats.get("avx512vl") and feats.get("os_avx512"):
         assert "avx512" in supported
+    # the low-precision tiers: VNNI on top of avx512, AMX on top of that (with the OS's
+    # tile state and Linux's permission, os_amx)
+    assert ("avx512_vnni" in supported) == ("avx512" in supported and feats["avx512_vnni"])
+    assert ("amx" in supported) == ("avx512_vnni" in supported and feats["amx_int8"]
+                                    and feats["os_amx"])
+    if feats["os_amx"]:
+        assert feats["amx_tile"] and feats["amx_int8"]
+
+
+def test_tier_list_is_the_one_the_library_exports():
+    assert ALL_TIERS[0] == "generic"
+    assert set(ALL_TIERS) == {"generic", "neon", "avx2", "avx512", "avx512_vnni", "amx"}
+    assert set(_core.compiled_isas()) <= set(ALL_TIERS)
+    # supported tiers come lowest first, in the order of preference
+    supported = _core.supported_isas()
+    assert sorted(supported, key=RANK.__getitem__) == list(supported)
 
 
 def test_default_is_highest_supported_tier():

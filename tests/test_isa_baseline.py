@@ -33,7 +33,7 @@ import pytest
 
 import fastmlp._core as _core
 
-TIER_NAMESPACES = ("fastmlp::avx2::", "fastmlp::avx512::")
+TIER_NAMESPACES = tuple(f"fastmlp::{t}::" for t in _core.all_isas() if t not in ("generic", "neon"))
 
 pytestmark = pytest.mark.skipif(
     platform.machine().lower() not in ("x86_64", "amd64"),
@@ -178,7 +178,7 @@ def test_build_objects_baseline_has_no_avx():
         _skip_or_fail("no CMake build tree found (set FASTMLP_BUILD_DIR to check its objects)")
     build = dirs[0]
     objects = sorted((build / "CMakeFiles").glob("*.dir/**/*.o"))
-    tier_objs = [o for o in objects if re.search(r"fastmlp_tier_(avx2|avx512)\.dir", str(o))]
+    tier_objs = [o for o in objects if re.search(r"fastmlp_tier_(avx2|avx512\w*|amx)\.dir", str(o))]
     base_objs = [o for o in objects if not re.search(r"fastmlp_tier_\w+\.dir", str(o))]
     if not tier_objs or not base_objs:
         _skip_or_fail(f"no x86 tier / baseline objects under {build}")

@@ -22,8 +22,8 @@ py::list tier_list(const std::vector<Tier>& ts) {
 void set_isa(const std::string& name) {
   Tier t;
   if (!parse_tier(name, &t))
-    throw py::value_error("isa: expected one of 'generic', 'avx2', 'avx512', 'neon', got '" +
-                          name + "' (supported here: " + supported_tiers_string() + ")");
+    throw py::value_error("isa: expected one of " + all_tiers_string() + ", got '" + name +
+                          "' (supported here: " + supported_tiers_string() + ")");
   set_active_tier(t);  // throws std::invalid_argument -> ValueError
 }
 
@@ -36,6 +36,8 @@ void register_cpu(py::module_& m) {
   m.def("set_isa", &set_isa, py::arg("isa"));
   m.def("supported_isas", []() { return tier_list(supported_tiers()); });
   m.def("compiled_isas", []() { return tier_list(compiled_tiers()); });
+  m.def("all_isas", []() { return tier_list(all_tiers()); },
+        "Every tier this library knows, in increasing preference.");
   m.def("cpu_features", []() {
     const CpuFeatures& f = cpu_features();
     py::dict d;
@@ -46,6 +48,7 @@ void register_cpu(py::module_& m) {
     d["neon"] = f.neon;
     d["avx_vnni"] = f.avx_vnni; d["amx_tile"] = f.amx_tile; d["amx_int8"] = f.amx_int8;
     d["amx_bf16"] = f.amx_bf16; d["asimd_dotprod"] = f.asimd_dotprod;
+    d["os_amx"] = f.os_amx;
     return d;
   });
   m.def("have_openmp", &have_openmp);

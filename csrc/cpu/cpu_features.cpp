@@ -7,8 +7,18 @@
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
+#if defined(FASTMLP_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace fastmlp {
+
+const std::vector<Tier>& all_tiers() {
+  static const std::vector<Tier> tiers{Tier::generic, Tier::neon, Tier::avx2, Tier::avx512,
+                                       Tier::avx512_vnni, Tier::amx};
+  return tiers;
+}
 
 const char* tier_name(Tier t) {
   switch (t) {
@@ -16,15 +26,26 @@ const char* tier_name(Tier t) {
     case Tier::avx2: return "avx2";
     case Tier::avx512: return "avx512";
     case Tier::neon: return "neon";
+    case Tier::avx512_vnni: return "avx512_vnni";
+    case Tier::amx: return "amx";
   }
   return "unknown";
 }
 
 bool parse_tier(const std::string& s, Tier* out) {
-  for (Tier t : {Tier::generic, Tier::avx2, Tier::avx512, Tier::neon}) {
+  for (Tier t : all_tiers()) {
     if (s == tier_name(t)) { *out = t; return true; }
   }
   return false;
+}
+
+std::string all_tiers_string() {
+  std::string s;
+  for (Tier t : all_tiers()) {
+    if (!s.empty()) s += ", ";
+    s += tier_name(t);
+  }
+  return s;
 }
 
 namespace {
@@ -35,6 +56,18 @@ unsigned long long read_xcr0() {
   // xgetbv with ecx = 0; encoded as bytes so no -mxsave flag is needed.
   __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+
+// Linux hands out the AMX tile data state (8 KiB per thread) only on request, once per
+// process; without it the first tile instruction raises SIGILL.
+bool request_amx_state() {
+#if defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023;  // ARCH_REQ_XCOMP_PERM
+  constexpr long kXfeatureXtileData = 18;     // XFEATURE_XTILEDATA
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) == 0;
+#else
+  return false;
+#endif
 }
 #endif
 
@@ -50,6 +83,7 @@ CpuFeatures detect() {
     const unsigned long long xcr0 = read_xcr0();
     f.os_avx = (xcr0 & 0x6) == 0x6;             // SSE + AVX state
     f.os_avx512 = f.os_avx && (xcr0 & 0xe0) == 0xe0;  // opmask + ZMM_Hi256 + Hi16_ZMM
+    f.os_amx = (xcr0 & 0x60000) == 0x60000;          // XTILECFG + XTILEDATA
   }
   if (__get_cpuid_max(0, nullptr) >= 7) {
     __cpuid_count(7, 0, a, b, c, d);
@@ -69,6 +103,7 @@ CpuFeatures detect() {
       f.avx_vnni = (a >> 4) & 1;
     }
   }
+  f.os_amx = f.os_amx && f.amx_tile && f.amx_int8 && request_amx_state();
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is mandatory in armv8-a
 #if defined(__linux__)
@@ -91,8 +126,13 @@ std::vector<Tier> supported_tiers() {
 #ifdef FASTMLP_X86
   if (f.os_avx && f.avx2 && f.fma && f.f16c) {
     out.push_back(Tier::avx2);
-    if (f.os_avx512 && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl)
+    if (f.os_avx512 && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl) {
       out.push_back(Tier::avx512);
+      if (f.avx512_vnni) {
+        out.push_back(Tier::avx512_vnni);
+        if (f.os_amx) out.push_back(Tier::amx);
+      }
+    }
   }
 #else
   if (f.neon) out.push_back(Tier::neon);
@@ -107,6 +147,12 @@ std::vector<Tier> compiled_tiers() {
 #endif
 #ifdef FASTMLP_HAVE_TIER_AVX512
   out.push_back(Tier::avx512);
+#endif
+#ifdef FASTMLP_HAVE_TIER_AVX512_VNNI
+  out.push_back(Tier::avx512_vnni);
+#endif
+#ifdef FASTMLP_HAVE_TIER_AMX
+  out.push_back(Tier::amx);
 #endif
 #ifdef FASTMLP_HAVE_TIER_NEON
   out.push_back(Tier::neon);

@@ -6,21 +6,33 @@
 
 namespace fastmlp {
 
-enum class Tier : int { generic = 0, avx2 = 1, avx512 = 2, neon = 3 };
+// The ISA tiers, the one list of them (all_tiers() returns it, cpu_info() and the tests
+// read it from there). x86-64: generic (SSE2), avx2 (+FMA, F16C), avx512 (F/BW/DQ/VL),
+// avx512_vnni (+VNNI: vpdpbusd), amx (+AMX-TILE/INT8, with the OS's permission to use
+// the tile state); arm64: generic, neon.
+enum class Tier : int { generic = 0, avx2 = 1, avx512 = 2, neon = 3, avx512_vnni = 4, amx = 5 };
 
+// Every tier this library knows, in increasing preference (where both can run, the later
+// one is chosen).
+const std::vector<Tier>& all_tiers();
 const char* tier_name(Tier t);
-// Parses "generic", "avx2", "avx512", "neon"; returns false for anything else.
+// Parses a tier name (tier_name's spelling); returns false for anything else.
 bool parse_tier(const std::string& s, Tier* out);
+// "generic, avx2, ..." in all_tiers() order.
+std::string all_tiers_string();
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
   bool avx512_bf16 = false, avx512_vnni = false;
-  // Reported by cpu_info() (the low-precision kernels do not use them yet): AVX-VNNI,
-  // AMX tiles with int8 / bf16, arm64's sdot/udot.
+  // AMX tiles with int8 / bf16; avx_vnni (AVX2 machines) and arm64's sdot/udot are
+  // reported by cpu_info() but have no kernels yet.
   bool avx_vnni = false, amx_tile = false, amx_int8 = false, amx_bf16 = false;
   bool asimd_dotprod = false;
   bool os_avx = false, os_avx512 = false;  // XGETBV: OS saves ymm / zmm+opmask state
+  // XCR0 allows the tile state and Linux granted this process its use
+  // (arch_prctl(ARCH_REQ_XCOMP_PERM)); false where either refused.
+  bool os_amx = false;
   bool neon = false;
 };
 

@@ -17,6 +17,12 @@ const KernelTable* compiled_table(Tier t) {
 #ifdef FASTMLP_HAVE_TIER_AVX512
     case Tier::avx512: return &avx512::kernel_table();
 #endif
+#ifdef FASTMLP_HAVE_TIER_AVX512_VNNI
+    case Tier::avx512_vnni: return &avx512_vnni::kernel_table();
+#endif
+#ifdef FASTMLP_HAVE_TIER_AMX
+    case Tier::amx: return &amx::kernel_table();
+#endif
 #ifdef FASTMLP_HAVE_TIER_NEON
     case Tier::neon: return &neon::kernel_table();
 #endif
@@ -90,8 +96,8 @@ void init_dispatch_from_env() {
     Tier t;
     if (!parse_tier(env, &t))
       throw std::invalid_argument(std::string("FASTMLP_ISA='") + env +
-                                  "' is not a tier name; expected one of generic, avx2, "
-                                  "avx512, neon (supported here: " +
+                                  "' is not a tier name; expected one of " +
+                                  all_tiers_string() + " (supported here: " +
                                   supported_tiers_string() + ")");
     set_active_tier(t);
   } else {

@@ -16,6 +16,12 @@ namespace avx2 { const KernelTable& kernel_table(); }
 #ifdef FASTMLP_HAVE_TIER_AVX512
 namespace avx512 { const KernelTable& kernel_table(); }
 #endif
+#ifdef FASTMLP_HAVE_TIER_AVX512_VNNI
+namespace avx512_vnni { const KernelTable& kernel_table(); }
+#endif
+#ifdef FASTMLP_HAVE_TIER_AMX
+namespace amx { const KernelTable& kernel_table(); }
+#endif
 #ifdef FASTMLP_HAVE_TIER_NEON
 namespace neon { const KernelTable& kernel_table(); }
 #endif

@@ -9,16 +9,24 @@
 //       every tier, since every float operation is the same IEEE operation)
 //
 // The sums are integers, so any split of rows and panels between threads gives the same
-// results. AVX2 (and the AVX-512 tier, which runs the same 256-bit code) multiplies with
-// vpmaddubsw + vpmaddwd, exact because each pair of products fits int16 (A <= 127 by the
-// caller's promise, or split into its low 7 bits and its top bit; see Int8Output).
+// results, and every tier gives the same sums. How each tier multiplies:
+//   avx2, avx512: vpmaddubsw + vpmaddwd (256-bit), exact because each pair of products
+//     fits int16 (A <= 127 by the caller's promise, or split into its low 7 bits and its
+//     top bit; see Int8Output);
+//   avx512_vnni: vpdpbusd, one zmm of 16 int32 sums per row;
+//   amx: from int8_cfg::AMX_MIN_ROWS rows on, tdpbusd on 16 x 64-byte tiles, A copied
+//     block by block into a zero-padded buffer (B is packed tile-ready); fewer rows take
+//     the VNNI tiles;
+//   generic, neon: portable integer loops.
 #include <algorithm>
 #include <cstring>
+#include <cstdlib>
+#include <utility>
 
 #include "kernels/entry_points.h"
 #include "kernels/gemm_blocking.h"
 
-#if defined(__AVX2__)
+#if defined(__AVX2__) || defined(__AVX512VNNI__) || defined(__AMX_INT8__)
 #include <immintrin.h>
 #endif
 
@@ -36,7 +44,11 @@ constexpr double kMinMacsPerThread = 4e6;
 
 inline int64_t k_groups(int64_t K) { return (K + KG - 1) / KG; }
 inline int64_t n_panels(int64_t N) { return (N + NR - 1) / NR; }
-inline int64_t panel_bytes(int64_t K) { return k_groups(K) * KG * NR; }
+// Groups of a panel: K's groups padded to whole AMX K tiles (kernel_table.h).
+inline int64_t padded_groups(int64_t K) {
+  return (k_groups(K) + kInt8KTile - 1) / kInt8KTile * kInt8KTile;
+}
+inline int64_t panel_bytes(int64_t K) { return padded_groups(K) * KG * NR; }
 
 inline const int32_t* column_sums(const void* Bp, int64_t K, int64_t N) {
   return reinterpret_cast<const int32_t*>(static_cast<const uint8_t*>(Bp) +
@@ -52,7 +64,46 @@ inline uint32_t tail_group(const uint8_t* a, int64_t g, int64_t K) {
   return v;
 }
 
-#if defined(__AVX2__)
+#if defined(__AVX512VNNI__)
+
+// R rows x 16 columns, one zmm of sums per row. Below int8_cfg::MIN_CHAINS rows the
+// groups alternate between CH sets of sums (added at the end), so consecutive vpdpbusd
+// do not wait on each other's results.
+template <int R, bool FULL>
+void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
+          int32_t (*acc_out)[NR]) {
+  constexpr int CH = R >= int8_cfg::MIN_CHAINS ? 1 : (int8_cfg::MIN_CHAINS + R - 1) / R;
+  __m512i acc[CH][R];
+  for (int c = 0; c < CH; ++c)
+    for (int r = 0; r < R; ++r) acc[c][r] = _mm512_setzero_si512();
+  const int64_t groups = k_groups(K), full = K / KG;
+  int64_t g = 0;
+  for (; g + CH <= full; g += CH) {
+    for (int c = 0; c < CH; ++c) {
+      const __m512i b = _mm512_loadu_si512(panel + (g + c) * 64);
+      for (int r = 0; r < R; ++r) {
+        int32_t v;
+        std::memcpy(&v, A + r * lda + (g + c) * KG, 4);
+        acc[c][r] = _mm512_dpbusd_epi32(acc[c][r], _mm512_set1_epi32(v), b);
+      }
+    }
+  }
+  for (; g < groups; ++g) {
+    const __m512i b = _mm512_loadu_si512(panel + g * 64);
+    for (int r = 0; r < R; ++r) {
+      uint32_t v;
+      if (g < full) std::memcpy(&v, A + r * lda + g * KG, 4);
+      else v = tail_group(A + r * lda, g, K);
+      acc[0][r] = _mm512_dpbusd_epi32(acc[0][r], _mm512_set1_epi32(static_cast<int32_t>(v)), b);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 1; c < CH; ++c) acc[0][r] = _mm512_add_epi32(acc[0][r], acc[c][r]);
+    _mm512_storeu_si512(acc_out[r], acc[0][r]);
+  }
+}
+
+#elif defined(__AVX2__)
 
 inline __m256i bcast_group(const uint8_t* a, int64_t g, int64_t K, bool tail) {
   uint32_t v;
@@ -155,15 +206,16 @@ void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int
 
 using TileFn = void (*)(const uint8_t*, int64_t, int64_t, const uint8_t*, int32_t (*)[NR]);
 
+template <bool FULL, int... Rm1>
+TileFn tile_of(int rows, std::integer_sequence<int, Rm1...>) {
+  static constexpr TileFn fns[] = {&tile<Rm1 + 1, FULL>...};
+  return fns[rows - 1];
+}
+
+// The tile of `rows` (1..MR) rows.
 template <bool FULL>
 TileFn tile_for(int rows) {
-  static_assert(MR == 4, "tile_for lists MR variants");
-  switch (rows) {
-    case 1: return &tile<1, FULL>;
-    case 2: return &tile<2, FULL>;
-    case 3: return &tile<3, FULL>;
-    default: return &tile<4, FULL>;
-  }
+  return tile_of<FULL>(rows, std::make_integer_sequence<int, MR>{});
 }
 
 // Rows [i0, i1) times panel p.
@@ -181,6 +233,121 @@ void rows_times_panel(int64_t i0, int64_t i1, int64_t p, int64_t N, int64_t K,
   }
 }
 
+#if defined(__AMX_INT8__)
+
+using int8_cfg::AMX_COLS;
+using int8_cfg::AMX_ROWS;
+constexpr int64_t kTileK = KG * kInt8KTile;  // bytes of K per tile row
+static_assert(AMX_ROWS == 32 && AMX_COLS == 2 * NR, "amx_block keeps 2 x 2 C tiles");
+
+// Palette 1, eight tiles of 16 rows x 64 bytes: C in tmm0-3 (tmm0/1: rows 0-15, panels
+// 0/1; tmm2/3: rows 16-31), A in tmm4/5 (rows 0-15 / 16-31), B in tmm6/7 (panels 0/1).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+void amx_configure() {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  _tile_loadconfig(&cfg);
+}
+
+// Rows [i0, i0 + rows) (rows <= AMX_ROWS) times panels [p0, p1). `a` receives the rows,
+// zero padded to AMX_ROWS x kpad, so every tile is whole (B's padding is zero too).
+void amx_block(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N, int64_t K,
+               const uint8_t* A, int64_t lda, const uint8_t* Bp, const int32_t* csum,
+               const Int8Output& o, uint8_t* a) {
+  const int64_t kpad = (K + kTileK - 1) / kTileK * kTileK, ktiles = kpad / kTileK;
+  for (int64_t r = 0; r < AMX_ROWS; ++r) {
+    uint8_t* dst = a + r * kpad;
+    const int64_t n = r < rows ? K : 0;
+    if (n) std::memcpy(dst, A + (i0 + r) * lda, n);
+    std::memset(dst + n, 0, kpad - n);
+  }
+  alignas(64) int32_t c[AMX_ROWS][AMX_COLS];
+  const int64_t pb = panel_bytes(K);
+  const bool low_only = rows <= 16;
+  for (int64_t p = p0; p < p1; p += 2) {
+    const int64_t panels = std::min<int64_t>(2, p1 - p);
+    const uint8_t* b0 = Bp + p * pb;
+    const uint8_t* b1 = panels == 2 ? b0 + pb : b0;  // one panel: tmm1/3 repeat it, unused
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t t = 0; t < ktiles; ++t) {
+      _tile_loadd(4, a + t * kTileK, kpad);
+      _tile_loadd(6, b0 + t * 1024, 64);
+      _tile_loadd(7, b1 + t * 1024, 64);
+      _tile_dpbusd(0, 4, 6);
+      _tile_dpbusd(1, 4, 7);
+      if (low_only) continue;
+      _tile_loadd(5, a + 16 * kpad + t * kTileK, kpad);
+      _tile_dpbusd(2, 5, 6);
+      _tile_dpbusd(3, 5, 7);
+    }
+    constexpr int64_t ldc = AMX_COLS * 4;
+    _tile_stored(0, &c[0][0], ldc);
+    _tile_stored(1, &c[0][NR], ldc);
+    _tile_stored(2, &c[16][0], ldc);
+    _tile_stored(3, &c[16][NR], ldc);
+    for (int64_t q = 0; q < panels; ++q) {
+      const int64_t j = (p + q) * NR, cols = std::min(NR, N - j);
+      for (int64_t r = 0; r < rows; ++r) store_row(&c[r][q * NR], i0 + r, j, cols, csum + j, o);
+    }
+  }
+}
+
+// A thread's zero-padded copy of A's rows (plain malloc: a std::vector instantiation
+// would be a weak symbol the linker may merge across tiers).
+struct RowScratch {
+  uint8_t* p = nullptr;
+  size_t n = 0;
+  ~RowScratch() { std::free(p); }
+  uint8_t* get(size_t need) {
+    if (need > n) {
+      std::free(p);
+      p = static_cast<uint8_t*>(std::malloc(need));
+      n = p ? need : 0;
+    }
+    return p;
+  }
+};
+
+// The whole product in AMX tiles: units of AMX_ROWS rows times a run of panel pairs
+// (split further only when there are fewer row blocks than threads).
+void amx_gemm(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda,
+              const uint8_t* Bp, const int32_t* csum, const Int8Output& o, int64_t p0,
+              int64_t p1, int nth) {
+  const int64_t blocks = (M + AMX_ROWS - 1) / AMX_ROWS, pairs = (p1 - p0 + 1) / 2;
+  const int64_t chunks = std::min<int64_t>(pairs, std::max<int64_t>(1, (nth + blocks - 1) / blocks));
+  const int64_t kpad = (K + kTileK - 1) / kTileK * kTileK;
+  parallel_for(blocks * chunks, nth, [&](int64_t u) {
+    thread_local RowScratch scratch;
+    uint8_t* a = scratch.get(static_cast<size_t>(AMX_ROWS * kpad));
+    const int64_t b = u / chunks, ch = u % chunks;
+    const int64_t q0 = p0 + 2 * (pairs * ch / chunks);
+    const int64_t q1 = std::min(p1, p0 + 2 * (pairs * (ch + 1) / chunks));
+    const int64_t i0 = b * AMX_ROWS, rows = std::min(AMX_ROWS, M - i0);
+    if (!a) {  // no memory for the copy: the same sums from the VNNI tiles
+      for (int64_t p = q0; p < q1; ++p)
+        rows_times_panel(i0, i0 + rows, p, N, K, A, lda, Bp, csum, o);
+      return;
+    }
+    amx_configure();
+    amx_block(i0, rows, q0, q1, N, K, A, lda, Bp, csum, o, a);
+    _tile_release();
+  });
+}
+
+#endif  // __AMX_INT8__
+
 }  // namespace
 
 int64_t packed_s8_size(int64_t K, int64_t N) {
@@ -189,7 +356,7 @@ int64_t packed_s8_size(int64_t K, int64_t N) {
 
 void pack_s8(int64_t K, int64_t N, const int8_t* B, int64_t ldb, void* Bp) {
   auto* dst = static_cast<int8_t*>(Bp);
-  const int64_t np = n_panels(N), groups = k_groups(K);
+  const int64_t np = n_panels(N), groups = padded_groups(K);
   auto* csum = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(Bp) + np * panel_bytes(K));
   for (int64_t p = 0; p < np; ++p) {
     int8_t* panel = dst + p * panel_bytes(K);
@@ -219,6 +386,12 @@ void gemm_u8s8(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda, c
   const bool whole = j0 == 0 && j1 >= N;
   const int nth = whole ? threads_for(static_cast<double>(M) * K * (j1 - j0), kMinMacsPerThread)
                         : 1;
+#if defined(__AMX_INT8__)
+  if (M >= int8_cfg::AMX_MIN_ROWS) {
+    amx_gemm(M, N, K, A, lda, bp, csum, *out, p0, p0 + np, nth);
+    return;
+  }
+#endif
   // Row-block-major units: a thread's consecutive panels reuse its A block from L2.
   parallel_for(blocks * np, nth, [&](int64_t u) {
     const int64_t b = u / np, p = p0 + u % np;

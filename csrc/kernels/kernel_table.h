@@ -105,6 +105,9 @@ constexpr float kOptStateFlush = 7.88860905e-31f;  // 2^-100
 // them all): panels of kInt8NR output columns, K in groups of kInt8KGroup bytes.
 constexpr int64_t kInt8NR = 16;
 constexpr int64_t kInt8KGroup = 4;
+// Groups per packed K tile: each panel's K is padded (with zeros) to a multiple of
+// kInt8KTile groups, so an AMX B tile (16 rows of 64 bytes) is 1 KiB of one panel.
+constexpr int64_t kInt8KTile = 16;
 // Largest K gemm_u8s8 accepts: K * 255 * 128 (the largest |sum|) stays below 2^31.
 constexpr int64_t kInt8MaxK = 65536;
 
@@ -119,7 +122,8 @@ constexpr int64_t kInt8MaxK = 65536;
 // a_full_range false promises that every byte of A is <= 127 (7-bit activations, as
 // quantize_rows makes with qmax = 127): the AVX2 code then takes one vpmaddubsw per four
 // products, exact since 2 * 127 * 128 fits int16; with true it takes two (A's low 7 bits
-// and its top bit). Results never depend on it when the promise holds.
+// and its top bit). VNNI and AMX sum u8 x s8 products in int32 directly, exact either
+// way. Results never depend on it when the promise holds.
 struct Int8Output {
   int32_t* c32 = nullptr;
   float* c = nullptr;
@@ -248,9 +252,9 @@ struct KernelTable {
 
   // ---- int8 ----
   // Bytes of B (K x N int8, row-major) packed by pack_s8: ceil(N / kInt8NR) panels of
-  // kInt8NR columns, each K rounded up to kInt8KGroup, every group of 4 consecutive k
-  // of one column in 4 adjacent bytes (the VNNI order), zero padded; then the int32 sum
-  // of each (padded) column. Same layout on every tier.
+  // kInt8NR columns, each K rounded up to kInt8KGroup * kInt8KTile, every group of 4
+  // consecutive k of one column in 4 adjacent bytes (the VNNI and AMX order), zero
+  // padded; then the int32 sum of each (padded) column. Same layout on every tier.
   int64_t (*packed_s8_size)(int64_t K, int64_t N);
   void (*pack_s8)(int64_t K, int64_t N, const int8_t* B, int64_t ldb, void* Bp);
   // Output columns [j0, min(j1, N)) of A[M, K] (uint8, row stride lda) @ B (packed by

@@ -39,8 +39,9 @@ def cpu_info() -> dict:
 _INT8_PATHS = {"generic": "portable integer loops",
                "neon": "portable integer loops (no sdot kernel yet)",
                "avx2": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
-               "avx512": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations; no VNNI "
-                         "kernel yet)"}
+               "avx512": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
+               "avx512_vnni": "AVX-512 VNNI vpdpbusd",
+               "amx": "AMX tdpbusd tiles from 16 rows on, AVX-512 VNNI below"}
 _LOW_PRECISION_FLAGS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
                         "amx_bf16", "asimd_dotprod")
 
