@@ -69,11 +69,11 @@ def test_features_consistent_with_supported_tiers():
         assert "avx512" in supported
     # the low-precision tiers: VNNI on top of avx512, AMX on top of that (with the OS's
     # tile state and Linux's permission, os_amx)
-    assert ("avx512_vnni" in supported) == ("avx512" in supported and feats["avx512_vnni"])
-    assert ("amx" in supported) == ("avx512_vnni" in supported and feats["amx_int8"]
-                                    and feats["os_amx"])
+    assert ("avx512_vnni" in supported) == ("avx512" in supported and feats["avx512_vnni"]
+                                            and feats["avx512_bf16"])
+    assert ("amx" in supported) == ("avx512_vnni" in supported and feats["os_amx"])
     if feats["os_amx"]:
-        assert feats["amx_tile"] and feats["amx_int8"]
+        assert feats["amx_tile"] and feats["amx_int8"] and feats["amx_bf16"]
 
 
 def test_tier_list_is_the_one_the_library_exports():

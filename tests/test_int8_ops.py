@@ -178,21 +178,39 @@ def test_round_bfloat16():
     np.testing.assert_array_equal(ops.round_bfloat16(y), t)
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 33, 17), (64, 300, 70)])
-def test_gemm_bf16_against_float64(isa, rng, shape):
+@pytest.mark.parametrize("trans", [False, True])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 33, 17), (64, 300, 70), (17, 65, 33),
+                                   (33, 64, 32), (7, 31, 16), (2, 1000, 5)])
+def test_gemm_bf16_against_float64(isa, rng, shape, trans):
     m, k, n = shape
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
-    got = ops.gemm(a, b, precision="bf16")
+    if trans:
+        got = ops.gemm(np.ascontiguousarray(a.T), np.ascontiguousarray(b.T), trans_a=True,
+                       trans_b=True, precision="bf16")
+    else:
+        got = ops.gemm(a, b, precision="bf16")
     ab = ops.round_bfloat16(a).astype(np.float64)
     bb = ops.round_bfloat16(b).astype(np.float64)
     exact = ab @ bb
     bound = k * 2.0 ** -24 * (np.abs(ab) @ np.abs(bb)) + 1e-30
     assert np.all(np.abs(got - exact) <= bound)
     # and it is not the float32 product: bf16 inputs lose about 3 decimal digits, far
-    # more than the float32 accumulation's bound
+    # more than the float32 sums do
     f32_err = np.abs(got - a.astype(np.float64) @ b.astype(np.float64)).max()
-    assert f32_err > 4 * bound.max()
+    assert f32_err > 4 * np.abs(got - exact).max()
+
+
+def test_gemm_bf16_nonfinite_and_rows_independent(isa, rng):
+    a = rng.standard_normal((40, 50)).astype(np.float32)
+    b = rng.standard_normal((50, 20)).astype(np.float32)
+    a[3, 7] = np.nan
+    a[5, 0] = np.inf
+    got = ops.gemm(a, b, precision="bf16")
+    assert np.isnan(got[3]).all() and not np.isfinite(got[5]).any()
+    assert np.isfinite(np.delete(got, [3, 5], axis=0)).all()
+    for i in (0, 17, 39):  # the same bits for a row alone
+        np.testing.assert_array_equal(ops.gemm(a[i:i + 1], b, precision="bf16"), got[i:i + 1])
 
 
 @pytest.mark.parametrize("call,exc,match", [

@@ -86,11 +86,14 @@ def test_quantized_predict_close_to_float_every_tier(isa, rng):
         assert np.abs(p - p32).max() < (0.02 if mode == "int8" else 0.005)
 
 
-def test_bf16_predict_against_numpy(rng):
-    m = model()
+# (widths around the bf16 kernels' 16-column panels and 32-element K tiles; 1, 3 and 50
+# rows: the few-row path, the VNNI tiles' tails, AMX row blocks)
+@pytest.mark.parametrize("rows", [1, 3, 50])
+def test_bf16_predict_against_numpy(isa, rng, rows):
+    m = model(hidden=(33, 17), shape=(70,))
     w = m.get_weights()
     m.quantize("bf16")
-    x = rng.standard_normal((50, 30)).astype(np.float32)
+    x = rng.standard_normal((rows, 70)).astype(np.float32)
     h = x
     for i in range(2):
         k = ops.round_bfloat16(w[2 * i])
@@ -102,9 +105,10 @@ def test_bf16_predict_against_numpy(rng):
     np.testing.assert_allclose(m.predict(x), ref, rtol=1e-4, atol=1e-6)
 
 
-def test_thread_invariant(rng, restore_threads):
+@pytest.mark.parametrize("mode", ["int8", "bf16"])
+def test_thread_invariant(isa, rng, restore_threads, mode):
     m = model(hidden=(300, 200), shape=(256,))
-    m.quantize("int8")
+    m.quantize(mode)
     x = rng.random((700, 256), dtype=np.float32)
     outs = []
     for nt in (1, 2):
@@ -113,6 +117,8 @@ def test_thread_invariant(rng, restore_threads):
         outs.append(m.predict(x[:3]))
     np.testing.assert_array_equal(outs[0], outs[2])
     np.testing.assert_array_equal(outs[1], outs[3])
+    # a row's output does not depend on the rows passed with it
+    np.testing.assert_array_equal(outs[1], outs[0][:3])
 
 
 def test_nonfinite_rows_give_nan(rng):

@@ -8,6 +8,7 @@ void register_cpu(py::module_& m);
 void register_ops(py::module_& m);
 void register_engine(py::module_& m);
 void register_int8(py::module_& m);
+void register_bf16(py::module_& m);
 }  // namespace fastmlp
 
 PYBIND11_MODULE(_core, m) {
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   fastmlp::register_ops(m);
   fastmlp::register_engine(m);
   fastmlp::register_int8(m);
+  fastmlp::register_bf16(m);
 }

@@ -103,7 +103,7 @@ CpuFeatures detect() {
       f.avx_vnni = (a >> 4) & 1;
     }
   }
-  f.os_amx = f.os_amx && f.amx_tile && f.amx_int8 && request_amx_state();
+  f.os_amx = f.os_amx && f.amx_tile && f.amx_int8 && f.amx_bf16 && request_amx_state();
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is mandatory in armv8-a
 #if defined(__linux__)
@@ -128,7 +128,7 @@ std::vector<Tier> supported_tiers() {
     out.push_back(Tier::avx2);
     if (f.os_avx512 && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl) {
       out.push_back(Tier::avx512);
-      if (f.avx512_vnni) {
+      if (f.avx512_vnni && f.avx512_bf16) {
         out.push_back(Tier::avx512_vnni);
         if (f.os_amx) out.push_back(Tier::amx);
       }
@@ -141,22 +141,10 @@ std::vector<Tier> supported_tiers() {
 }
 
 std::vector<Tier> compiled_tiers() {
-  std::vector<Tier> out{Tier::generic};
-#ifdef FASTMLP_HAVE_TIER_AVX2
-  out.push_back(Tier::avx2);
-#endif
-#ifdef FASTMLP_HAVE_TIER_AVX512
-  out.push_back(Tier::avx512);
-#endif
-#ifdef FASTMLP_HAVE_TIER_AVX512_VNNI
-  out.push_back(Tier::avx512_vnni);
-#endif
-#ifdef FASTMLP_HAVE_TIER_AMX
-  out.push_back(Tier::amx);
-#endif
-#ifdef FASTMLP_HAVE_TIER_NEON
-  out.push_back(Tier::neon);
-#endif
+  std::vector<Tier> out;
+#define FASTMLP_PUSH_TIER(t) out.push_back(Tier::t);
+  FASTMLP_FOR_EACH_COMPILED_TIER(FASTMLP_PUSH_TIER)
+#undef FASTMLP_PUSH_TIER
   return out;
 }
 

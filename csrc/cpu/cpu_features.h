@@ -8,9 +8,41 @@ namespace fastmlp {
 
 // The ISA tiers, the one list of them (all_tiers() returns it, cpu_info() and the tests
 // read it from there). x86-64: generic (SSE2), avx2 (+FMA, F16C), avx512 (F/BW/DQ/VL),
-// avx512_vnni (+VNNI: vpdpbusd), amx (+AMX-TILE/INT8, with the OS's permission to use
-// the tile state); arm64: generic, neon.
+// avx512_vnni (+VNNI and BF16: vpdpbusd, vdpbf16ps), amx (+AMX-TILE/INT8/BF16, with the
+// OS's permission to use the tile state); arm64: generic, neon.
 enum class Tier : int { generic = 0, avx2 = 1, avx512 = 2, neon = 3, avx512_vnni = 4, amx = 5 };
+
+// X(tier) for every tier compiled into this build (CMake's FASTMLP_HAVE_TIER_*), in
+// all_tiers() order: the per-tier table declarations, their lookup and compiled_tiers()
+// all expand it, so a new tier is added here once.
+#ifdef FASTMLP_HAVE_TIER_NEON
+#define FASTMLP_X_NEON(X) X(neon)
+#else
+#define FASTMLP_X_NEON(X)
+#endif
+#ifdef FASTMLP_HAVE_TIER_AVX2
+#define FASTMLP_X_AVX2(X) X(avx2)
+#else
+#define FASTMLP_X_AVX2(X)
+#endif
+#ifdef FASTMLP_HAVE_TIER_AVX512
+#define FASTMLP_X_AVX512(X) X(avx512)
+#else
+#define FASTMLP_X_AVX512(X)
+#endif
+#ifdef FASTMLP_HAVE_TIER_AVX512_VNNI
+#define FASTMLP_X_AVX512_VNNI(X) X(avx512_vnni)
+#else
+#define FASTMLP_X_AVX512_VNNI(X)
+#endif
+#ifdef FASTMLP_HAVE_TIER_AMX
+#define FASTMLP_X_AMX(X) X(amx)
+#else
+#define FASTMLP_X_AMX(X)
+#endif
+#define FASTMLP_FOR_EACH_COMPILED_TIER(X) \
+  X(generic) FASTMLP_X_NEON(X) FASTMLP_X_AVX2(X) FASTMLP_X_AVX512(X) \
+  FASTMLP_X_AVX512_VNNI(X) FASTMLP_X_AMX(X)
 
 // Every tier this library knows, in increasing preference (where both can run, the later
 // one is chosen).
@@ -31,7 +63,8 @@ struct CpuFeatures {
   bool asimd_dotprod = false;
   bool os_avx = false, os_avx512 = false;  // XGETBV: OS saves ymm / zmm+opmask state
   // XCR0 allows the tile state and Linux granted this process its use
-  // (arch_prctl(ARCH_REQ_XCOMP_PERM)); false where either refused.
+  // (arch_prctl(ARCH_REQ_XCOMP_PERM)); false where either refused or the CPU lacks one
+  // of AMX-TILE, AMX-INT8, AMX-BF16.
   bool os_amx = false;
   bool neon = false;
 };

@@ -10,22 +10,10 @@ namespace {
 
 const KernelTable* compiled_table(Tier t) {
   switch (t) {
-    case Tier::generic: return &generic::kernel_table();
-#ifdef FASTMLP_HAVE_TIER_AVX2
-    case Tier::avx2: return &avx2::kernel_table();
-#endif
-#ifdef FASTMLP_HAVE_TIER_AVX512
-    case Tier::avx512: return &avx512::kernel_table();
-#endif
-#ifdef FASTMLP_HAVE_TIER_AVX512_VNNI
-    case Tier::avx512_vnni: return &avx512_vnni::kernel_table();
-#endif
-#ifdef FASTMLP_HAVE_TIER_AMX
-    case Tier::amx: return &amx::kernel_table();
-#endif
-#ifdef FASTMLP_HAVE_TIER_NEON
-    case Tier::neon: return &neon::kernel_table();
-#endif
+#define FASTMLP_TABLE_CASE(tier) \
+    case Tier::tier: return &tier::kernel_table();
+    FASTMLP_FOR_EACH_COMPILED_TIER(FASTMLP_TABLE_CASE)
+#undef FASTMLP_TABLE_CASE
     default: return nullptr;
   }
 }

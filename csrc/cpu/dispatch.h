@@ -9,22 +9,9 @@
 namespace fastmlp {
 
 // Per-tier table getters, defined by csrc/kernels/table.cpp compiled once per tier.
-namespace generic { const KernelTable& kernel_table(); }
-#ifdef FASTMLP_HAVE_TIER_AVX2
-namespace avx2 { const KernelTable& kernel_table(); }
-#endif
-#ifdef FASTMLP_HAVE_TIER_AVX512
-namespace avx512 { const KernelTable& kernel_table(); }
-#endif
-#ifdef FASTMLP_HAVE_TIER_AVX512_VNNI
-namespace avx512_vnni { const KernelTable& kernel_table(); }
-#endif
-#ifdef FASTMLP_HAVE_TIER_AMX
-namespace amx { const KernelTable& kernel_table(); }
-#endif
-#ifdef FASTMLP_HAVE_TIER_NEON
-namespace neon { const KernelTable& kernel_table(); }
-#endif
+#define FASTMLP_DECLARE_TABLE(t) namespace t { const KernelTable& kernel_table(); }
+FASTMLP_FOR_EACH_COMPILED_TIER(FASTMLP_DECLARE_TABLE)
+#undef FASTMLP_DECLARE_TABLE
 
 // The table of tier `t`; throws std::invalid_argument if `t` is not compiled in or the
 // CPU (or OS) does not support it, with a message listing what is supported.

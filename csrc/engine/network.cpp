@@ -43,11 +43,11 @@ Network::Network(std::vector<LayerSpec> layers, int64_t input_dim, float in_scal
       throw std::invalid_argument("layer " + std::to_string(l) + " expects " +
                                   std::to_string(s.in) + " inputs, gets " +
                                   std::to_string(width));
-    if (s.kind != LayerKind::dense && s.kind != LayerKind::dense_int8 && s.out != s.in)
-      throw std::invalid_argument("layer " + std::to_string(l) + " must keep its width");
     if (s.kind == LayerKind::softmax && l + 1 != layers.size())
       throw std::invalid_argument("Softmax is only supported as the last layer");
     std::unique_ptr<Layer> layer = make_layer(s);
+    if (!layer->maps_widths() && s.out != s.in)
+      throw std::invalid_argument("layer " + std::to_string(l) + " must keep its width");
     layer->set_first_param(static_cast<int>(params_.size()));
     need_dx_.push_back(seen_params);
     for (const ParamShape& ps : layer->param_shapes()) {

@@ -14,7 +14,7 @@ namespace engine {
 enum class LayerKind : int32_t {
   dense = 0, activation = 1, rescaling = 2, softmax = 3, dropout = 4, batch_norm = 5,
   layer_norm = 6, gaussian_noise = 7, dense_int8 = 8,
-  round_bf16 = 9
+  dense_bf16 = 9
 };
 // Codes of the losses (losses.cpp computes each; python/fastmlp/losses.py mirrors them).
 enum class LossKind : int32_t {

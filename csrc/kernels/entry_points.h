@@ -67,3 +67,11 @@ void quantize_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, int3
                    float static_scale, int32_t static_zero, uint8_t* q, int64_t ldq,
                    float* scale, int32_t* zero, int* nonfinite);
 FASTMLP_TIER_END
+
+// ---- bf16 (csrc/kernels/gemm_bf16.cpp; tiers with __AVX512BF16__ only) ----
+FASTMLP_TIER_BEGIN
+int64_t packed_bf16_size(int64_t K, int64_t N);
+void pack_bf16(int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp);
+void gemm_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* Bp,
+               float* C, int64_t ldc, const Epilogue* ep, int64_t j0, int64_t j1);
+FASTMLP_TIER_END

@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "kernels/entry_points.h"
+#include "kernels/amx_tiles.h"
 #include "kernels/gemm_blocking.h"
 
 #if defined(__AVX2__) || defined(__AVX512VNNI__) || defined(__AMX_INT8__)
@@ -240,23 +241,10 @@ using int8_cfg::AMX_ROWS;
 constexpr int64_t kTileK = KG * kInt8KTile;  // bytes of K per tile row
 static_assert(AMX_ROWS == 32 && AMX_COLS == 2 * NR, "amx_block keeps 2 x 2 C tiles");
 
-// Palette 1, eight tiles of 16 rows x 64 bytes: C in tmm0-3 (tmm0/1: rows 0-15, panels
-// 0/1; tmm2/3: rows 16-31), A in tmm4/5 (rows 0-15 / 16-31), B in tmm6/7 (panels 0/1).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
+struct DotU8S8 {
+  template <int C, int A, int B>
+  static void run() { _tile_dpbusd(C, A, B); }
 };
-
-void amx_configure() {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = 64;
-    cfg.rows[t] = 16;
-  }
-  _tile_loadconfig(&cfg);
-}
 
 // Rows [i0, i0 + rows) (rows <= AMX_ROWS) times panels [p0, p1). `a` receives the rows,
 // zero padded to AMX_ROWS x kpad, so every tile is whole (B's padding is zero too).
@@ -277,26 +265,7 @@ void amx_block(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N, int6
     const int64_t panels = std::min<int64_t>(2, p1 - p);
     const uint8_t* b0 = Bp + p * pb;
     const uint8_t* b1 = panels == 2 ? b0 + pb : b0;  // one panel: tmm1/3 repeat it, unused
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (int64_t t = 0; t < ktiles; ++t) {
-      _tile_loadd(4, a + t * kTileK, kpad);
-      _tile_loadd(6, b0 + t * 1024, 64);
-      _tile_loadd(7, b1 + t * 1024, 64);
-      _tile_dpbusd(0, 4, 6);
-      _tile_dpbusd(1, 4, 7);
-      if (low_only) continue;
-      _tile_loadd(5, a + 16 * kpad + t * kTileK, kpad);
-      _tile_dpbusd(2, 5, 6);
-      _tile_dpbusd(3, 5, 7);
-    }
-    constexpr int64_t ldc = AMX_COLS * 4;
-    _tile_stored(0, &c[0][0], ldc);
-    _tile_stored(1, &c[0][NR], ldc);
-    _tile_stored(2, &c[16][0], ldc);
-    _tile_stored(3, &c[16][NR], ldc);
+    amx_pass_2x2<DotU8S8>(a, kpad, b0, b1, ktiles, low_only, c);
     for (int64_t q = 0; q < panels; ++q) {
       const int64_t j = (p + q) * NR, cols = std::min(NR, N - j);
       for (int64_t r = 0; r < rows; ++r) store_row(&c[r][q * NR], i0 + r, j, cols, csum + j, o);

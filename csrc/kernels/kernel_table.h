@@ -72,9 +72,10 @@ struct Epilogue {
   Act act = Act::linear;
   float alpha = 0.01f;  // the activation's alpha (leaky_relu slope, elu alpha)
   // When non-null, set to 1 (never cleared) if any value before the activation,
-  // acc + bias, is NaN or +-inf. Honoured only by gemm_packed and gemm_packed_cols, so
-  // that inference learns of a non-finite input row without a separate pass over it:
-  // such a row makes every pre-activation of its output row non-finite.
+  // acc + bias, is NaN or +-inf. Honoured only by gemm_packed and gemm_packed_cols (and
+  // gemm_bf16, which flags its input rows instead), so that inference learns of a
+  // non-finite input row without a separate pass over it: such a row makes every
+  // pre-activation of its output row non-finite.
   int* nonfinite = nullptr;
   // When non-null, the mask applied after the activation (honoured by gemm only; its
   // tiles apply it while still in L1).
@@ -124,6 +125,14 @@ constexpr int64_t kInt8MaxK = 65536;
 // products, exact since 2 * 127 * 128 fits int16; with true it takes two (A's low 7 bits
 // and its top bit). VNNI and AMX sum u8 x s8 products in int32 directly, exact either
 // way. Results never depend on it when the promise holds.
+// ---- bf16 (csrc/kernels/gemm_bf16.cpp) ----
+// Packed B of the bf16 GEMM: panels of kBf16NR columns, K in pairs (kBf16KGroup), each
+// panel's K padded with zeros to whole tiles of kBf16KTile pairs (an AMX B tile: 16 rows
+// of 64 bytes).
+constexpr int64_t kBf16NR = 16;
+constexpr int64_t kBf16KGroup = 2;
+constexpr int64_t kBf16KTile = 16;
+
 struct Int8Output {
   int32_t* c32 = nullptr;
   float* c = nullptr;
@@ -274,6 +283,27 @@ struct KernelTable {
   void (*quantize_rows)(const float* x, int64_t rows, int64_t cols, int64_t ldx,
                         int32_t qmax, float static_scale, int32_t static_zero, uint8_t* q,
                         int64_t ldq, float* scale, int32_t* zero, int* nonfinite);
+
+  // ---- bf16: null on tiers without a bf16 dot product (callers round to bf16 and use
+  // the float32 kernels, the same numerics at the float32 rate) ----
+  // Bytes of B (K x N float32, row-major) packed by pack_bf16: B rounded to bf16 (nearest,
+  // ties to even; NaN stays NaN), ceil(N / kBf16NR) panels of kBf16NR columns, each K
+  // padded to kBf16KGroup * kBf16KTile, the 2 consecutive k of one column in adjacent
+  // 2-byte halves (the vdpbf16ps and AMX order).
+  int64_t (*packed_bf16_size)(int64_t K, int64_t N);
+  void (*pack_bf16)(int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp);
+  // Output columns [j0, min(j1, N)) of C = ep(bf16(A) @ B): A[M, K] (float32, row stride
+  // lda) rounded to bf16 like B, the products summed in float32 (each bf16 product is
+  // exact in float32; the sums round, in an order of the tier's choosing), then ep's
+  // bias and activation (ep may be null; its dropout is ignored; ep->nonfinite, when
+  // set, is set to 1 if a row of A holds NaN or inf). A row's
+  // output depends on that row of A and on B only, bit for bit, whatever M, the column
+  // range and the thread count. Denormal inputs and sums count as zero (the hardware's
+  // DAZ / FTZ). j0 and j1 multiples of kBf16NR (or j1 >= N); the whole range (0, N) may
+  // start threads, a part runs on the calling thread.
+  void (*gemm_bf16)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                    const void* Bp, float* C, int64_t ldc, const Epilogue* ep, int64_t j0,
+                    int64_t j1);
 };
 
 }  // namespace fastmlp

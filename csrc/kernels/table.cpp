@@ -34,6 +34,16 @@ const KernelTable& kernel_table() {
       pack_s8,
       gemm_u8s8,
       quantize_rows,
+      // bf16
+#if defined(__AVX512BF16__)
+      packed_bf16_size,
+      pack_bf16,
+      gemm_bf16,
+#else
+      nullptr,
+      nullptr,
+      nullptr,
+#endif
   };
   return table;
 }

@@ -10,7 +10,7 @@ arrays are int32. Integer codes:
   11 hard_sigmoid, 12 mish); ``alpha`` is leaky_relu's slope and elu's alpha
 * layer kind (``Network`` specs): the index in ``LAYER_KINDS`` (0 dense, 1 activation,
   2 rescaling, 3 softmax, 4 dropout, 5 batch_norm, 6 layer_norm, 7 gaussian_noise,
-  8 dense_int8, 9 round_bf16)
+  8 dense_int8, 9 dense_bf16)
 * loss (``Network.set_loss``): 0 sparse categorical cross-entropy, 1 categorical
   cross-entropy, 2 mean squared error, 3 binary cross-entropy, 4 mean absolute error,
   5 huber (Keras 3 formulas; with ``from_logits=False`` a final softmax, or sigmoid for

@@ -26,6 +26,7 @@ class Dense final : public Layer {
                                   "leaky_relu");
   }
 
+  bool maps_widths() const override { return true; }
   std::vector<ParamShape> param_shapes() const override {
     const LayerSpec& s = spec_;
     std::vector<ParamShape> p{
@@ -62,11 +63,7 @@ class Dense final : public Layer {
   }
 
   int split_workers(const KernelTable& k, int64_t rows, int nth) const override {
-    int64_t units = (out() + k.gemm_nr - 1) / k.gemm_nr;
-    if (rows <= kGemvRows) units = std::min(units, out() / kSplitMinGemvCols);
-    const auto by_work = static_cast<int64_t>(static_cast<double>(rows) * out() * in() /
-                                              kSplitMinFma);
-    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({nth, units, by_work})));
+    return split_dense_columns(rows, in(), out(), k.gemm_nr, nth, 1.0);
   }
 
   // The packed GEMM flags a non-finite pre-activation (a NaN/inf input row makes every

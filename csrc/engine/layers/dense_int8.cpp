@@ -36,6 +36,7 @@ class DenseInt8 final : public Layer {
                                   ">= 0 and its zero point in [0, 127]");
   }
 
+  bool maps_widths() const override { return true; }
   std::vector<ParamShape> param_shapes() const override {
     std::vector<ParamShape> p{{in(), out(), false, {}, false}};
     if (spec_.use_bias) p.push_back({1, out(), true, {}, false});
@@ -79,12 +80,7 @@ class DenseInt8 final : public Layer {
   }
 
   int split_workers(const KernelTable& k, int64_t rows, int nth) const override {
-    int64_t units = (out() + kInt8NR - 1) / kInt8NR;
-    if (rows <= kGemvRows) units = std::min(units, out() / kSplitMinGemvCols);
-    // int8 multiply-adds run about twice the fp32 rate: a part needs twice as many.
-    const auto by_work = static_cast<int64_t>(static_cast<double>(rows) * out() * in() /
-                                              (2 * kSplitMinFma));
-    return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({nth, units, by_work})));
+    return split_dense_columns(rows, in(), out(), kInt8NR, nth, 2.0);  // (>= 2x float32)
   }
 
   bool flags_nonfinite(int64_t) const override { return true; }  // (quantize_rows)

@@ -29,5 +29,14 @@ int Layer::split_workers(const KernelTable& /*k*/, int64_t rows, int nth) const 
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({nth, rows, by_work})));
 }
 
+int split_dense_columns(int64_t rows, int64_t in, int64_t out, int64_t nr, int nth,
+                        double speed) {
+  int64_t units = (out + nr - 1) / nr;
+  if (rows <= kGemvRows) units = std::min(units, out / kSplitMinGemvCols);
+  const auto by_work = static_cast<int64_t>(static_cast<double>(rows) * out * in /
+                                            (speed * kSplitMinFma));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({nth, units, by_work})));
+}
+
 }  // namespace engine
 }  // namespace fastmlp

@@ -95,7 +95,11 @@ class Layer {
   // consecutively from index first_param().
   virtual std::vector<ParamShape> param_shapes() const { return {}; }
   int first_param() const { return first_param_; }
-  void set_first_param(int i) { first_param_ = i; }
+  // (virtual: a layer that delegates to another layer of the same parameters passes it on)
+  virtual void set_first_param(int i) { first_param_ = i; }
+
+  // Whether out() may differ from in() (the dense kinds); the others keep the width.
+  virtual bool maps_widths() const { return false; }
 
   // Training forward (live weights).
   virtual void forward(const PassContext& c, const float* x, float* y, int64_t rows) const = 0;
@@ -149,6 +153,13 @@ void apply_update(const StepContext& c, Param& p, const float* g);
 // in double (batch_norm.cpp; the network folds it into the Dense before it).
 void batch_norm_affine(const Layer& bn, const std::vector<Param>& p, double* scale,
                        double* shift);
+
+// Threads (at most nth) worth splitting a dense layer's `rows`-row inference pass
+// between, by output columns in units of nr: at least kSplitMinFma / speed multiply-adds
+// each (speed: the kernel's rate relative to float32), and kSplitMinGemvCols columns each
+// for a few rows.
+int split_dense_columns(int64_t rows, int64_t in, int64_t out, int64_t nr, int nth,
+                        double speed);
 
 // The registry (registry.cpp): the layer for a spec; std::invalid_argument for a kind it
 // does not know.

@@ -17,7 +17,7 @@ std::unique_ptr<Layer> make_batch_norm(const LayerSpec& s);
 std::unique_ptr<Layer> make_layer_norm(const LayerSpec& s);
 std::unique_ptr<Layer> make_gaussian_noise(const LayerSpec& s);
 std::unique_ptr<Layer> make_dense_int8(const LayerSpec& s);
-std::unique_ptr<Layer> make_round_bf16(const LayerSpec& s);
+std::unique_ptr<Layer> make_dense_bf16(const LayerSpec& s);
 
 namespace {
 
@@ -38,7 +38,7 @@ constexpr KindEntry kKinds[] = {
     {LayerKind::layer_norm, "layer_norm", make_layer_norm},
     {LayerKind::gaussian_noise, "gaussian_noise", make_gaussian_noise},
     {LayerKind::dense_int8, "dense_int8", make_dense_int8},
-    {LayerKind::round_bf16, "round_bf16", make_round_bf16},
+    {LayerKind::dense_bf16, "dense_bf16", make_dense_bf16},
 };
 constexpr int kNumKinds = static_cast<int>(sizeof(kKinds) / sizeof(kKinds[0]));
 

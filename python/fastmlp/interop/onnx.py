@@ -121,7 +121,7 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
     # The engine specs, kind by kind: a Dense's fused LeakyReLU has the engine's slope
     # 0.01; Dropout is the identity at inference and exports as nothing.
     for spec, layer, _ in layer_specs(layers, model.input_shape):
-        if rank > 2 and spec.kind in ("dense", "dense_int8", "round_bf16"):
+        if rank > 2 and spec.kind in ("dense", "dense_int8", "dense_bf16"):
             cur = node("Flatten", [cur], "flatten", axis=1)  # Dense needs flat rows
             rank = 2
         if spec.kind == "rescaling":
@@ -130,7 +130,9 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
             if spec.offset != 0.0:
                 cur = node("Add", [cur, const("offset", np.float32(spec.offset))],
                            "rescale_add")
-        elif spec.kind == "dense":
+        elif spec.kind in ("dense", "dense_bf16"):
+            if spec.kind == "dense_bf16":  # (the kernel already holds bf16 values)
+                cur = _quantized.round_bf16(node, cur)
             w = const(f"{layer.name}_kernel", layer.kernel)
             if spec.use_bias and use_gemm:
                 cur = node("Gemm", [cur, w, const(f"{layer.name}_bias", layer.bias)], "gemm")
@@ -142,8 +144,6 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
         elif spec.kind == "dense_int8":
             cur = _quantized.dense_int8(node, const, cur, spec, layer, opset)
             act(spec.act, spec.alpha)
-        elif spec.kind == "round_bf16":
-            cur = _quantized.round_bf16(node, cur)
         elif spec.kind == "activation":
             act(spec.act, spec.alpha)
         elif spec.kind == "softmax":

@@ -416,13 +416,13 @@ class Dense(Layer):
             dense = EngineSpec("dense_int8", width, self.units, act=act,
                                alpha=default_alpha(act), use_bias=self.use_bias,
                                quant_scale=scale, quant_zero=zero)
+        elif self.dtype_policy == "bf16":  # bf16 inputs, bf16 kernel, float32 sums
+            dense = EngineSpec("dense_bf16", width, self.units, act=act,
+                               alpha=default_alpha(act), use_bias=self.use_bias)
         else:
             dense = EngineSpec("dense", width, self.units, act=act, alpha=default_alpha(act),
                                use_bias=self.use_bias, **rules)
-        if self.dtype_policy == "bf16":  # bf16 inputs, bf16 kernel, float32 sums
-            dense = (EngineSpec("round_bf16", width, width), dense)
-        else:
-            dense = (dense,)
+        dense = (dense,)
         return dense + (EngineSpec("softmax", self.units, self.units),) if sm else dense
 
     def get_config(self):

@@ -1,6 +1,8 @@
 """General matrix multiply on NumPy arrays."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _core
 from . import _validate as _v
 from ._bf16 import check_precision, round_bfloat16
@@ -32,8 +34,11 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
         Destination (and C input when ``beta != 0``).
     precision : {"float32", "bf16"}
         ``"bf16"`` rounds ``a`` and ``b`` to bfloat16 (nearest, ties to even) and
-        accumulates in float32, as bf16 hardware does; ``out`` (C) stays float32. On CPUs
-        without bf16 instructions this runs at the float32 rate (it is about numerics).
+        accumulates in float32, as bf16 hardware does; ``out`` (C) stays float32. The
+        ``avx512_vnni`` and ``amx`` tiers multiply with bf16 instructions (vdpbf16ps,
+        AMX tiles; denormals count as zero there, as in the hardware) when
+        ``alpha=1, beta=0``; other tiers and settings run at the float32 rate (the
+        same numerics up to the order of the float32 sums).
 
     Returns
     -------
@@ -53,7 +58,8 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
         if r is not None:
             return r
     fn = "gemm"
-    if check_precision(fn, precision) == "bf16":
+    bf16 = check_precision(fn, precision) == "bf16"
+    if bf16:
         a = round_bfloat16(a)
         b = round_bfloat16(b)
     a = _v.as_f32(fn, "a", a)
@@ -90,5 +96,10 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
         out = _v.alloc((m, n))
     else:
         _v.check_out(fn, out, (m, n), (("a", a), ("b", b)))
+    if bf16 and alpha == 1.0 and beta == 0.0 and out.flags.c_contiguous and \
+            _core.has_bf16_gemm():  # the tier's bf16 dot products (vdpbf16ps, AMX)
+        _core.gemm_bf16(np.ascontiguousarray(a.T if ta else a),
+                        np.ascontiguousarray(b.T if tb else b), out)
+        return out
     _core.gemm(a, b, out, ta, tb, alpha, beta, None, 0, 0.0)
     return out

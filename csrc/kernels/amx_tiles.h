@@ -1,0 +1,62 @@
+// The AMX tile configuration the low-precision GEMMs share (gemm_u8s8.cpp, gemm_bf16.cpp):
+// palette 1, eight tiles of 16 rows x 64 bytes. C in tmm0-3 (tmm0/1: rows 0-15 times
+// panels 0/1; tmm2/3: rows 16-31), A in tmm4/5 (rows 0-15 / 16-31), B in tmm6/7
+// (panels 0/1). Tile state is per thread: configure before the first tile instruction of
+// a unit of work, release after its last.
+#pragma once
+#include "kernels/tier.h"
+
+#if defined(__AMX_TILE__)
+#include <immintrin.h>
+
+FASTMLP_TIER_BEGIN
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+inline void amx_configure() {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  _tile_loadconfig(&cfg);
+}
+
+// One pass over K of the 2 x 2 C tiles: C = A[32 rows] @ B[2 panels], A with row stride
+// lda bytes and 64 bytes per K tile, each panel 1 KiB per K tile (16 rows of 64 bytes);
+// then C stored to c (32 x 32 values of 4 bytes). Dot::run<C, A, B>() is the tile
+// multiply-add (tdpbusd, tdpbf16ps). rows16: only A's first 16 rows matter (tmm2/3 are
+// left zero).
+template <class Dot>
+inline void amx_pass_2x2(const uint8_t* a, int64_t lda, const uint8_t* b0, const uint8_t* b1,
+                         int64_t ktiles, bool rows16, void* c) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t t = 0; t < ktiles; ++t) {
+    _tile_loadd(4, a + t * 64, lda);
+    _tile_loadd(6, b0 + t * 1024, 64);
+    _tile_loadd(7, b1 + t * 1024, 64);
+    Dot::template run<0, 4, 6>();
+    Dot::template run<1, 4, 7>();
+    if (rows16) continue;
+    _tile_loadd(5, a + 16 * lda + t * 64, lda);
+    Dot::template run<2, 5, 6>();
+    Dot::template run<3, 5, 7>();
+  }
+  auto* out = static_cast<uint8_t*>(c);
+  constexpr int64_t ldc = 32 * 4;
+  _tile_stored(0, out, ldc);
+  _tile_stored(1, out + 64, ldc);
+  _tile_stored(2, out + 16 * ldc, ldc);
+  _tile_stored(3, out + 16 * ldc + 64, ldc);
+}
+
+FASTMLP_TIER_END
+#endif

@@ -1,0 +1,299 @@
+// bf16 GEMM: C = ep(bf16(A) @ B), B packed once as bf16 by pack_bf16, float32 sums
+// (contract: KernelTable::gemm_bf16). Only tiers with AVX512-BF16 define it.
+//
+//   A is rounded to bf16 block by block, by the unit that multiplies the block, into a
+//   per-thread copy whose rows are padded with zeros to whole K tiles (and, on the amx
+//   tier, to whole 32-row blocks): it stays in cache, and NaN / inf rows are flagged on
+//   the way (Epilogue::nonfinite)
+//   avx512_vnni: per panel of 16 columns, tiles of bf16_cfg::MR rows; per pair of k one
+//     vdpbf16ps per row, the pairs dealt round-robin to bf16_cfg::CHAINS sums that are
+//     added at the end (the same order for any tile height)
+//   amx: tdpbf16ps on 16 x 32-element tiles, 2 x 2 C tiles per pass over K, for every M
+//     (a row's bits may not depend on how many rows come with it)
+//   epilogue per row: + bias, then the tier's act_forward
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "kernels/amx_tiles.h"
+#include "kernels/entry_points.h"
+#include "kernels/gemm_blocking.h"
+#include "kernels/gemm_workspace.h"
+
+#if defined(__AVX512BF16__)
+#include <immintrin.h>
+
+FASTMLP_TIER_BEGIN
+
+namespace {
+
+constexpr int64_t NR = kBf16NR;
+constexpr int64_t KG = kBf16KGroup;
+constexpr int64_t kTileK = KG * kBf16KTile;  // k per tile row: 32 bf16, 64 bytes
+using bf16_cfg::MC;
+using bf16_cfg::MR;
+
+// Work below this many multiply-adds per thread stays on one thread.
+constexpr double kMinMacsPerThread = 2e6;
+
+inline int64_t n_panels(int64_t N) { return (N + NR - 1) / NR; }
+inline int64_t padded_k(int64_t K) { return (K + kTileK - 1) / kTileK * kTileK; }
+inline int64_t panel_bytes(int64_t K) { return padded_k(K) * NR * 2; }
+
+inline uint16_t bf16_bits(float v) {  // nearest, ties to even; NaN stays a (quiet) NaN
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// A row into dst[kp] as bf16 (vcvtne2ps2bf16 rounds as bf16_bits does), zeros beyond K;
+// false when the row holds NaN or inf.
+bool row_to_bf16(const float* a, int64_t K, int64_t kp, uint16_t* dst) {
+  const __m512i exp_mask = _mm512_set1_epi32(0x7f800000);
+  __mmask16 bad = 0;
+  auto check = [&](__m512 v) {  // exponent all ones: NaN or inf
+    bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), exp_mask),
+                                   exp_mask);
+  };
+  int64_t k = 0;
+  for (; k + 32 <= K; k += 32) {
+    const __m512 lo = _mm512_loadu_ps(a + k), hi = _mm512_loadu_ps(a + k + 16);
+    check(lo);
+    check(hi);
+    const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
+    _mm512_storeu_si512(dst + k, reinterpret_cast<const __m512i&>(v));
+  }
+  if (k < K) {
+    const int64_t rem = K - k;
+    const __mmask16 ml = rem >= 16 ? 0xffff : static_cast<__mmask16>((1u << rem) - 1);
+    const __mmask16 mh = rem > 16 ? static_cast<__mmask16>((1u << (rem - 16)) - 1) : 0;
+    const __m512 lo = _mm512_maskz_loadu_ps(ml, a + k), hi = _mm512_maskz_loadu_ps(mh, a + k + 16);
+    check(lo);
+    check(hi);
+    const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
+    _mm512_storeu_si512(dst + k, reinterpret_cast<const __m512i&>(v));
+    k += 32;
+  }
+  for (; k < kp; k += 32) _mm512_storeu_si512(dst + k, _mm512_setzero_si512());
+  return bad == 0;
+}
+
+// Rows [i0, i0 + rows) of A into a[copy_rows][kp] (rows beyond them zero); sets
+// *nonfinite when one holds NaN or inf.
+void block_to_bf16(const float* A, int64_t lda, int64_t i0, int64_t rows, int64_t copy_rows,
+                   int64_t K, int64_t kp, uint16_t* a, int* nonfinite) {
+  bool finite = true;
+  for (int64_t r = 0; r < rows; ++r) finite &= row_to_bf16(A + (i0 + r) * lda, K, kp, a + r * kp);
+  if (copy_rows > rows)
+    std::memset(a + rows * kp, 0, static_cast<size_t>((copy_rows - rows) * kp) * 2);
+  if (!finite && nonfinite) {
+#pragma omp atomic write
+    *nonfinite = 1;
+  }
+}
+
+// Output row i, columns [j, j + cols): acc + bias, then the activation; linear, relu
+// and leaky_relu in registers (with act_forward's NaN handling: max(0, NaN) is NaN),
+// the others by act_forward on the row's part.
+void store_row(const float* acc, float* c, int64_t cols, const Epilogue* ep, int64_t j) {
+  const float* bias = ep && ep->bias ? ep->bias + j : nullptr;
+  const Act act = ep ? ep->act : Act::linear;
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 alpha = _mm512_set1_ps(ep ? ep->alpha : 0.f);
+  for (int64_t t = 0; t < cols; t += 16) {
+    const int64_t n = std::min<int64_t>(16, cols - t);
+    const __mmask16 m = n == 16 ? static_cast<__mmask16>(0xffff)
+                                : static_cast<__mmask16>((1u << n) - 1);
+    __m512 v = _mm512_loadu_ps(acc + t);
+    if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + t));
+    if (act == Act::relu) {
+      v = _mm512_max_ps(zero, v);
+    } else if (act == Act::leaky_relu) {
+      const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+      v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, alpha), v);
+    }
+    _mm512_mask_storeu_ps(c + t, m, v);
+  }
+  if (act != Act::linear && act != Act::relu && act != Act::leaky_relu)
+    act_forward(act, ep->alpha, c, c, cols);
+}
+
+#if !defined(__AMX_BF16__)
+
+using bf16_cfg::CHAINS;
+
+// R rows (bf16, row stride kp) times one panel: CHAINS sums per row over the pairs of k.
+template <int R>
+void tile(const uint16_t* a, int64_t kp, int64_t pairs, const uint8_t* panel,
+          float (*acc_out)[NR]) {
+  __m512 acc[CHAINS][R];
+  for (int c = 0; c < CHAINS; ++c)
+    for (int r = 0; r < R; ++r) acc[c][r] = _mm512_setzero_ps();
+  int64_t g = 0;
+  for (; g + CHAINS <= pairs; g += CHAINS) {
+    for (int c = 0; c < CHAINS; ++c) {
+      const __m512i b = _mm512_loadu_si512(panel + (g + c) * 64);
+      for (int r = 0; r < R; ++r) {
+        int32_t v;
+        std::memcpy(&v, a + r * kp + (g + c) * KG, 4);
+        acc[c][r] = _mm512_dpbf16_ps(acc[c][r], (__m512bh)_mm512_set1_epi32(v), (__m512bh)b);
+      }
+    }
+  }
+  for (int c = 0; g < pairs; ++g, ++c) {  // the last few pairs, each to its own chain
+    const __m512i b = _mm512_loadu_si512(panel + g * 64);
+    for (int r = 0; r < R; ++r) {
+      int32_t v;
+      std::memcpy(&v, a + r * kp + g * KG, 4);
+      acc[c][r] = _mm512_dpbf16_ps(acc[c][r], (__m512bh)_mm512_set1_epi32(v), (__m512bh)b);
+    }
+  }
+  static_assert(CHAINS == 4, "the final sum adds four chains");
+  for (int r = 0; r < R; ++r) {
+    const __m512 s = _mm512_add_ps(_mm512_add_ps(acc[0][r], acc[1][r]),
+                                   _mm512_add_ps(acc[2][r], acc[3][r]));
+    _mm512_storeu_ps(acc_out[r], s);
+  }
+}
+
+using TileFn = void (*)(const uint16_t*, int64_t, int64_t, const uint8_t*, float (*)[NR]);
+
+template <int... Rm1>
+TileFn tile_of(int rows, std::integer_sequence<int, Rm1...>) {
+  static constexpr TileFn fns[] = {&tile<Rm1 + 1>...};
+  return fns[rows - 1];
+}
+
+// Rows [0, rows) (bf16 in a, row stride kp) from row i0 of C, times panel p.
+void rows_times_panel(int64_t i0, int64_t rows, int64_t p, int64_t N, int64_t K, int64_t kp,
+                      const uint16_t* a, const uint8_t* Bp, float* C, int64_t ldc,
+                      const Epilogue* ep) {
+  const uint8_t* panel = Bp + p * panel_bytes(K);
+  const int64_t j = p * NR, cols = std::min(NR, N - j), pairs = (K + KG - 1) / KG;
+  float acc[MR][NR];
+  for (int64_t i = 0; i < rows; i += MR) {
+    const int tr = static_cast<int>(std::min<int64_t>(MR, rows - i));
+    tile_of(tr, std::make_integer_sequence<int, MR>{})(a + i * kp, kp, pairs, panel, acc);
+    for (int r = 0; r < tr; ++r) store_row(acc[r], C + (i0 + i + r) * ldc + j, cols, ep, j);
+  }
+}
+
+constexpr int64_t kBlockRows = MC;  // rows converted and multiplied together
+constexpr int64_t kPanelStep = 1;   // panels a unit's range is counted in
+constexpr bool kWholeBlocks = false;  // no zero rows needed past M
+
+// Rows [i0, i0 + rows) (bf16 in a) times panels [p0, p1).
+void block_times_panels(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N,
+                        int64_t K, int64_t kp, const uint16_t* a, const uint8_t* Bp, float* C,
+                        int64_t ldc, const Epilogue* ep) {
+  for (int64_t p = p0; p < p1; ++p) rows_times_panel(i0, rows, p, N, K, kp, a, Bp, C, ldc, ep);
+}
+
+#else  // __AMX_BF16__
+
+using bf16_cfg::AMX_COLS;
+using bf16_cfg::AMX_ROWS;
+static_assert(AMX_ROWS == 32 && AMX_COLS == 2 * NR, "the AMX pass keeps 2 x 2 C tiles");
+
+struct DotBf16 {
+  template <int C, int A, int B>
+  static void run() { _tile_dpbf16ps(C, A, B); }
+};
+
+constexpr int64_t kBlockRows = AMX_ROWS;  // rows converted and multiplied together
+constexpr int64_t kPanelStep = 2;         // panels a unit's range is counted in
+constexpr bool kWholeBlocks = true;       // tiles read whole blocks: zero rows past M
+
+// Rows [i0, i0 + rows) (bf16 in a: AMX_ROWS rows, row stride kp) times panels [p0, p1),
+// in 2 x 2 tiles.
+void block_times_panels(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N,
+                        int64_t K, int64_t kp, const uint16_t* a, const uint8_t* Bp, float* C,
+                        int64_t ldc, const Epilogue* ep) {
+  const int64_t ktiles = kp / kTileK, pb = panel_bytes(K), lda = kp * 2;
+  amx_configure();
+  alignas(64) float c[AMX_ROWS][AMX_COLS];
+  const bool low_only = rows <= 16;
+  for (int64_t p = p0; p < p1; p += 2) {
+    const int64_t panels = std::min<int64_t>(2, p1 - p);
+    const uint8_t* b0 = Bp + p * pb;
+    const uint8_t* b1 = panels == 2 ? b0 + pb : b0;  // one panel: tmm1/3 repeat it, unused
+    amx_pass_2x2<DotBf16>(reinterpret_cast<const uint8_t*>(a), lda, b0, b1, ktiles, low_only,
+                          c);
+    const int64_t j = p * NR, cols = std::min(panels * NR, N - j);
+    for (int64_t r = 0; r < rows; ++r) store_row(c[r], C + (i0 + r) * ldc + j, cols, ep, j);
+  }
+  _tile_release();
+}
+
+#endif  // __AMX_BF16__
+
+// Units of kBlockRows rows times a run of panels (split further only when there are
+// fewer row blocks than threads), each converting its rows to bf16 in its thread's part
+// of `scratch` (kBlockRows x kp per thread).
+void multiply(int64_t M, int64_t N, int64_t K, int64_t kp, const float* A, int64_t lda,
+              const uint8_t* Bp, float* C, int64_t ldc, const Epilogue* ep, int64_t p0,
+              int64_t np, int nth, uint16_t* scratch) {
+  const int64_t blocks = (M + kBlockRows - 1) / kBlockRows;
+  const int64_t steps = (np + kPanelStep - 1) / kPanelStep;
+  const int64_t chunks =
+      std::min<int64_t>(steps, std::max<int64_t>(1, (nth + blocks - 1) / blocks));
+  const int64_t p1 = p0 + np;
+  int* nonfinite = ep ? ep->nonfinite : nullptr;
+  parallel_for(blocks * chunks, nth, [&](int64_t u) {
+#ifdef FASTMLP_HAVE_OPENMP
+    // (a thread number of this team only: with one thread the caller may itself be
+    // one of an outer team's threads)
+    uint16_t* a = scratch + (nth > 1 ? omp_get_thread_num() : 0) * kBlockRows * kp;
+#else
+    uint16_t* a = scratch;
+#endif
+    const int64_t b = u / chunks, ch = u % chunks;
+    const int64_t q0 = p0 + kPanelStep * (steps * ch / chunks);
+    const int64_t q1 = std::min(p1, p0 + kPanelStep * (steps * (ch + 1) / chunks));
+    const int64_t i0 = b * kBlockRows, rows = std::min(kBlockRows, M - i0);
+    block_to_bf16(A, lda, i0, rows, kWholeBlocks ? kBlockRows : rows, K, kp, a,
+                  ch == 0 ? nonfinite : nullptr);
+    block_times_panels(i0, rows, q0, q1, N, K, kp, a, Bp, C, ldc, ep);
+  });
+}
+
+}  // namespace
+
+int64_t packed_bf16_size(int64_t K, int64_t N) { return n_panels(N) * panel_bytes(K); }
+
+void pack_bf16(int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp) {
+  auto* dst = static_cast<uint16_t*>(Bp);
+  const int64_t kp = padded_k(K);
+  for (int64_t p = 0; p < n_panels(N); ++p) {
+    uint16_t* panel = dst + p * kp * NR;
+    for (int64_t k = 0; k < kp; ++k)
+      for (int64_t c = 0; c < NR; ++c) {
+        const int64_t j = p * NR + c;
+        // pair g = k / 2 is 64 bytes: column c's two k in halves 2c, 2c + 1
+        panel[(k / KG) * KG * NR + KG * c + k % KG] =
+            (k < K && j < N) ? bf16_bits(B[k * ldb + j]) : 0;
+      }
+  }
+}
+
+void gemm_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* Bp,
+               float* C, int64_t ldc, const Epilogue* ep, int64_t j0, int64_t j1) {
+  j1 = std::min(j1, N);
+  if (M <= 0 || j1 <= j0) return;
+  const int64_t kp = padded_k(K);
+  const bool whole = j0 == 0 && j1 >= N;
+  const int nth = whole ? threads_for(static_cast<double>(M) * K * (j1 - j0), kMinMacsPerThread)
+                        : 1;
+  // (allocated here, on the calling thread: a failure throws before any thread starts)
+  thread_local ScratchBuffer scratch;
+  auto* a = reinterpret_cast<uint16_t*>(
+      scratch.get(static_cast<size_t>(nth * kBlockRows * kp / 2 + 16)));
+  const int64_t p0 = j0 / NR, np = n_panels(j1) - p0;
+  multiply(M, N, K, kp, A, lda, static_cast<const uint8_t*>(Bp), C, ldc, ep, p0, np, nth, a);
+}
+
+FASTMLP_TIER_END
+
+#endif  // __AVX512BF16__
