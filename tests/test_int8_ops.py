@@ -250,3 +250,15 @@ def test_k_limit():
     assert ops.INT8_MAX_K == 65536
     with pytest.raises(ValueError, match="65536"):
         ops.gemm_int8(np.zeros((1, 65537), np.uint8), np.zeros((65537, 1), np.int8))
+
+
+def test_bf16_kernel_where_the_tier_has_one(isa):
+    """The avx512_vnni and amx tiers multiply in bf16 (and cpu_info says how); the
+    others round and multiply in float32."""
+    has = _core.has_bf16_gemm()
+    assert has == (isa in ("avx512_vnni", "amx"))
+    lp = fm.cpu_info()["low_precision"]
+    assert lp["bf16"].startswith(f"tier {isa}: ")
+    assert ("dpbf16ps" in lp["bf16"]) == has
+    assert ("vpdpbusd" in lp["int8"] or "tdpbusd" in lp["int8"]) == \
+        (isa in ("avx512_vnni", "amx"))

@@ -124,6 +124,13 @@ INT8_MAX_K: int  # largest K of gemm_u8s8 (int32 sums cannot overflow)
 def pack_s8(b: npt.NDArray[np.int8]) -> npt.NDArray[np.uint8]:
     """An int8 ``[K, N]`` matrix packed for gemm_u8s8 (one layout on every tier)."""
 
+def gemm_bf16(a: _F32, b: _F32, out: _F32) -> bool:
+    """``out = bf16(a) @ bf16(b)`` with float32 sums on the active tier's bf16 kernel (all
+    C-contiguous float32); False, writing nothing, when the tier has none."""
+
+def has_bf16_gemm() -> bool:
+    """Whether the active tier multiplies in bf16 (vdpbf16ps or AMX)."""
+
 def gemm_u8s8(a: npt.NDArray[np.uint8], packed: npt.NDArray[np.uint8], K: int, N: int,
               out: npt.NDArray[Any], a_zero: Optional[_I32], a_scale: Optional[_F32],
               b_scale: Optional[_F32], bias: Optional[_F32], act: int, act_alpha: float,

@@ -34,14 +34,15 @@ def cpu_info() -> dict:
     }
 
 
-# What each tier's low-precision kernels run on (gemm_u8s8.cpp; bf16 rounds to bf16 and
-# multiplies in float32 everywhere).
+# What each tier's low-precision kernels run on (gemm_u8s8.cpp, gemm_bf16.cpp).
 _INT8_PATHS = {"generic": "portable integer loops",
                "neon": "portable integer loops (no sdot kernel yet)",
                "avx2": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
                "avx512": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
                "avx512_vnni": "AVX-512 VNNI vpdpbusd",
                "amx": "AMX tdpbusd tiles from 16 rows on, AVX-512 VNNI below"}
+_BF16_FLOAT = "inputs rounded to bf16, float32 multiply-adds (the same numerics)"
+_BF16_PATHS = {"avx512_vnni": "AVX512-BF16 vdpbf16ps", "amx": "AMX tdpbf16ps tiles"}
 _LOW_PRECISION_FLAGS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
                         "amx_bf16", "asimd_dotprod")
 
@@ -49,8 +50,7 @@ _LOW_PRECISION_FLAGS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "a
 def _low_precision(isa, features):
     """The int8 and bf16 paths of tier ``isa``, and the CPU's low-precision flags."""
     return {"int8": f"tier {isa}: {_INT8_PATHS.get(isa, 'portable integer loops')}",
-            "bf16": "inputs and kernels rounded to bf16, float32 multiply-adds (no bf16 "
-                    "instructions used yet)",
+            "bf16": f"tier {isa}: {_BF16_PATHS.get(isa, _BF16_FLOAT)}",
             "cpu_has": [f for f in _LOW_PRECISION_FLAGS if features.get(f)]}
 
 
