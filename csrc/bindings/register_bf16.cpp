@@ -32,8 +32,8 @@ bool gemm_bf16_raw(py::array a, py::array b, py::array out) {
   if (!k.gemm_bf16) return false;
   std::vector<uint8_t> packed(static_cast<size_t>(k.packed_bf16_size(K, N)));
   py::gil_scoped_release release;
-  k.pack_bf16(K, N, pb, N, packed.data());
-  k.gemm_bf16(M, N, K, pa, K, packed.data(), po, N, nullptr, 0, N);
+  k.pack_bf16(false, K, N, pb, N, packed.data());
+  k.gemm_bf16(false, M, N, K, pa, K, packed.data(), po, N, nullptr, 0, N);
   return true;
 }
 

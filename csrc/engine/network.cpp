@@ -85,7 +85,7 @@ void Network::set_loss(const LossConfig& c) {
     case FusedActivation::sigmoid:
       if (top.kind() == LayerKind::activation && s.act == Act::sigmoid && layers_.size() >= 2) {
         top_fusion_ = TopFusion::skip_last;
-      } else if (top.kind() == LayerKind::dense && s.act == Act::sigmoid) {
+      } else if (top.has_linear_twin() && s.act == Act::sigmoid) {
         // The sigmoid is the Dense's epilogue: its linear twin (same parameters) computes
         // the logits, and its backward takes the loss's gradient with respect to them.
         LayerSpec lin = s;

@@ -27,9 +27,20 @@ inline void amx_configure() {
   _tile_loadconfig(&cfg);
 }
 
+// A tile multiply-add for each C tile of the 2 x 2 pass: c0 = tmm0 += tmm4 . tmm6, and so
+// on (the intrinsics take literal tile numbers: GCC writes them into the instruction's
+// text, so they cannot be template parameters).
+#define FASTMLP_AMX_DOT(Name, dot)               \
+  struct Name {                                  \
+    static void c0() { dot(0, 4, 6); }           \
+    static void c1() { dot(1, 4, 7); }           \
+    static void c2() { dot(2, 5, 6); }           \
+    static void c3() { dot(3, 5, 7); }           \
+  }
+
 // One pass over K of the 2 x 2 C tiles: C = A[32 rows] @ B[2 panels], A with row stride
 // lda bytes and 64 bytes per K tile, each panel 1 KiB per K tile (16 rows of 64 bytes);
-// then C stored to c (32 x 32 values of 4 bytes). Dot::run<C, A, B>() is the tile
+// then C stored to c (32 x 32 values of 4 bytes). Dot (FASTMLP_AMX_DOT) is the tile
 // multiply-add (tdpbusd, tdpbf16ps). rows16: only A's first 16 rows matter (tmm2/3 are
 // left zero).
 template <class Dot>
@@ -43,12 +54,12 @@ inline void amx_pass_2x2(const uint8_t* a, int64_t lda, const uint8_t* b0, const
     _tile_loadd(4, a + t * 64, lda);
     _tile_loadd(6, b0 + t * 1024, 64);
     _tile_loadd(7, b1 + t * 1024, 64);
-    Dot::template run<0, 4, 6>();
-    Dot::template run<1, 4, 7>();
+    Dot::c0();
+    Dot::c1();
     if (rows16) continue;
     _tile_loadd(5, a + 16 * lda + t * 64, lda);
-    Dot::template run<2, 5, 6>();
-    Dot::template run<3, 5, 7>();
+    Dot::c2();
+    Dot::c3();
   }
   auto* out = static_cast<uint8_t*>(c);
   constexpr int64_t ldc = 32 * 4;

@@ -94,6 +94,29 @@ void block_to_bf16(const float* A, int64_t lda, int64_t i0, int64_t rows, int64_
   }
 }
 
+// The same from A stored transposed (K x M, row stride lda): row r of the block is
+// column i0 + r of A (no NaN flag: only training multiplies this way).
+void block_to_bf16_t(const float* A, int64_t lda, int64_t i0, int64_t rows, int64_t copy_rows,
+                     int64_t K, int64_t kp, uint16_t* a) {
+  alignas(64) uint16_t t[32];
+  for (int64_t r0 = 0; r0 < rows; r0 += 32) {
+    const int64_t n = std::min<int64_t>(32, rows - r0);
+    const __mmask16 ml = n >= 16 ? 0xffff : static_cast<__mmask16>((1u << n) - 1);
+    const __mmask16 mh = n > 16 ? static_cast<__mmask16>((1u << (n - 16)) - 1) : 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const float* src = A + k * lda + i0 + r0;
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(mh, src + 16),
+                                             _mm512_maskz_loadu_ps(ml, src));
+      _mm512_store_si512(t, reinterpret_cast<const __m512i&>(v));
+      for (int64_t r = 0; r < n; ++r) a[(r0 + r) * kp + k] = t[r];
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    std::memset(a + r * kp + K, 0, static_cast<size_t>(kp - K) * 2);
+  if (copy_rows > rows)
+    std::memset(a + rows * kp, 0, static_cast<size_t>((copy_rows - rows) * kp) * 2);
+}
+
 // Output row i, columns [j, j + cols): acc + bias, then the activation; linear, relu
 // and leaky_relu in registers (with act_forward's NaN handling: max(0, NaN) is NaN),
 // the others by act_forward on the row's part.
@@ -197,10 +220,7 @@ using bf16_cfg::AMX_COLS;
 using bf16_cfg::AMX_ROWS;
 static_assert(AMX_ROWS == 32 && AMX_COLS == 2 * NR, "the AMX pass keeps 2 x 2 C tiles");
 
-struct DotBf16 {
-  template <int C, int A, int B>
-  static void run() { _tile_dpbf16ps(C, A, B); }
-};
+FASTMLP_AMX_DOT(DotBf16, _tile_dpbf16ps);
 
 constexpr int64_t kBlockRows = AMX_ROWS;  // rows converted and multiplied together
 constexpr int64_t kPanelStep = 2;         // panels a unit's range is counted in
@@ -232,9 +252,9 @@ void block_times_panels(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_
 // Units of kBlockRows rows times a run of panels (split further only when there are
 // fewer row blocks than threads), each converting its rows to bf16 in its thread's part
 // of `scratch` (kBlockRows x kp per thread).
-void multiply(int64_t M, int64_t N, int64_t K, int64_t kp, const float* A, int64_t lda,
-              const uint8_t* Bp, float* C, int64_t ldc, const Epilogue* ep, int64_t p0,
-              int64_t np, int nth, uint16_t* scratch) {
+void multiply(bool trans_a, int64_t M, int64_t N, int64_t K, int64_t kp, const float* A,
+              int64_t lda, const uint8_t* Bp, float* C, int64_t ldc, const Epilogue* ep,
+              int64_t p0, int64_t np, int nth, uint16_t* scratch) {
   const int64_t blocks = (M + kBlockRows - 1) / kBlockRows;
   const int64_t steps = (np + kPanelStep - 1) / kPanelStep;
   const int64_t chunks =
@@ -253,8 +273,11 @@ void multiply(int64_t M, int64_t N, int64_t K, int64_t kp, const float* A, int64
     const int64_t q0 = p0 + kPanelStep * (steps * ch / chunks);
     const int64_t q1 = std::min(p1, p0 + kPanelStep * (steps * (ch + 1) / chunks));
     const int64_t i0 = b * kBlockRows, rows = std::min(kBlockRows, M - i0);
-    block_to_bf16(A, lda, i0, rows, kWholeBlocks ? kBlockRows : rows, K, kp, a,
-                  ch == 0 ? nonfinite : nullptr);
+    const int64_t copy_rows = kWholeBlocks ? kBlockRows : rows;
+    if (trans_a)
+      block_to_bf16_t(A, lda, i0, rows, copy_rows, K, kp, a);
+    else
+      block_to_bf16(A, lda, i0, rows, copy_rows, K, kp, a, ch == 0 ? nonfinite : nullptr);
     block_times_panels(i0, rows, q0, q1, N, K, kp, a, Bp, C, ldc, ep);
   });
 }
@@ -263,23 +286,46 @@ void multiply(int64_t M, int64_t N, int64_t K, int64_t kp, const float* A, int64
 
 int64_t packed_bf16_size(int64_t K, int64_t N) { return n_panels(N) * panel_bytes(K); }
 
-void pack_bf16(int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp) {
+void pack_bf16(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp) {
   auto* dst = static_cast<uint16_t*>(Bp);
-  const int64_t kp = padded_k(K);
+  const int64_t kp = padded_k(K), groups = kp / KG;
+  // (k, j) of B: B[k * ldb + j], or B[j * ldb + k] transposed
+  const int64_t sk = trans_b ? 1 : ldb, sj = trans_b ? ldb : 1;
   for (int64_t p = 0; p < n_panels(N); ++p) {
     uint16_t* panel = dst + p * kp * NR;
-    for (int64_t k = 0; k < kp; ++k)
-      for (int64_t c = 0; c < NR; ++c) {
-        const int64_t j = p * NR + c;
-        // pair g = k / 2 is 64 bytes: column c's two k in halves 2c, 2c + 1
-        panel[(k / KG) * KG * NR + KG * c + k % KG] =
-            (k < K && j < N) ? bf16_bits(B[k * ldb + j]) : 0;
+    const int64_t j0 = p * NR, n = std::min(NR, N - j0);
+    if (!trans_b) {
+      // rows k and k + 1 of the panel's columns -> one 64-byte group: words 2c, 2c + 1
+      const __mmask16 m = n == 16 ? static_cast<__mmask16>(0xffff)
+                                  : static_cast<__mmask16>((1u << n) - 1);
+      alignas(64) static constexpr uint16_t kInterleave[32] = {
+          0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+          8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+      const __m512i order = _mm512_load_si512(kInterleave);
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t k = g * KG;
+        const __m512 lo = k < K ? _mm512_maskz_loadu_ps(m, B + k * ldb + j0) : _mm512_setzero_ps();
+        const __m512 hi =
+            k + 1 < K ? _mm512_maskz_loadu_ps(m, B + (k + 1) * ldb + j0) : _mm512_setzero_ps();
+        const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
+        _mm512_storeu_si512(panel + g * KG * NR,
+                            _mm512_permutexvar_epi16(order, reinterpret_cast<const __m512i&>(v)));
       }
+      continue;
+    }
+    for (int64_t g = 0; g < groups; ++g)
+      for (int64_t c = 0; c < NR; ++c)
+        for (int64_t t = 0; t < KG; ++t) {
+          const int64_t k = g * KG + t, j = j0 + c;
+          panel[g * KG * NR + KG * c + t] =
+              (k < K && c < n) ? bf16_bits(B[k * sk + j * sj]) : 0;
+        }
   }
 }
 
-void gemm_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* Bp,
-               float* C, int64_t ldc, const Epilogue* ep, int64_t j0, int64_t j1) {
+void gemm_bf16(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+               const void* Bp, float* C, int64_t ldc, const Epilogue* ep, int64_t j0,
+               int64_t j1) {
   j1 = std::min(j1, N);
   if (M <= 0 || j1 <= j0) return;
   const int64_t kp = padded_k(K);
@@ -291,7 +337,8 @@ void gemm_bf16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, con
   auto* a = reinterpret_cast<uint16_t*>(
       scratch.get(static_cast<size_t>(nth * kBlockRows * kp / 2 + 16)));
   const int64_t p0 = j0 / NR, np = n_panels(j1) - p0;
-  multiply(M, N, K, kp, A, lda, static_cast<const uint8_t*>(Bp), C, ldc, ep, p0, np, nth, a);
+  multiply(trans_a, M, N, K, kp, A, lda, static_cast<const uint8_t*>(Bp), C, ldc, ep, p0, np,
+           nth, a);
 }
 
 FASTMLP_TIER_END

@@ -241,10 +241,7 @@ using int8_cfg::AMX_ROWS;
 constexpr int64_t kTileK = KG * kInt8KTile;  // bytes of K per tile row
 static_assert(AMX_ROWS == 32 && AMX_COLS == 2 * NR, "amx_block keeps 2 x 2 C tiles");
 
-struct DotU8S8 {
-  template <int C, int A, int B>
-  static void run() { _tile_dpbusd(C, A, B); }
-};
+FASTMLP_AMX_DOT(DotU8S8, _tile_dpbusd);
 
 // Rows [i0, i0 + rows) (rows <= AMX_ROWS) times panels [p0, p1). `a` receives the rows,
 // zero padded to AMX_ROWS x kpad, so every tile is whole (B's padding is zero too).

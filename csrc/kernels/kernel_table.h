@@ -290,18 +290,20 @@ struct KernelTable {
   // ties to even; NaN stays NaN), ceil(N / kBf16NR) panels of kBf16NR columns, each K
   // padded to kBf16KGroup * kBf16KTile, the 2 consecutive k of one column in adjacent
   // 2-byte halves (the vdpbf16ps and AMX order).
+  // With trans_b, B is stored transposed (N x K, row stride ldb), as pack_b takes it.
   int64_t (*packed_bf16_size)(int64_t K, int64_t N);
-  void (*pack_bf16)(int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp);
-  // Output columns [j0, min(j1, N)) of C = ep(bf16(A) @ B): A[M, K] (float32, row stride
-  // lda) rounded to bf16 like B, the products summed in float32 (each bf16 product is
+  void (*pack_bf16)(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb,
+                    void* Bp);
+  // Output columns [j0, min(j1, N)) of C = ep(bf16(op(A)) @ B): op(A)[M, K] float32, A
+  // stored M x K (or, with trans_a, K x M) with row stride lda, rounded to bf16 like B, the products summed in float32 (each bf16 product is
   // exact in float32; the sums round, in an order of the tier's choosing), then ep's
   // bias and activation (ep may be null; its dropout is ignored; ep->nonfinite, when
-  // set, is set to 1 if a row of A holds NaN or inf). A row's
+  // set, is set to 1 if a row of A holds NaN or inf; not with trans_a). A row's
   // output depends on that row of A and on B only, bit for bit, whatever M, the column
   // range and the thread count. Denormal inputs and sums count as zero (the hardware's
   // DAZ / FTZ). j0 and j1 multiples of kBf16NR (or j1 >= N); the whole range (0, N) may
   // start threads, a part runs on the calling thread.
-  void (*gemm_bf16)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+  void (*gemm_bf16)(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                     const void* Bp, float* C, int64_t ldc, const Epilogue* ep, int64_t j0,
                     int64_t j1);
 };

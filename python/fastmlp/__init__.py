@@ -18,8 +18,8 @@ from . import _core
 from ._runtime import cpu_info, get_num_threads, set_num_threads
 
 # Models (issue 3): Keras-like Sequential API over the C++ network engine.
-from . import (callbacks, constraints, initializers, layers, losses, metrics, optimizers,
-               regularizers)
+from . import (callbacks, constraints, initializers, layers, losses, metrics,
+               mixed_precision, optimizers, regularizers)
 from .layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, GaussianNoise,
                      LayerNormalization, LeakyReLU, ReLU, Rescaling, Sigmoid, Softmax, Tanh)
 from .models import Sequential
@@ -54,5 +54,5 @@ __all__ = ["cpu_info", "get_num_threads", "set_num_threads", "__version__",
            "Sequential", "Dense", "Flatten", "Rescaling", "ReLU", "LeakyReLU", "Sigmoid",
            "Tanh", "Softmax", "Activation", "Dropout", "GaussianNoise", "BatchNormalization",
            "LayerNormalization", "callbacks", "constraints", "initializers", "layers", "losses",
-           "metrics", "optimizers", "regularizers",
+           "metrics", "mixed_precision", "optimizers", "regularizers",
            "load_model", "set_random_seed", "datasets", "ops", "plot", "from_sklearn", "from_onnx", "from_torch"]

@@ -30,9 +30,11 @@ _KIND_CODES = {name: code for code, name in enumerate(_core.LAYER_KINDS)}
 # Activations a dense layer can fuse a following Dropout with (dense.cpp: their derivative
 # is a function of the sign of y, which the mask's positive scale keeps).
 _DROPOUT_ACTS = ("linear", "relu", "leaky_relu")
-# Kinds of a Dense layer: float, and int8 (inference only: any activation fuses into its
-# epilogue, since no backward pass needs the pre-activation).
-_DENSE_KINDS = ("dense", "dense_int8")
+# Kinds of a Dense layer: float, bf16 (quantized or mixed_bfloat16; trained like the
+# float one, without a fused Dropout), and int8 (inference only: any activation fuses
+# into its epilogue, since no backward pass needs the pre-activation).
+_DENSE_KINDS = ("dense", "dense_bf16", "dense_int8")
+_TRAINED_DENSE = ("dense", "dense_bf16")
 
 
 def layer_seed(model_seed, index):
@@ -65,7 +67,7 @@ def plan(layers, input_shape, model_seed):
         scale, offset = scale * s.scale, offset * s.scale + s.offset
     split = []
     for spec, layer, i in items:
-        if spec.kind == "dense" and spec.act in NEEDS_INPUT:
+        if spec.kind in _TRAINED_DENSE and spec.act in NEEDS_INPUT:
             split.append((spec._replace(act="linear"), layer, i))
             split.append((spec._replace(kind="activation", inputs=spec.outputs,
                                         use_bias=False), layer, i))
@@ -74,7 +76,7 @@ def plan(layers, input_shape, model_seed):
     fused = []
     for spec, layer, i in split:
         if fused and spec.kind == "activation" and fused[-1][0].act == "linear" and (
-                (fused[-1][0].kind == "dense" and spec.act not in NEEDS_INPUT)
+                (fused[-1][0].kind in _TRAINED_DENSE and spec.act not in NEEDS_INPUT)
                 or fused[-1][0].kind == "dense_int8"):
             fused[-1] = (fused[-1][0]._replace(act=spec.act, alpha=spec.alpha),) + fused[-1][1:]
             continue

@@ -34,13 +34,23 @@ _PREDICT_SLICE = 256 * _core.Network.TILE_ROWS
 class Sequential:
     """A linear stack of layers.
 
-    ``Sequential(layers=None, input_shape=None, seed=None)``: ``input_shape`` is the shape
-    of one example (no Input layer); ``seed`` seeds the weight initialisation (default:
-    drawn from :func:`fastmlp.set_random_seed`'s generator, else from the OS).
+    ``Sequential(layers=None, input_shape=None, seed=None, dtype_policy=None)``:
+    ``input_shape`` is the shape of one example (no Input layer); ``seed`` seeds the
+    weight initialisation (default: drawn from :func:`fastmlp.set_random_seed`'s
+    generator, else from the OS); ``dtype_policy`` (``"float32"`` or
+    ``"mixed_bfloat16"``, see :mod:`fastmlp.mixed_precision`) is set on every Dense the
+    model holds or is given later (default: each layer keeps its own).
     """
 
-    def __init__(self, layers=None, input_shape=None, seed=None, name=None):
+    def __init__(self, layers=None, input_shape=None, seed=None, name=None,
+                 dtype_policy=None):
         self.name = name or "sequential"
+        if dtype_policy is not None and dtype_policy not in _quantization.TRAINING_POLICIES:
+            raise ValueError(f"Sequential: dtype_policy must be None or one of "
+                             f"{', '.join(map(repr, _quantization.TRAINING_POLICIES))}; got "
+                             f"{dtype_policy!r} (int8 and bf16 models come from "
+                             "model.quantize(...))")
+        self._policy = dtype_policy
         self._layers: list[Layer] = []
         self._input_shape = None if input_shape is None else _check_shape(input_shape)
         self._seed = None if seed is None else _random._check_seed(seed)
@@ -105,6 +115,9 @@ class Sequential:
                             f"{type(layer).__name__} {layer!r}")
         if any(layer is l for l in self._layers):
             raise ValueError(f"layer {layer.name!r} is already in this model")
+        if self._policy is not None and \
+                getattr(layer, "dtype_policy", None) in _quantization.TRAINING_POLICIES:
+            layer.dtype_policy = self._policy
         self._layers.append(layer)
         self._net = None
         if self._input_shape is not None:
@@ -299,7 +312,8 @@ class Sequential:
         total = self.count_params() if built else "?"
         print_fn(f"Total params: {total}")
         if self.dtype_policy != "float32":
-            print_fn(f"Dtype policy: {self.dtype_policy} (inference only)")
+            note = "" if self.dtype_policy == "mixed_bfloat16" else " (inference only)"
+            print_fn(f"Dtype policy: {self.dtype_policy}{note}")
         if built:
             m = self.memory_bytes(detail=True)
             print_fn(f"Memory: {_fmt_bytes(m['total'])} (weights {_fmt_bytes(m['weights'])}, "
@@ -580,7 +594,8 @@ class Sequential:
 
     @property
     def dtype_policy(self) -> str:
-        """``"float32"``, or ``"int8"`` / ``"bf16"`` after ``quantize``."""
+        """``"float32"``, ``"mixed_bfloat16"`` (its Dense layers compute in bf16), or
+        ``"int8"`` / ``"bf16"`` after ``quantize``."""
         return _quantization.dtype_policy(self)
 
     # ---------------------------------------------------------------- saving

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from .layers import Dense, Dropout, Flatten, GaussianNoise, Rescaling
-from .layers._quantized import INPUT_CODE_MAX, QUANTIZE_MODES
+from .layers._quantized import INPUT_CODE_MAX, QUANTIZE_MODES, TRAINING_POLICIES
 
-__all__ = ["quantize", "dtype_policy", "refuse_training"]
+__all__ = ["quantize", "dtype_policy", "refuse_training", "TRAINING_POLICIES"]
 
 
 def _targets(model):
@@ -45,7 +45,7 @@ def quantize(model, mode, calibration_data=None, *, batch_size=1024):
                          f"{', '.join(map(repr, QUANTIZE_MODES))}; got {mode!r}")
     model._require_built("quantize")
     done = dtype_policy(model)
-    if done != "float32":
+    if done not in TRAINING_POLICIES:
         raise ValueError(f"quantize: the model is already quantized (dtype_policy="
                          f"{done!r}); quantize a float model once (load the float model "
                          "again, or keep a copy before quantizing)")
@@ -63,15 +63,18 @@ def quantize(model, mode, calibration_data=None, *, batch_size=1024):
 
 
 def dtype_policy(model) -> str:
-    """``"float32"``, or the mode of the model's quantized Dense layers."""
+    """``"float32"``, ``"mixed_bfloat16"``, or the mode of the model's quantized Dense
+    layers (a quantized model's last, float, Dense does not count)."""
     modes = {l.dtype_policy for l in model.layers if isinstance(l, Dense)}
-    modes.discard("float32")
-    return modes.pop() if len(modes) == 1 else ("float32" if not modes else "mixed")
+    quantized = modes - set(TRAINING_POLICIES)
+    if quantized:
+        return quantized.pop() if len(quantized) == 1 else "mixed"
+    return "mixed_bfloat16" if "mixed_bfloat16" in modes else "float32"
 
 
 def refuse_training(model, what):
     p = dtype_policy(model)
-    if p != "float32":
+    if p not in TRAINING_POLICIES:
         raise ValueError(f"{what}: the model is quantized (dtype_policy={p!r}) and serves "
                          "inference only; train the float32 model, then call "
                          "model.quantize(...)")

@@ -27,6 +27,7 @@ class Dense final : public Layer {
   }
 
   bool maps_widths() const override { return true; }
+  bool has_linear_twin() const override { return true; }
   std::vector<ParamShape> param_shapes() const override {
     const LayerSpec& s = spec_;
     std::vector<ParamShape> p{

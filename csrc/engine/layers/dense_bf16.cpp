@@ -1,10 +1,13 @@
-// Dense in bf16 (Keras' Dense after quantize("bf16")): parameters kernel [in, out]
-// (holding bf16 values, as Python rounds them) and bias [out]; y = act(bf16(x) @ W + b)
-// with float32 sums: the numerics of bf16 hardware.
-// On tiers with a bf16 GEMM (KernelTable::gemm_bf16: vdpbf16ps, AMX) the kernel is packed
-// once per weights version as bf16 and the GEMM rounds x itself; on the others x is
-// rounded into scratch and a float32 Dense of the same parameters does the rest (the
-// same numerics at the float32 rate). Inference only: training refuses.
+// Dense computing in bf16: y = act(bf16(x) @ bf16(W) + b) with float32 sums, the
+// parameters kernel [in, out] and bias [out] kept in float32. Two users:
+//   * quantize("bf16") (Keras' bf16 Dense, inference only): Python rounds the kernel;
+//   * the mixed_bfloat16 policy (training): float32 master weights and optimizer state,
+//     every GEMM (forward, dx = dy @ W^T, dW = x^T @ dy) on bf16-rounded operands,
+//     float32 sums, the update in float32 (apply_update).
+// On tiers with a bf16 GEMM (KernelTable::gemm_bf16: vdpbf16ps, AMX) the kernel rounds and
+// packs; inference packs W once per weights version, training once per step. On the
+// others the operands are rounded into scratch and the float32 kernels multiply them:
+// the same numerics at the float32 rate (the sums' order may differ).
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -14,8 +17,6 @@
 
 namespace fastmlp {
 namespace engine {
-
-std::unique_ptr<Layer> make_dense(const LayerSpec& s);
 
 namespace {
 
@@ -32,93 +33,128 @@ inline float round_to_bf16(float v) {  // nearest, ties to even; NaN stays a qui
   return v;
 }
 
-LayerSpec float_spec(LayerSpec s) {
-  s.kind = LayerKind::dense;
-  return s;
+// Scratch of this thread: slot s holds n floats of x rounded to bf16.
+const float* rounded(int slot, const float* x, int64_t n) {
+  thread_local std::vector<float> r[3];
+  r[slot].resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) r[slot][i] = round_to_bf16(x[i]);
+  return r[slot].data();
+}
+
+// Scratch of this thread for one packed bf16 operand.
+void* pack_scratch(int64_t bytes) {
+  thread_local std::vector<uint64_t> p;
+  p.resize(static_cast<size_t>((bytes + 7) / 8));
+  return p.data();
 }
 
 class DenseBf16 final : public Layer {
  public:
-  explicit DenseBf16(const LayerSpec& s) : Layer(s), dense_(make_dense(float_spec(s))) {
+  explicit DenseBf16(const LayerSpec& s) : Layer(s) {
     if (s.rate > 0.f) throw std::invalid_argument("a bf16 dense layer fuses no dropout");
   }
 
   bool maps_widths() const override { return true; }
+  bool has_linear_twin() const override { return true; }
   std::vector<ParamShape> param_shapes() const override {
-    std::vector<ParamShape> p{{in(), out(), false, {}, false}};
-    if (spec_.use_bias) p.push_back({1, out(), true, {}, false});
+    const LayerSpec& s = spec_;
+    std::vector<ParamShape> p{
+        {in(), out(), false, {s.kernel_l1, s.kernel_l2, s.kernel_max_norm, s.kernel_max_norm_axis}}};
+    if (s.use_bias) p.push_back({1, out(), true, {s.bias_l1, s.bias_l2, s.bias_max_norm, 0}});
     return p;
-  }
-  void set_first_param(int i) override {
-    Layer::set_first_param(i);
-    dense_->set_first_param(i);
   }
 
   void forward(const PassContext& c, const float* x, float* y, int64_t rows) const override {
-    if (!c.k.gemm_bf16) {
-      dense_->forward(c, rounded(x, rows), y, rows);
-      return;
+    const KernelTable& k = c.k;
+    const Epilogue ep = epilogue(c.params);
+    const float* W = weights(c.params);
+    if (k.gemm_bf16) {
+      void* pw = pack_scratch(k.packed_bf16_size(in(), out()));
+      k.pack_bf16(false, in(), out(), W, out(), pw);
+      k.gemm_bf16(false, rows, out(), in(), x, in(), pw, y, out(), &ep, 0, out());
+    } else {
+      k.gemm(false, false, rows, out(), in(), 1.f, rounded(0, x, rows * in()), in(),
+             rounded(1, W, in() * out()), out(), 0.f, y, out(), &ep);
     }
-    std::vector<float> pack(static_cast<size_t>(packed_size(c.k)));
-    this->pack(c, pack.data());
-    infer(c, pack.data(), x, y, rows, 0, 1, nullptr);
   }
 
   void infer(const PassContext& c, const float* packed, const float* x, float* y,
              int64_t rows, int part, int parts, int* nonfinite) const override {
-    if (!c.k.gemm_bf16) {
-      dense_->infer(c, packed, rounded(x, rows), y, rows, part, parts, nonfinite);
-      return;
-    }
-    const int64_t units = (out() + kBf16NR - 1) / kBf16NR;
-    const int64_t lo = units * part / parts * kBf16NR;
-    const int64_t hi = std::min(out(), units * (part + 1) / parts * kBf16NR);
-    Epilogue ep;
-    ep.bias = spec_.use_bias ? c.params[first_param_ + 1].buf->data() : nullptr;
-    ep.act = spec_.act;
-    ep.alpha = spec_.alpha;
+    const KernelTable& k = c.k;
+    const int64_t nr = k.gemm_bf16 ? kBf16NR : k.gemm_nr;
+    const int64_t units = (out() + nr - 1) / nr;
+    const int64_t lo = parts == 1 ? 0 : units * part / parts * nr;
+    const int64_t hi = parts == 1 ? out() : std::min(out(), units * (part + 1) / parts * nr);
+    Epilogue ep = epilogue(c.params);
     ep.nonfinite = nonfinite;
-    c.k.gemm_bf16(rows, out(), in(), x, in(), packed, y, out(), &ep, parts == 1 ? 0 : lo,
-                  parts == 1 ? out() : hi);
+    if (k.gemm_bf16)
+      k.gemm_bf16(false, rows, out(), in(), x, in(), packed, y, out(), &ep, lo, hi);
+    else
+      k.gemm_packed_cols(false, rows, out(), in(), rounded(0, x, rows * in()), in(), packed,
+                         y, out(), &ep, lo, hi);
   }
 
   int split_workers(const KernelTable& k, int64_t rows, int nth) const override {
-    if (!k.gemm_bf16) return dense_->split_workers(k, rows, nth);
+    if (!k.gemm_bf16) return split_dense_columns(rows, in(), out(), k.gemm_nr, nth, 1.0);
     return split_dense_columns(rows, in(), out(), kBf16NR, nth, 2.0);  // (>= 2x float32)
   }
 
-  // gemm_bf16 flags non-finite input rows at any row count; the float fallback above
-  // kGemvRows rows (where the float Dense's packed GEMM flags them).
-  bool flags_nonfinite(int64_t rows) const override { return rows > kGemvRows; }
+  // Both GEMMs flag a non-finite input row at any row count.
+  bool flags_nonfinite(int64_t) const override { return true; }
   int64_t packed_size(const KernelTable& k) const override {
-    return k.gemm_bf16 ? (k.packed_bf16_size(in(), out()) + 3) / 4 : dense_->packed_size(k);
+    return k.gemm_bf16 ? (k.packed_bf16_size(in(), out()) + 3) / 4
+                       : k.packed_b_size(in(), out());
   }
   void pack(const PassContext& c, float* dst) const override {
-    if (c.k.gemm_bf16) c.k.pack_bf16(in(), out(), c.params[first_param_].buf->data(), out(), dst);
-    else dense_->pack(c, dst);
+    const float* W = weights(c.params);
+    if (c.k.gemm_bf16) c.k.pack_bf16(false, in(), out(), W, out(), dst);
+    else c.k.pack_b(false, in(), out(), rounded(1, W, in() * out()), out(), dst);
   }
-  // The bf16 GEMM reads the pack at every batch size (the float fallback ignores it for
-  // a few rows).
   bool packed_for_few_rows() const override { return true; }
   int64_t fma_per_row() const override { return in() * out(); }
 
-  void backward(StepContext&, const float*, const float*, float*, float*,
-                int64_t) const override {
-    throw std::invalid_argument("a bf16-quantized Dense layer cannot be trained: train the "
-                                "float32 model, then quantize it");
+  void backward(StepContext& c, const float* x, const float* y, float* dy, float* dx,
+                int64_t rows) const override {
+    const KernelTable& k = c.k;
+    if (spec_.act != Act::linear) k.act_backward(spec_.act, spec_.alpha, y, dy, dy, rows * out());
+    Param& pw = c.params[first_param_];
+    const float* W = pw.buf->data();
+    const int bi = spec_.use_bias ? first_param_ + 1 : -1;
+    float* gW = c.grads ? (*c.grads)[first_param_] : c.dW;
+    float* gb = bi < 0 ? nullptr : (c.grads ? (*c.grads)[bi] : c.db);
+    if (k.gemm_bf16) {
+      if (dx) {  // dx = dy @ W^T: B = W^T, packed from W
+        void* pt = pack_scratch(k.packed_bf16_size(out(), in()));
+        k.pack_bf16(true, out(), in(), W, out(), pt);
+        k.gemm_bf16(false, rows, in(), out(), dy, out(), pt, dx, in(), nullptr, 0, in());
+      }
+      // dW = x^T @ dy: A = x read transposed, B = dy
+      void* pd = pack_scratch(k.packed_bf16_size(rows, out()));
+      k.pack_bf16(false, rows, out(), dy, out(), pd);
+      k.gemm_bf16(true, in(), out(), rows, x, in(), pd, gW, out(), nullptr, 0, out());
+    } else {
+      const float* dyr = rounded(2, dy, rows * out());
+      if (dx)
+        k.gemm(false, true, rows, in(), out(), 1.f, dyr, out(), rounded(1, W, in() * out()),
+               out(), 0.f, dx, in(), nullptr);
+      k.gemm(true, false, in(), out(), rows, 1.f, rounded(0, x, rows * in()), in(), dyr, out(),
+             0.f, gW, out(), nullptr);
+    }
+    if (gb) k.colsum(dy, out(), gb, rows, out());  // (the bias adds in float32)
+    if (c.grads) return;
+    apply_update(c, pw, gW);
+    if (gb) apply_update(c, c.params[bi], gb);
   }
 
  private:
-  // x [rows, in] rounded to bf16, in this thread's scratch.
-  const float* rounded(const float* x, int64_t rows) const {
-    thread_local std::vector<float> r;
-    const auto n = static_cast<size_t>(rows * in());
-    r.resize(n);
-    for (size_t i = 0; i < n; ++i) r[i] = round_to_bf16(x[i]);
-    return r.data();
+  const float* weights(const std::vector<Param>& p) const { return p[first_param_].buf->data(); }
+  Epilogue epilogue(const std::vector<Param>& p) const {
+    Epilogue ep;
+    ep.bias = spec_.use_bias ? p[first_param_ + 1].buf->data() : nullptr;
+    ep.act = spec_.act;
+    ep.alpha = spec_.alpha;
+    return ep;
   }
-
-  std::unique_ptr<Layer> dense_;  // the float32 layer of the same parameters
 };
 
 }  // namespace

@@ -95,11 +95,14 @@ class Layer {
   // consecutively from index first_param().
   virtual std::vector<ParamShape> param_shapes() const { return {}; }
   int first_param() const { return first_param_; }
-  // (virtual: a layer that delegates to another layer of the same parameters passes it on)
-  virtual void set_first_param(int i) { first_param_ = i; }
+  void set_first_param(int i) { first_param_ = i; }
 
   // Whether out() may differ from in() (the dense kinds); the others keep the width.
   virtual bool maps_widths() const { return false; }
+  // Whether the layer is a linear map with its activation as an epilogue, so that the
+  // same spec with act = linear (same parameters) computes its pre-activations: the
+  // network then fuses a final sigmoid with binary cross-entropy through that twin.
+  virtual bool has_linear_twin() const { return false; }
 
   // Training forward (live weights).
   virtual void forward(const PassContext& c, const float* x, float* y, int64_t rows) const = 0;

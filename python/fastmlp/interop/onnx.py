@@ -131,9 +131,12 @@ def to_onnx(model, path=None, opset=17, use_gemm=True, input_name="input",
                 cur = node("Add", [cur, const("offset", np.float32(spec.offset))],
                            "rescale_add")
         elif spec.kind in ("dense", "dense_bf16"):
-            if spec.kind == "dense_bf16":  # (the kernel already holds bf16 values)
+            kernel = layer.kernel
+            if spec.kind == "dense_bf16":  # bf16 operands (mixed_bfloat16: round the kernel)
                 cur = _quantized.round_bf16(node, cur)
-            w = const(f"{layer.name}_kernel", layer.kernel)
+                from ..ops import round_bfloat16
+                kernel = round_bfloat16(np.asarray(kernel, np.float32))
+            w = const(f"{layer.name}_kernel", kernel)
             if spec.use_bias and use_gemm:
                 cur = node("Gemm", [cur, w, const(f"{layer.name}_bias", layer.bias)], "gemm")
             else:

@@ -181,7 +181,7 @@ def to_torch(model):
         raise ValueError("to_torch: the model is not built (its input shape is unknown); pass "
                          "input_shape= to Sequential(...) or fit it first")
     model.build()
-    if model.dtype_policy != "float32":
+    if model.dtype_policy not in ("float32", "mixed_bfloat16"):  # (mixed: float32 weights)
         raise ValueError(f"to_torch: the model is quantized (dtype_policy="
                          f"{model.dtype_policy!r}); PyTorch gets the float32 model: export "
                          "it before model.quantize(...), or use to_onnx, which keeps the "
@@ -250,6 +250,7 @@ def _torch_dense(torch, spec, layer):
 # Engine layer kind -> the PyTorch modules it becomes (one line per kind).
 _TORCH_KINDS = {
     "dense": _torch_dense,
+    "dense_bf16": _torch_dense,  # (mixed_bfloat16: its float32 master weights)
     "activation": lambda torch, s, l: _torch_act(torch.nn, s.act, s.alpha),
     "rescaling": lambda torch, s, l: [rescaling_module()(s.scale, s.offset)],
     "softmax": lambda torch, s, l: [torch.nn.Softmax(dim=1)],

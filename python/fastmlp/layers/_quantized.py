@@ -8,7 +8,13 @@
   (``input_quantization``). The engine's ``dense_int8`` kind (csrc/engine/layers/
   dense_int8.cpp) computes it. Inference only.
 * ``"bf16"``: the float layer with its kernel rounded to bfloat16 and its inputs rounded
-  to bfloat16 in every pass (float32 accumulation): bf16 numerics.
+  to bfloat16 in every pass (float32 accumulation): bf16 numerics. Inference only.
+* ``"mixed_bfloat16"`` (not a quantization: ``fastmlp.mixed_precision``): float32
+  weights, every GEMM of training and inference on bf16-rounded operands with float32
+  sums. Trainable.
+
+The engine's ``dense_bf16`` kind (csrc/engine/layers/dense_bf16.cpp) computes both bf16
+policies.
 """
 from __future__ import annotations
 
@@ -17,15 +23,18 @@ import numbers
 
 import numpy as np
 
-POLICIES = ("float32", "int8", "bf16")
+POLICIES = ("float32", "int8", "bf16", "mixed_bfloat16")
 QUANTIZE_MODES = ("int8", "bf16")
+# The policies a layer trains under (the others are inference only).
+TRAINING_POLICIES = ("float32", "mixed_bfloat16")
 # The 7-bit input codes of the int8 kind (dense_int8.cpp: kCodeMax).
 INPUT_CODE_MAX = 127
 
 
 def check_policy(policy, what="Dense dtype_policy"):
     if policy is None:
-        return "float32"
+        from ..mixed_precision import global_policy
+        return global_policy()
     if not isinstance(policy, str) or policy not in POLICIES:
         raise ValueError(f"{what}: expected one of {', '.join(map(repr, POLICIES))}, got "
                          f"{policy!r}")
@@ -95,7 +104,7 @@ def public_weight(layer, name, w):
 
 def quantize_layer(layer, mode, input_quantization=None):
     """Turn a float Dense into ``mode`` in place (weights from its float kernel)."""
-    if layer.dtype_policy != "float32":
+    if layer.dtype_policy not in TRAINING_POLICIES:
         raise ValueError(f"layer {layer.name!r} is already quantized "
                          f"(dtype_policy={layer.dtype_policy!r}); quantize the float model "
                          "once (load it again, or keep a float copy)")

@@ -282,9 +282,11 @@ class Dense(Layer):
     ``L1L2``) add a penalty to the loss; ``kernel_constraint`` / ``bias_constraint``
     (``fm.constraints.MaxNorm``) hold the weights after every update, as in Keras.
 
-    ``dtype_policy``: ``"float32"`` (default), or what ``quantize("int8")`` /
-    ``quantize("bf16")`` make of the layer (see ``fastmlp.layers._quantized``); an int8
-    layer's weights are ``kernel`` (int8), ``bias`` and ``kernel_scale``, as in Keras 3.
+    ``dtype_policy``: ``"float32"``, ``"mixed_bfloat16"`` (bf16 compute, float32
+    weights: ``fastmlp.mixed_precision``; the default is its global policy), or what
+    ``quantize("int8")`` / ``quantize("bf16")`` make of the layer (see
+    ``fastmlp.layers._quantized``); an int8 layer's weights are ``kernel`` (int8),
+    ``bias`` and ``kernel_scale``, as in Keras 3.
     """
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
@@ -416,9 +418,9 @@ class Dense(Layer):
             dense = EngineSpec("dense_int8", width, self.units, act=act,
                                alpha=default_alpha(act), use_bias=self.use_bias,
                                quant_scale=scale, quant_zero=zero)
-        elif self.dtype_policy == "bf16":  # bf16 inputs, bf16 kernel, float32 sums
+        elif self.dtype_policy in ("bf16", "mixed_bfloat16"):  # bf16 operands, float32 sums
             dense = EngineSpec("dense_bf16", width, self.units, act=act,
-                               alpha=default_alpha(act), use_bias=self.use_bias)
+                               alpha=default_alpha(act), use_bias=self.use_bias, **rules)
         else:
             dense = EngineSpec("dense", width, self.units, act=act, alpha=default_alpha(act),
                                use_bias=self.use_bias, **rules)
