@@ -288,37 +288,41 @@ int64_t packed_bf16_size(int64_t K, int64_t N) { return n_panels(N) * panel_byte
 
 void pack_bf16(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp) {
   auto* dst = static_cast<uint16_t*>(Bp);
-  const int64_t kp = padded_k(K), groups = kp / KG;
-  // (k, j) of B: B[k * ldb + j], or B[j * ldb + k] transposed
-  const int64_t sk = trans_b ? 1 : ldb, sj = trans_b ? ldb : 1;
-  for (int64_t p = 0; p < n_panels(N); ++p) {
-    uint16_t* panel = dst + p * kp * NR;
-    const int64_t j0 = p * NR, n = std::min(NR, N - j0);
-    if (!trans_b) {
-      // rows k and k + 1 of the panel's columns -> one 64-byte group: words 2c, 2c + 1
-      const __mmask16 m = n == 16 ? static_cast<__mmask16>(0xffff)
-                                  : static_cast<__mmask16>((1u << n) - 1);
-      alignas(64) static constexpr uint16_t kInterleave[32] = {
-          0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-          8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-      const __m512i order = _mm512_load_si512(kInterleave);
-      for (int64_t g = 0; g < groups; ++g) {
-        const int64_t k = g * KG;
-        const __m512 lo = k < K ? _mm512_maskz_loadu_ps(m, B + k * ldb + j0) : _mm512_setzero_ps();
-        const __m512 hi =
-            k + 1 < K ? _mm512_maskz_loadu_ps(m, B + (k + 1) * ldb + j0) : _mm512_setzero_ps();
+  const int64_t kp = padded_k(K), groups = kp / KG, np = n_panels(N);
+  if (!trans_b) {
+    // Rows k and k + 1, 16 columns at a time -> one 64-byte group of a panel (words 2c,
+    // 2c + 1). Pairs outermost, so B is read in order.
+    alignas(64) static constexpr uint16_t kInterleave[32] = {
+        0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i order = _mm512_load_si512(kInterleave);
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t k = g * KG;
+      const float* r0 = k < K ? B + k * ldb : nullptr;
+      const float* r1 = k + 1 < K ? B + (k + 1) * ldb : nullptr;
+      for (int64_t p = 0; p < np; ++p) {
+        const int64_t j0 = p * NR, n = std::min(NR, N - j0);
+        const __mmask16 m = n == 16 ? static_cast<__mmask16>(0xffff)
+                                    : static_cast<__mmask16>((1u << n) - 1);
+        const __m512 lo = r0 ? _mm512_maskz_loadu_ps(m, r0 + j0) : _mm512_setzero_ps();
+        const __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1 + j0) : _mm512_setzero_ps();
         const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
-        _mm512_storeu_si512(panel + g * KG * NR,
+        _mm512_storeu_si512(dst + p * kp * NR + g * KG * NR,
                             _mm512_permutexvar_epi16(order, reinterpret_cast<const __m512i&>(v)));
       }
-      continue;
     }
+    return;
+  }
+  // transposed: (k, j) is B[j * ldb + k]
+  for (int64_t p = 0; p < np; ++p) {
+    uint16_t* panel = dst + p * kp * NR;
+    const int64_t j0 = p * NR, n = std::min(NR, N - j0);
     for (int64_t g = 0; g < groups; ++g)
       for (int64_t c = 0; c < NR; ++c)
         for (int64_t t = 0; t < KG; ++t) {
-          const int64_t k = g * KG + t, j = j0 + c;
+          const int64_t k = g * KG + t;
           panel[g * KG * NR + KG * c + t] =
-              (k < K && c < n) ? bf16_bits(B[k * sk + j * sj]) : 0;
+              (k < K && c < n) ? bf16_bits(B[(j0 + c) * ldb + k]) : 0;
         }
   }
 }
