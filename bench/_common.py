@@ -722,3 +722,27 @@ def record_rate(benchmark, key, units_per_call):
     rate = units_per_call / med if med > 0 else float("nan")
     benchmark.extra_info[key] = rate
     return rate
+
+
+def torch_e1_epoch(torch, net, x, y, bf16=False):
+    """One E1 epoch of PyTorch module ``net`` (Adam 1e-3, batch 64, cross-entropy, uint8
+    images scaled in the loop, as fastmlp's Rescaling does) as a callable; ``bf16`` runs
+    forward and loss under CPU bf16 autocast."""
+    nn = torch.nn
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    lossf = nn.CrossEntropyLoss()
+    xs = torch.from_numpy(np.array(x).reshape(len(x), -1))  # (a writable copy: torch wants one)
+    ys = torch.from_numpy(y.astype(np.int64))
+
+    def epoch():
+        perm = torch.randperm(len(xs))
+        for i in range(0, len(xs), 64):
+            j = perm[i:i + 64]
+            xb = xs[j].float() / 255
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = lossf(net(xb), ys[j])
+            loss.backward()
+            opt.step()
+    return epoch

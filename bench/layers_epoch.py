@@ -12,9 +12,7 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-
-from ._common import load_fashion_mnist, optional, pinned_threads
+from ._common import load_fashion_mnist, optional, pinned_threads, torch_e1_epoch
 
 VARIANTS = ("plain", "dropout", "batch_norm")
 
@@ -48,22 +46,7 @@ def torch_epoch_fn(torch, variant, x, y):
             mods.append(nn.Dropout(0.2))
         width = h
     mods.append(nn.Linear(width, 10))
-    net = nn.Sequential(*mods)
-    net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
-    lossf = nn.CrossEntropyLoss()
-    xs = torch.from_numpy(np.array(x))  # (a writable copy: torch wants one)
-    ys = torch.from_numpy(y.astype(np.int64))
-
-    def epoch():
-        perm = torch.randperm(len(xs))
-        for i in range(0, len(xs), 64):
-            j = perm[i:i + 64]
-            xb = xs[j].float() / 255
-            opt.zero_grad(set_to_none=True)
-            lossf(net(xb), ys[j]).backward()
-            opt.step()
-    return epoch
+    return torch_e1_epoch(torch, nn.Sequential(*mods), x, y)
 
 
 def main(argv=None):

@@ -14,9 +14,7 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-
-from ._common import load_fashion_mnist, optional, pinned_threads
+from ._common import load_fashion_mnist, optional, pinned_threads, torch_e1_epoch
 
 POLICIES = ("float32", "mixed_bfloat16")
 
@@ -36,22 +34,7 @@ def torch_epoch_fn(torch, bf16, x, y):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128),
                         nn.ReLU(), nn.Linear(128, 10))
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    xt = torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1)).copy())
-    yt = torch.from_numpy(y.astype(np.int64))
-    loss_fn = nn.CrossEntropyLoss()
-
-    def epoch():
-        perm = torch.randperm(len(xt))
-        for i in range(0, len(xt), 64):
-            idx = perm[i:i + 64]
-            xb = xt[idx].float() / 255
-            opt.zero_grad()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = loss_fn(net(xb), yt[idx])
-            loss.backward()
-            opt.step()
-    return epoch
+    return torch_e1_epoch(torch, net, x, y, bf16=bf16)
 
 
 def main(argv=None):
