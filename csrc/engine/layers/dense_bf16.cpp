@@ -33,19 +33,25 @@ inline float round_to_bf16(float v) {  // nearest, ties to even; NaN stays a qui
   return v;
 }
 
+// Grow-only scratch (a smaller request after a bigger one neither frees nor refills).
+template <typename T>
+T* grown(std::vector<T>& v, int64_t n) {
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
 // Scratch of this thread: slot s holds n floats of x rounded to bf16.
 const float* rounded(int slot, const float* x, int64_t n) {
   thread_local std::vector<float> r[3];
-  r[slot].resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) r[slot][i] = round_to_bf16(x[i]);
-  return r[slot].data();
+  float* out = grown(r[slot], n);
+  for (int64_t i = 0; i < n; ++i) out[i] = round_to_bf16(x[i]);
+  return out;
 }
 
 // Scratch of this thread for one packed bf16 operand.
 void* pack_scratch(int64_t bytes) {
   thread_local std::vector<uint64_t> p;
-  p.resize(static_cast<size_t>((bytes + 7) / 8));
-  return p.data();
+  return grown(p, (bytes + 7) / 8);
 }
 
 class DenseBf16 final : public Layer {
