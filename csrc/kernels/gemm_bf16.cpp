@@ -5,9 +5,9 @@
 //   per-thread copy whose rows are padded with zeros to whole K tiles (and, on the amx
 //   tier, to whole 32-row blocks): it stays in cache, and NaN / inf rows are flagged on
 //   the way (Epilogue::nonfinite)
-//   avx512_vnni: per panel of 16 columns, tiles of bf16_cfg::MR rows; per pair of k one
-//     vdpbf16ps per row, the pairs dealt round-robin to bf16_cfg::CHAINS sums that are
-//     added at the end (the same order for any tile height)
+//   avx512_vnni: per two panels of 16 columns, tiles of bf16_cfg::MR rows; per pair of k
+//     one broadcast and two vdpbf16ps per row, the pairs dealt round-robin to
+//     bf16_cfg::CHAINS sums that are added at the end (the same order for any tile height)
 //   amx: tdpbf16ps on 16 x 32-element tiles, 2 x 2 C tiles per pass over K, for every M
 //     (a row's bits may not depend on how many rows come with it)
 //   epilogue per row: + bias, then the tier's act_forward
@@ -147,41 +147,38 @@ void store_row(const float* acc, float* c, int64_t cols, const Epilogue* ep, int
 
 using bf16_cfg::CHAINS;
 
-// R rows (bf16, row stride kp) times one panel: CHAINS sums per row over the pairs of k.
+// R rows (bf16, row stride kp) times two panels (32 columns: each broadcast of A feeds
+// two vdpbf16ps): CHAINS sums per row and panel, the pairs of k dealt round-robin.
 template <int R>
-void tile(const uint16_t* a, int64_t kp, int64_t pairs, const uint8_t* panel,
-          float (*acc_out)[NR]) {
-  __m512 acc[CHAINS][R];
+void tile(const uint16_t* a, int64_t kp, int64_t pairs, const uint8_t* panel0,
+          const uint8_t* panel1, float (*acc_out)[2 * NR]) {
+  static_assert(CHAINS == 2, "the final sum adds two chains");
+  __m512 acc[CHAINS][R][2];
   for (int c = 0; c < CHAINS; ++c)
-    for (int r = 0; r < R; ++r) acc[c][r] = _mm512_setzero_ps();
-  int64_t g = 0;
-  for (; g + CHAINS <= pairs; g += CHAINS) {
-    for (int c = 0; c < CHAINS; ++c) {
-      const __m512i b = _mm512_loadu_si512(panel + (g + c) * 64);
-      for (int r = 0; r < R; ++r) {
-        int32_t v;
-        std::memcpy(&v, a + r * kp + (g + c) * KG, 4);
-        acc[c][r] = _mm512_dpbf16_ps(acc[c][r], (__m512bh)_mm512_set1_epi32(v), (__m512bh)b);
-      }
-    }
-  }
-  for (int c = 0; g < pairs; ++g, ++c) {  // the last few pairs, each to its own chain
-    const __m512i b = _mm512_loadu_si512(panel + g * 64);
+    for (int r = 0; r < R; ++r) acc[c][r][0] = acc[c][r][1] = _mm512_setzero_ps();
+  auto step = [&](int c, int64_t g) {
+    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(panel0 + g * 64);
+    const __m512bh b1 = (__m512bh)_mm512_loadu_si512(panel1 + g * 64);
     for (int r = 0; r < R; ++r) {
       int32_t v;
       std::memcpy(&v, a + r * kp + g * KG, 4);
-      acc[c][r] = _mm512_dpbf16_ps(acc[c][r], (__m512bh)_mm512_set1_epi32(v), (__m512bh)b);
+      const __m512bh x = (__m512bh)_mm512_set1_epi32(v);
+      acc[c][r][0] = _mm512_dpbf16_ps(acc[c][r][0], x, b0);
+      acc[c][r][1] = _mm512_dpbf16_ps(acc[c][r][1], x, b1);
     }
-  }
-  static_assert(CHAINS == 4, "the final sum adds four chains");
+  };
+  int64_t g = 0;
+  for (; g + CHAINS <= pairs; g += CHAINS)
+    for (int c = 0; c < CHAINS; ++c) step(c, g + c);
+  for (int c = 0; g < pairs; ++g, ++c) step(c, g);  // the last pair, to the first chain
   for (int r = 0; r < R; ++r) {
-    const __m512 s = _mm512_add_ps(_mm512_add_ps(acc[0][r], acc[1][r]),
-                                   _mm512_add_ps(acc[2][r], acc[3][r]));
-    _mm512_storeu_ps(acc_out[r], s);
+    _mm512_storeu_ps(acc_out[r], _mm512_add_ps(acc[0][r][0], acc[1][r][0]));
+    _mm512_storeu_ps(acc_out[r] + NR, _mm512_add_ps(acc[0][r][1], acc[1][r][1]));
   }
 }
 
-using TileFn = void (*)(const uint16_t*, int64_t, int64_t, const uint8_t*, float (*)[NR]);
+using TileFn = void (*)(const uint16_t*, int64_t, int64_t, const uint8_t*, const uint8_t*,
+                        float (*)[2 * NR]);
 
 template <int... Rm1>
 TileFn tile_of(int rows, std::integer_sequence<int, Rm1...>) {
@@ -189,29 +186,28 @@ TileFn tile_of(int rows, std::integer_sequence<int, Rm1...>) {
   return fns[rows - 1];
 }
 
-// Rows [0, rows) (bf16 in a, row stride kp) from row i0 of C, times panel p.
-void rows_times_panel(int64_t i0, int64_t rows, int64_t p, int64_t N, int64_t K, int64_t kp,
-                      const uint16_t* a, const uint8_t* Bp, float* C, int64_t ldc,
-                      const Epilogue* ep) {
-  const uint8_t* panel = Bp + p * panel_bytes(K);
-  const int64_t j = p * NR, cols = std::min(NR, N - j), pairs = (K + KG - 1) / KG;
-  float acc[MR][NR];
-  for (int64_t i = 0; i < rows; i += MR) {
-    const int tr = static_cast<int>(std::min<int64_t>(MR, rows - i));
-    tile_of(tr, std::make_integer_sequence<int, MR>{})(a + i * kp, kp, pairs, panel, acc);
-    for (int r = 0; r < tr; ++r) store_row(acc[r], C + (i0 + i + r) * ldc + j, cols, ep, j);
-  }
-}
-
 constexpr int64_t kBlockRows = MC;  // rows converted and multiplied together
-constexpr int64_t kPanelStep = 1;   // panels a unit's range is counted in
+constexpr int64_t kPanelStep = 2;   // panels a unit's range is counted in
 constexpr bool kWholeBlocks = false;  // no zero rows needed past M
 
-// Rows [i0, i0 + rows) (bf16 in a) times panels [p0, p1).
+// Rows [i0, i0 + rows) (bf16 in a, row stride kp) times panels [p0, p1), two at a time
+// (a lone last panel is multiplied twice and its copy dropped, so every row sums in the
+// same order).
 void block_times_panels(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N,
                         int64_t K, int64_t kp, const uint16_t* a, const uint8_t* Bp, float* C,
                         int64_t ldc, const Epilogue* ep) {
-  for (int64_t p = p0; p < p1; ++p) rows_times_panel(i0, rows, p, N, K, kp, a, Bp, C, ldc, ep);
+  const int64_t pairs = (K + KG - 1) / KG, pb = panel_bytes(K);
+  float acc[MR][2 * NR];
+  for (int64_t p = p0; p < p1; p += 2) {
+    const uint8_t* b0 = Bp + p * pb;
+    const uint8_t* b1 = p + 1 < p1 ? b0 + pb : b0;
+    const int64_t j = p * NR, cols = std::min((p + 1 < p1 ? 2 : 1) * NR, N - j);
+    for (int64_t i = 0; i < rows; i += MR) {
+      const int tr = static_cast<int>(std::min<int64_t>(MR, rows - i));
+      tile_of(tr, std::make_integer_sequence<int, MR>{})(a + i * kp, kp, pairs, b0, b1, acc);
+      for (int r = 0; r < tr; ++r) store_row(acc[r], C + (i0 + i + r) * ldc + j, cols, ep, j);
+    }
+  }
 }
 
 #else  // __AMX_BF16__

@@ -75,15 +75,16 @@ constexpr int64_t AMX_ROWS = 32, AMX_COLS = 32;
 }  // namespace int8_cfg
 
 // bf16 GEMM (gemm_bf16.cpp), on tiers with vdpbf16ps:
-//   MR x 16 tiles with CHAINS sums per row (pairs of k dealt round-robin, added at the
-//   end: the same order for every tile height, so rows never change each other's bits;
-//   vdpbf16ps's latency wants several chains even at one row): 6 x 4 zmm.
+//   MR x 32 tiles (two panels share each broadcast of A) with CHAINS sums per row and
+//   panel (pairs of k dealt round-robin, added at the end: the same order for every tile
+//   height, so rows never change each other's bits; vdpbf16ps's latency wants several
+//   chains even at one row): 6 x 2 x 2 zmm.
 //   MC: rows of bf16 A per block (MC * K * 2 bytes stay in L2).
 //   The amx tier multiplies every M in 2 x 2 AMX tiles (AMX_ROWS x AMX_COLS, as int8's):
 //   a row's bits must not depend on the batch, so there is no small-M switch.
 namespace bf16_cfg {
 constexpr int MR = 6;
-constexpr int CHAINS = 4;
+constexpr int CHAINS = 2;
 constexpr int64_t MC = 96;
 constexpr int64_t AMX_ROWS = 32, AMX_COLS = 32;
 }  // namespace bf16_cfg
