@@ -44,6 +44,16 @@ elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
   set(FASTMLP_FLAGS_generic -march=armv8-a -ffp-contract=off)
   set(FASTMLP_FLAGS_neon -march=armv8-a)
   list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_NEON=1)
+  # neon_dotprod: armv8.2's sdot for the int8 GEMM (HWCAP_ASIMDDP: Neoverse N1/V1,
+  # Graviton 2+, Apple M1+); its fp32 code is the neon tier's (FASTMLP_TIER_NEON).
+  include(CheckCXXCompilerFlag)
+  check_cxx_compiler_flag("-march=armv8.2-a+dotprod" FASTMLP_CXX_HAS_DOTPROD)
+  if(FASTMLP_CXX_HAS_DOTPROD)
+    list(APPEND FASTMLP_TIERS neon_dotprod)
+    set(FASTMLP_FLAGS_neon_dotprod -march=armv8.2-a+dotprod)
+    set(FASTMLP_DEFS_neon_dotprod FASTMLP_TIER_NEON=1)
+    list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_NEON_DOTPROD=1)
+  endif()
 endif()
 
 foreach(tier IN LISTS FASTMLP_TIERS)

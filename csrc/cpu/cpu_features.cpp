@@ -15,8 +15,9 @@
 namespace fastmlp {
 
 const std::vector<Tier>& all_tiers() {
-  static const std::vector<Tier> tiers{Tier::generic, Tier::neon, Tier::avx2, Tier::avx512,
-                                       Tier::avx512_vnni, Tier::amx};
+  static const std::vector<Tier> tiers{Tier::generic,     Tier::neon,   Tier::neon_dotprod,
+                                       Tier::avx2,        Tier::avx512, Tier::avx512_vnni,
+                                       Tier::amx};
   return tiers;
 }
 
@@ -28,6 +29,7 @@ const char* tier_name(Tier t) {
     case Tier::neon: return "neon";
     case Tier::avx512_vnni: return "avx512_vnni";
     case Tier::amx: return "amx";
+    case Tier::neon_dotprod: return "neon_dotprod";
   }
   return "unknown";
 }
@@ -135,7 +137,10 @@ std::vector<Tier> supported_tiers() {
     }
   }
 #else
-  if (f.neon) out.push_back(Tier::neon);
+  if (f.neon) {
+    out.push_back(Tier::neon);
+    if (f.asimd_dotprod) out.push_back(Tier::neon_dotprod);
+  }
 #endif
   return out;
 }

@@ -17,6 +17,8 @@
 //   amx: from int8_cfg::AMX_MIN_ROWS rows on, tdpbusd on 16 x 64-byte tiles, A copied
 //     block by block into a zero-padded buffer (B is packed tile-ready); fewer rows take
 //     the VNNI tiles;
+//   neon_dotprod: sdot, 4 x 4 int32 lanes per row (A's codes as signed bytes; full-range
+//     bytes split as on AVX2);
 //   generic, neon: portable integer loops.
 #include <algorithm>
 #include <cstring>
@@ -29,6 +31,9 @@
 
 #if defined(__AVX2__) || defined(__AVX512VNNI__) || defined(__AMX_INT8__)
 #include <immintrin.h>
+#endif
+#if defined(__ARM_FEATURE_DOTPROD)
+#include <arm_neon.h>
 #endif
 
 FASTMLP_TIER_BEGIN
@@ -146,6 +151,44 @@ void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc_out[r]), acc[r][0]);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc_out[r] + 8), acc[r][1]);
   }
+}
+
+#elif defined(__ARM_FEATURE_DOTPROD)
+
+// R rows x 16 columns as 4 x 4 int32 lanes per row, one sdot (signed 4-byte dot per lane)
+// per row and quarter panel and group of 4 k. A's bytes go in as signed: exact for codes
+// <= 127; full-range bytes are split into their low 7 bits and their top bit (x 128).
+template <int R, bool FULL>
+void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
+          int32_t (*acc_out)[NR]) {
+  int32x4_t acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < 4; ++q) acc[r][q] = vdupq_n_s32(0);
+  const int64_t groups = k_groups(K), full = K / KG;
+  const uint8x16_t low7 = vdupq_n_u8(0x7f);
+  const int32x4_t zero = vdupq_n_s32(0);
+  for (int64_t g = 0; g < groups; ++g) {
+    int8x16_t b[4];
+    for (int q = 0; q < 4; ++q) b[q] = vld1q_s8(reinterpret_cast<const int8_t*>(panel + g * 64 + 16 * q));
+    for (int r = 0; r < R; ++r) {
+      uint32_t v;
+      if (g < full) std::memcpy(&v, A + r * lda + g * KG, 4);
+      else v = tail_group(A + r * lda, g, K);
+      const uint8x16_t a = vreinterpretq_u8_u32(vdupq_n_u32(v));
+      if (!FULL) {
+        const int8x16_t as = vreinterpretq_s8_u8(a);
+        for (int q = 0; q < 4; ++q) acc[r][q] = vdotq_s32(acc[r][q], b[q], as);
+      } else {
+        const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(a, low7));
+        const int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(a, 7));
+        for (int q = 0; q < 4; ++q)
+          acc[r][q] = vaddq_s32(vdotq_s32(acc[r][q], b[q], lo),
+                                vshlq_n_s32(vdotq_s32(zero, b[q], hi), 7));
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < 4; ++q) vst1q_s32(acc_out[r] + 4 * q, acc[r][q]);
 }
 
 #else  // portable: the same sums in plain integer arithmetic

@@ -36,7 +36,8 @@ def cpu_info() -> dict:
 
 # What each tier's low-precision kernels run on (gemm_u8s8.cpp, gemm_bf16.cpp).
 _INT8_PATHS = {"generic": "portable integer loops",
-               "neon": "portable integer loops (no sdot kernel yet)",
+               "neon": "portable integer loops",
+               "neon_dotprod": "NEON sdot (armv8.2 dotprod)",
                "avx2": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
                "avx512": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
                "avx512_vnni": "AVX-512 VNNI vpdpbusd",
