@@ -64,6 +64,46 @@ def test_gemm_int8_float_epilogue_bits(isa, rng, shape, act):
     np.testing.assert_array_equal(got, ref_float(ref_int(a, b, zero), sa, sb, bias, act))
 
 
+@pytest.mark.parametrize("act", ["linear", "relu"])
+@pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[5], SHAPES[9], SHAPES[13], SHAPES[14]],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_gemm_int8_requantized_output_bits(isa, rng, shape, act):
+    """out_scale: the float epilogue's value requantized to uint8 codes in the same pass,
+    bit for bit against NumPy (saturating at both ends)."""
+    m, k, n = shape
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    b = rng.integers(-127, 128, (k, n), dtype=np.int8)
+    zero = rng.integers(0, 256, m).astype(np.int32)
+    sa = rng.random(m).astype(np.float32) * 0.1
+    sb = rng.random(n).astype(np.float32) * 0.01
+    bias = rng.standard_normal(n).astype(np.float32)
+    v = ref_float(ref_int(a, b, zero), sa, sb, bias, act)
+    # (the largest fifth of |v| saturates, at both ends for linear)
+    out_scale, oz = float(np.percentile(np.abs(v), 80)) / 100, 128
+    inv = np.float32(1) / np.float32(out_scale)
+    t = np.clip(v * inv, -512, 512)
+    ref = np.clip(np.rint(t).astype(np.int64) + oz, 0, 255).astype(np.uint8)
+    got = ops.gemm_int8(a, b, a_zero_point=zero, a_scale=sa, b_scale=sb, bias=bias,
+                        activation=act, out_scale=out_scale, out_zero_point=oz)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, ref)
+    assert (ref == 255).any() and ((ref == 0).any() or act == "relu")
+    assert len(np.unique(ref)) > 20
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(out_scale=0.0), "out_scale.*> 0"), (dict(out_scale=np.inf), "out_scale"),
+    (dict(out_scale=0.1, out_zero_point=256), r"out_zero_point.*\[0, 255\]"),
+    (dict(out_scale=True), "out_scale")])
+def test_gemm_int8_requantize_bad_input(kw, match):
+    a = np.ones((2, 3), np.uint8)
+    b = np.ones((3, 2), np.int8)
+    with pytest.raises(ValueError, match=match):
+        ops.gemm_int8(a, b, a_scale=0.1, b_scale=0.1, **kw)
+    with pytest.raises(ValueError, match="a_scale and b_scale"):
+        ops.gemm_int8(a, b, out_scale=0.1)
+
+
 def test_gemm_int8_transcendental_activation(isa, rng):
     a = rng.integers(0, 128, (9, 40), dtype=np.uint8)
     b = rng.integers(-127, 128, (40, 21), dtype=np.int8)
@@ -223,7 +263,7 @@ def test_gemm_bf16_nonfinite_and_rows_independent(isa, rng):
     (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8), a_scale=1.0),
      ValueError, "pass both a_scale and b_scale"),
     (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8),
-                           activation="relu"), ValueError, "bias and activation"),
+                           activation="relu"), ValueError, "bias, activation and out_scale"),
     (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8),
                            a_zero_point=300), ValueError, r"\[0, 255\]"),
     (lambda: ops.gemm_int8(np.ones((2, 3), np.uint8), np.ones((3, 2), np.int8),

@@ -40,7 +40,8 @@ const T* optional_vector(const py::object& o, const char* name, int64_t n, py::a
 
 void gemm_u8s8_raw(py::array a, py::array packed, int64_t K, int64_t N, py::array out,
                    py::object a_zero, py::object a_scale, py::object b_scale,
-                   py::object bias, int act, float act_alpha, bool a_full_range) {
+                   py::object bias, int act, float act_alpha, bool a_full_range,
+                   float out_scale, int out_zero) {
   check_ndim(a, "a", 2);
   check_ndim(out, "out", 2);
   const uint8_t* pa = in_ptr<uint8_t>(a, "a");
@@ -62,7 +63,15 @@ void gemm_u8s8_raw(py::array a, py::array packed, int64_t K, int64_t N, py::arra
   if (py::dtype::of<int32_t>().is(out.dtype()) || out.dtype().equal(py::dtype::of<int32_t>())) {
     o.c32 = out_ptr<int32_t>(out, "out");
   } else {
-    o.c = out_ptr<float>(out, "out");
+    if (out_scale > 0.f) {
+      if (out_zero < 0 || out_zero > 255)
+        throw py::value_error("gemm_u8s8: out_zero must be in [0, 255]");
+      o.q = out_ptr<uint8_t>(out, "out");
+      o.out_inv_scale = 1.f / out_scale;
+      o.out_zero = out_zero;
+    } else {
+      o.c = out_ptr<float>(out, "out");
+    }
     o.a_scale = optional_vector<float>(a_scale, "a_scale", M, &keep[1]);
     o.b_scale = optional_vector<float>(b_scale, "b_scale", N, &keep[2]);
     if (!o.a_scale || !o.b_scale)
@@ -104,7 +113,7 @@ void register_int8(py::module_& m) {
   m.def("gemm_u8s8", &gemm_u8s8_raw, py::arg("a"), py::arg("packed"), py::arg("K"),
         py::arg("N"), py::arg("out"), py::arg("a_zero"), py::arg("a_scale"),
         py::arg("b_scale"), py::arg("bias"), py::arg("act"), py::arg("act_alpha"),
-        py::arg("a_full_range"));
+        py::arg("a_full_range"), py::arg("out_scale") = 0.f, py::arg("out_zero") = 0);
   m.def("quantize_rows", &quantize_rows_raw, py::arg("x"), py::arg("q"), py::arg("scale"),
         py::arg("zero"), py::arg("qmax"), py::arg("static_scale"), py::arg("static_zero"));
   m.attr("INT8_MAX_K") = kInt8MaxK;

@@ -21,6 +21,7 @@
 //     bytes split as on AVX2);
 //   generic, neon: portable integer loops.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <cstdlib>
 #include <utility>
@@ -218,6 +219,19 @@ void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
 
 #endif
 
+// uint8 codes of float values (Int8Output::q): clamped in float first, so the conversion
+// never overflows; NaN gives 0.
+void requantize(const float* v, int64_t n, float inv, int32_t zero, uint8_t* q) {
+  for (int64_t t = 0; t < n; ++t) {
+    float x = v[t] * inv;
+    x = x > -512.f ? x : -512.f;  // (NaN -> -512 -> 0)
+    x = x < 512.f ? x : 512.f;
+    int32_t c = static_cast<int32_t>(std::nearbyint(x)) + zero;
+    c = c < 0 ? 0 : (c > 255 ? 255 : c);
+    q[t] = static_cast<uint8_t>(c);
+  }
+}
+
 // Output row i, columns [j, j + cols) (cols <= NR) from its panel's sums.
 void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int32_t* csum,
                const Int8Output& o) {
@@ -227,7 +241,8 @@ void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int
     for (int64_t t = 0; t < cols; ++t) c[t] = acc[t] - z * csum[t];
     return;
   }
-  float* c = o.c + i * o.ldc + j;
+  float tmp[NR];
+  float* c = o.q ? tmp : o.c + i * o.ldc + j;
   const float sa = o.a_scale[i];
   const float* sb = o.b_scale + j;
   const float* bias = o.ep.bias ? o.ep.bias + j : nullptr;
@@ -246,6 +261,7 @@ void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int
   } else if (act != Act::linear) {
     act_forward(act, o.ep.alpha, c, c, cols);
   }
+  if (o.q) requantize(c, cols, o.out_inv_scale, o.out_zero, o.q + i * o.ldc + j);
 }
 
 using TileFn = void (*)(const uint8_t*, int64_t, int64_t, const uint8_t*, int32_t (*)[NR]);

@@ -120,6 +120,9 @@ constexpr int64_t kInt8MaxK = 65536;
 //   activation of `ep` (ep.bias may be null; ep.dropout and ep.nonfinite are ignored).
 //   The same bits on every tier for linear, relu and leaky_relu; the other activations
 //   are the tier's act_forward (within its 4 ulp).
+//   q != null (requantized output, instead of c): q[i * ldc + j] = clamp(rint(v *
+//   out_inv_scale) + out_zero, 0, 255) for that float value v (rint: half to even; NaN
+//   gives 0), the uint8 codes of the next int8 layer's input.
 // a_full_range false promises that every byte of A is <= 127 (7-bit activations, as
 // quantize_rows makes with qmax = 127): the AVX2 code then takes one vpmaddubsw per four
 // products, exact since 2 * 127 * 128 fits int16; with true it takes two (A's low 7 bits
@@ -142,6 +145,9 @@ struct Int8Output {
   const float* b_scale = nullptr;    // per column of B (float output)
   Epilogue ep;
   bool a_full_range = true;
+  uint8_t* q = nullptr;        // requantized output (see above), with c null
+  float out_inv_scale = 0.f;
+  int32_t out_zero = 0;
 };
 
 struct KernelTable {

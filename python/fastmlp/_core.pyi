@@ -134,7 +134,7 @@ def has_bf16_gemm() -> bool:
 def gemm_u8s8(a: npt.NDArray[np.uint8], packed: npt.NDArray[np.uint8], K: int, N: int,
               out: npt.NDArray[Any], a_zero: Optional[_I32], a_scale: Optional[_F32],
               b_scale: Optional[_F32], bias: Optional[_F32], act: int, act_alpha: float,
-              a_full_range: bool) -> None:
+              a_full_range: bool, out_scale: float = 0.0, out_zero: int = 0) -> None:
     """``out = (a - a_zero) @ b`` exactly (int32 ``out``), or dequantized into a float32
     ``out`` as ``act(float(acc) * (a_scale[i] * b_scale[j]) + bias[j])``;
     ``a_full_range`` false promises every byte of ``a`` is <= 127."""

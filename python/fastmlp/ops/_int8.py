@@ -135,7 +135,7 @@ def pack_int8(b) -> PackedInt8:
 
 
 def gemm_int8(a, b, *, a_zero_point=None, a_scale=None, b_scale=None, bias=None,
-              activation=None, alpha=None):
+              activation=None, alpha=None, out_scale=None, out_zero_point=0):
     """Integer matrix product ``(a - a_zero_point) @ b`` with exact int32 sums.
 
     ``a`` is ``[M, K]`` uint8 or int8 (int8 is handled as uint8 with 128 added to it and
@@ -143,7 +143,10 @@ def gemm_int8(a, b, *, a_zero_point=None, a_scale=None, b_scale=None, bias=None,
     scalar or one int per row (default 0). Without scales the result is the int32
     ``[M, N]`` product. With ``a_scale`` (scalar or per row) and ``b_scale`` (scalar or
     per column) it is dequantized in the same pass into float32:
-    ``activation(float(acc) * (a_scale[i] * b_scale[j]) + bias[j])``.
+    ``activation(float(acc) * (a_scale[i] * b_scale[j]) + bias[j])``. With
+    ``out_scale`` too it is requantized in that pass into uint8 codes for the next int8
+    layer: ``clip(rint(v * (1 / out_scale)) + out_zero_point, 0, 255)`` of that float
+    value ``v`` (ties to even; NaN gives 0), ``x ~ (code - out_zero_point) * out_scale``.
     K is at most ``INT8_MAX_K`` (65536), where int32 sums cannot overflow.
 
     Examples
@@ -182,9 +185,9 @@ def gemm_int8(a, b, *, a_zero_point=None, a_scale=None, b_scale=None, bias=None,
     a = np.ascontiguousarray(a)
     full = bool(a.size) and int(a.max()) > 127
     if a_scale is None and b_scale is None:
-        if bias is not None or activation is not None:
-            raise ValueError(f"{fn}: bias and activation apply to the dequantized float "
-                             "output: pass a_scale and b_scale too.")
+        if bias is not None or activation is not None or out_scale is not None:
+            raise ValueError(f"{fn}: bias, activation and out_scale apply to the "
+                             "dequantized float output: pass a_scale and b_scale too.")
         out = np.empty((m, n), np.int32)
         _core.gemm_u8s8(a, packed._data, k, n, out, zero, None, None, None, 0, 0.0, full)
         return out
@@ -200,8 +203,18 @@ def gemm_int8(a, b, *, a_zero_point=None, a_scale=None, b_scale=None, bias=None,
                              f"{_v.describe(bias)}.")
     code = _v.act_code(fn, activation)
     act_alpha = _v.act_alpha(fn, _v.ACTIVATIONS[code], alpha)
-    out = np.empty((m, n), np.float32)
-    _core.gemm_u8s8(a, packed._data, k, n, out, zero, sa, sb, bias, code, act_alpha, full)
+    if out_scale is None:
+        out = np.empty((m, n), np.float32)
+        _core.gemm_u8s8(a, packed._data, k, n, out, zero, sa, sb, bias, code, act_alpha, full)
+        return out
+    if isinstance(out_scale, bool) or not isinstance(out_scale, (int, float, np.number)) or \
+            not (np.isfinite(out_scale) and out_scale > 0):
+        raise ValueError(f"{fn}: argument 'out_scale' must be a finite number > 0; "
+                         f"received {out_scale!r}.")
+    oz = _int_in(fn, "out_zero_point", out_zero_point, 0, 255)
+    out = np.empty((m, n), np.uint8)
+    _core.gemm_u8s8(a, packed._data, k, n, out, zero, sa, sb, bias, code, act_alpha, full,
+                    float(out_scale), oz)
     return out
 
 
