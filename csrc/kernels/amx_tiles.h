@@ -1,5 +1,5 @@
 // The AMX tile configuration the low-precision GEMMs share (gemm_u8s8.cpp, gemm_bf16.cpp):
-// palette 1, eight tiles of 16 rows x 64 bytes. C in tmm0-3 (tmm0/1: rows 0-15 times
+// palette 1, eight tiles of up to 16 rows x 64 bytes. C in tmm0-3 (tmm0/1: rows 0-15 times
 // panels 0/1; tmm2/3: rows 16-31), A in tmm4/5 (rows 0-15 / 16-31), B in tmm6/7
 // (panels 0/1). Tile state is per thread: configure before the first tile instruction of
 // a unit of work, release after its last.
@@ -18,12 +18,19 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-inline void amx_configure() {
+// For a block of `rows` (1..32) rows of A: tmm0/1/4 hold rows 0-15 (fewer when the block
+// has fewer), tmm2/3/5 rows 16 on (left at 16 rows, unused, for a block of <= 16), so
+// tiles never read rows past the block and the copy of A needs no zero rows.
+inline void amx_configure(int64_t rows) {
   TileConfig cfg;
+  const auto lo = static_cast<uint8_t>(rows < 16 ? rows : 16);
+  const auto hi = static_cast<uint8_t>(rows > 16 ? rows - 16 : 16);
   for (int t = 0; t < 8; ++t) {
     cfg.colsb[t] = 64;
     cfg.rows[t] = 16;
   }
+  cfg.rows[0] = cfg.rows[1] = cfg.rows[4] = lo;
+  cfg.rows[2] = cfg.rows[3] = cfg.rows[5] = hi;
   _tile_loadconfig(&cfg);
 }
 
@@ -40,9 +47,9 @@ inline void amx_configure() {
 
 // One pass over K of the 2 x 2 C tiles: C = A[32 rows] @ B[2 panels], A with row stride
 // lda bytes and 64 bytes per K tile, each panel 1 KiB per K tile (16 rows of 64 bytes);
-// then C stored to c (32 x 32 values of 4 bytes). Dot (FASTMLP_AMX_DOT) is the tile
-// multiply-add (tdpbusd, tdpbf16ps). rows16: only A's first 16 rows matter (tmm2/3 are
-// left zero).
+// then C stored to c (32 x 32 values of 4 bytes; rows past the block unwritten). Dot (FASTMLP_AMX_DOT) is the tile
+// multiply-add (tdpbusd, tdpbf16ps). rows16: a block of <= 16 rows (tmm2/3 are left
+// zero). Tiles as amx_configure(rows) set them.
 template <class Dot>
 inline void amx_pass_2x2(const uint8_t* a, int64_t lda, const uint8_t* b0, const uint8_t* b1,
                          int64_t ktiles, bool rows16, void* c) {

@@ -2,9 +2,8 @@
 // (contract: KernelTable::gemm_bf16). Only tiers with AVX512-BF16 define it.
 //
 //   A is rounded to bf16 block by block, by the unit that multiplies the block, into a
-//   per-thread copy whose rows are padded with zeros to whole K tiles (and, on the amx
-//   tier, to whole 32-row blocks): it stays in cache, and NaN / inf rows are flagged on
-//   the way (Epilogue::nonfinite)
+//   per-thread copy whose rows are padded with zeros to whole K tiles: it stays in
+//   cache, and NaN / inf rows are flagged on the way (Epilogue::nonfinite)
 //   avx512_vnni: per two panels of 16 columns, tiles of bf16_cfg::MR rows; per pair of k
 //     one broadcast and two vdpbf16ps per row, the pairs dealt round-robin to
 //     bf16_cfg::CHAINS sums that are added at the end (the same order for any tile height)
@@ -220,15 +219,14 @@ FASTMLP_AMX_DOT(DotBf16, _tile_dpbf16ps);
 
 constexpr int64_t kBlockRows = AMX_ROWS;  // rows converted and multiplied together
 constexpr int64_t kPanelStep = 2;         // panels a unit's range is counted in
-constexpr bool kWholeBlocks = true;       // tiles read whole blocks: zero rows past M
+constexpr bool kWholeBlocks = false;      // (tiles are configured to the block's rows)
 
-// Rows [i0, i0 + rows) (bf16 in a: AMX_ROWS rows, row stride kp) times panels [p0, p1),
-// in 2 x 2 tiles.
+// Rows [i0, i0 + rows) (bf16 in a, row stride kp) times panels [p0, p1), in 2 x 2 tiles.
 void block_times_panels(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N,
                         int64_t K, int64_t kp, const uint16_t* a, const uint8_t* Bp, float* C,
                         int64_t ldc, const Epilogue* ep) {
   const int64_t ktiles = kp / kTileK, pb = panel_bytes(K), lda = kp * 2;
-  amx_configure();
+  amx_configure(rows);
   alignas(64) float c[AMX_ROWS][AMX_COLS];
   const bool low_only = rows <= 16;
   for (int64_t p = p0; p < p1; p += 2) {

@@ -15,8 +15,8 @@
 //     top bit; see Int8Output);
 //   avx512_vnni: vpdpbusd, one zmm of 16 int32 sums per row;
 //   amx: from int8_cfg::AMX_MIN_ROWS rows on, tdpbusd on 16 x 64-byte tiles, A copied
-//     block by block into a zero-padded buffer (B is packed tile-ready); fewer rows take
-//     the VNNI tiles;
+//     block by block with its rows zero padded to whole K tiles (B is packed tile-ready);
+//     fewer rows take the VNNI tiles;
 //   neon_dotprod: sdot, 4 x 4 int32 lanes per row (A's codes as signed bytes; full-range
 //     bytes split as on AVX2);
 //   generic, neon: portable integer loops.
@@ -241,8 +241,7 @@ void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int
     for (int64_t t = 0; t < cols; ++t) c[t] = acc[t] - z * csum[t];
     return;
   }
-  float tmp[NR];
-  float* c = o.q ? tmp : o.c + i * o.ldc + j;
+  float c[NR];  // (computed here, then stored or requantized: no aliasing to fear)
   const float sa = o.a_scale[i];
   const float* sb = o.b_scale + j;
   const float* bias = o.ep.bias ? o.ep.bias + j : nullptr;
@@ -262,6 +261,7 @@ void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int
     act_forward(act, o.ep.alpha, c, c, cols);
   }
   if (o.q) requantize(c, cols, o.out_inv_scale, o.out_zero, o.q + i * o.ldc + j);
+  else std::memcpy(o.c + i * o.ldc + j, c, static_cast<size_t>(cols) * sizeof(float));
 }
 
 using TileFn = void (*)(const uint8_t*, int64_t, int64_t, const uint8_t*, int32_t (*)[NR]);
@@ -303,16 +303,15 @@ static_assert(AMX_ROWS == 32 && AMX_COLS == 2 * NR, "amx_block keeps 2 x 2 C til
 FASTMLP_AMX_DOT(DotU8S8, _tile_dpbusd);
 
 // Rows [i0, i0 + rows) (rows <= AMX_ROWS) times panels [p0, p1). `a` receives the rows,
-// zero padded to AMX_ROWS x kpad, so every tile is whole (B's padding is zero too).
+// each zero padded to kpad bytes, so every K tile is whole (B's padding is zero too).
 void amx_block(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N, int64_t K,
                const uint8_t* A, int64_t lda, const uint8_t* Bp, const int32_t* csum,
                const Int8Output& o, uint8_t* a) {
   const int64_t kpad = (K + kTileK - 1) / kTileK * kTileK, ktiles = kpad / kTileK;
-  for (int64_t r = 0; r < AMX_ROWS; ++r) {
+  for (int64_t r = 0; r < rows; ++r) {  // (tiles are configured to the block's rows)
     uint8_t* dst = a + r * kpad;
-    const int64_t n = r < rows ? K : 0;
-    if (n) std::memcpy(dst, A + (i0 + r) * lda, n);
-    std::memset(dst + n, 0, kpad - n);
+    std::memcpy(dst, A + (i0 + r) * lda, K);
+    std::memset(dst + K, 0, kpad - K);
   }
   alignas(64) int32_t c[AMX_ROWS][AMX_COLS];
   const int64_t pb = panel_bytes(K);
@@ -365,7 +364,7 @@ void amx_gemm(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda,
         rows_times_panel(i0, i0 + rows, p, N, K, A, lda, Bp, csum, o);
       return;
     }
-    amx_configure();
+    amx_configure(rows);
     amx_block(i0, rows, q0, q1, N, K, A, lda, Bp, csum, o, a);
     _tile_release();
   });
