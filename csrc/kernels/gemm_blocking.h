@@ -56,8 +56,9 @@ constexpr int SMALL_M = 4;       // M <= SMALL_M streams B once, without packing
 // of MC rows (MC * K bytes stay in L2 while every B panel passes over them).
 //   AVX2 / AVX-512: 4 x 16 int32 accumulators (8 ymm, leaving room for the panel, the
 //     broadcast and the products; MR = 3 measured slower on Zen 3).
-//   VNNI: 8 x 16 (one zmm per row; vpdpbusd's 5-cycle latency wants >= 5 chains, so
-//     tiles of fewer rows split K over CHAINS independent sums).
+//   VNNI: 8 x 32 (TILE_PANELS = 2 panels: one zmm per row and panel, each broadcast of A
+//     used twice; vpdpbusd's 5-cycle latency wants several chains, so tiles of fewer
+//     than MIN_CHAINS rows split K over independent sums).
 //   AMX_MIN_ROWS: the amx tier multiplies in 16 x 64-byte tiles from this many rows on
 //     (fewer rows would leave most of each tile empty; they take the VNNI kernel).
 //   AMX_ROWS x AMX_COLS: the C tiles one pass over K keeps (2 x 2 tiles of 16 x 16).
@@ -65,9 +66,11 @@ namespace int8_cfg {
 #if defined(__AVX512VNNI__)
 constexpr int MR = 8;
 constexpr int MIN_CHAINS = 4;
+constexpr int TILE_PANELS = 2;  // each broadcast of A feeds two panels' vpdpbusd
 #else
 constexpr int MR = 4;
 constexpr int MIN_CHAINS = 1;
+constexpr int TILE_PANELS = 1;
 #endif
 constexpr int64_t MC = 64;
 constexpr int64_t AMX_MIN_ROWS = 16;

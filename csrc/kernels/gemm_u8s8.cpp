@@ -43,6 +43,7 @@ namespace {
 
 constexpr int64_t NR = kInt8NR;
 constexpr int64_t KG = kInt8KGroup;
+constexpr int TP = int8_cfg::TILE_PANELS;
 using int8_cfg::MC;
 using int8_cfg::MR;
 
@@ -73,41 +74,39 @@ inline uint32_t tail_group(const uint8_t* a, int64_t g, int64_t K) {
 
 #if defined(__AVX512VNNI__)
 
-// R rows x 16 columns, one zmm of sums per row. Below int8_cfg::MIN_CHAINS rows the
-// groups alternate between CH sets of sums (added at the end), so consecutive vpdpbusd
-// do not wait on each other's results.
+// R rows x TP panels of 16 columns, one zmm of sums per row and panel (the second panel
+// pstride bytes after the first). Below int8_cfg::MIN_CHAINS rows the groups alternate
+// between CH sets of sums (added at the end), so consecutive vpdpbusd do not wait on
+// each other's results.
 template <int R, bool FULL>
-void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
-          int32_t (*acc_out)[NR]) {
+void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel, int64_t pstride,
+          int32_t (*acc_out)[TP * NR]) {
   constexpr int CH = R >= int8_cfg::MIN_CHAINS ? 1 : (int8_cfg::MIN_CHAINS + R - 1) / R;
-  __m512i acc[CH][R];
+  __m512i acc[CH][R][TP];
   for (int c = 0; c < CH; ++c)
-    for (int r = 0; r < R; ++r) acc[c][r] = _mm512_setzero_si512();
+    for (int r = 0; r < R; ++r)
+      for (int q = 0; q < TP; ++q) acc[c][r][q] = _mm512_setzero_si512();
   const int64_t groups = k_groups(K), full = K / KG;
-  int64_t g = 0;
-  for (; g + CH <= full; g += CH) {
-    for (int c = 0; c < CH; ++c) {
-      const __m512i b = _mm512_loadu_si512(panel + (g + c) * 64);
-      for (int r = 0; r < R; ++r) {
-        int32_t v;
-        std::memcpy(&v, A + r * lda + (g + c) * KG, 4);
-        acc[c][r] = _mm512_dpbusd_epi32(acc[c][r], _mm512_set1_epi32(v), b);
-      }
-    }
-  }
-  for (; g < groups; ++g) {
-    const __m512i b = _mm512_loadu_si512(panel + g * 64);
+  auto step = [&](int c, int64_t g, bool tail) {
+    __m512i b[TP];
+    for (int q = 0; q < TP; ++q) b[q] = _mm512_loadu_si512(panel + q * pstride + g * 64);
     for (int r = 0; r < R; ++r) {
       uint32_t v;
-      if (g < full) std::memcpy(&v, A + r * lda + g * KG, 4);
+      if (!tail) std::memcpy(&v, A + r * lda + g * KG, 4);
       else v = tail_group(A + r * lda, g, K);
-      acc[0][r] = _mm512_dpbusd_epi32(acc[0][r], _mm512_set1_epi32(static_cast<int32_t>(v)), b);
+      const __m512i a = _mm512_set1_epi32(static_cast<int32_t>(v));
+      for (int q = 0; q < TP; ++q) acc[c][r][q] = _mm512_dpbusd_epi32(acc[c][r][q], a, b[q]);
     }
-  }
-  for (int r = 0; r < R; ++r) {
-    for (int c = 1; c < CH; ++c) acc[0][r] = _mm512_add_epi32(acc[0][r], acc[c][r]);
-    _mm512_storeu_si512(acc_out[r], acc[0][r]);
-  }
+  };
+  int64_t g = 0;
+  for (; g + CH <= full; g += CH)
+    for (int c = 0; c < CH; ++c) step(c, g + c, false);
+  for (; g < groups; ++g) step(0, g, g >= full);
+  for (int r = 0; r < R; ++r)
+    for (int q = 0; q < TP; ++q) {
+      for (int c = 1; c < CH; ++c) acc[0][r][q] = _mm512_add_epi32(acc[0][r][q], acc[c][r][q]);
+      _mm512_storeu_si512(acc_out[r] + q * NR, acc[0][r][q]);
+    }
 }
 
 #elif defined(__AVX2__)
@@ -132,8 +131,8 @@ inline __m256i dot4(__m256i a, __m256i b) {
 }
 
 template <int R, bool FULL>
-void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
-          int32_t (*acc_out)[NR]) {
+void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel, int64_t /*pstride*/,
+          int32_t (*acc_out)[TP * NR]) {
   __m256i acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
   const int64_t groups = k_groups(K), full = K / KG;
@@ -160,8 +159,8 @@ void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
 // per row and quarter panel and group of 4 k. A's bytes go in as signed: exact for codes
 // <= 127; full-range bytes are split into their low 7 bits and their top bit (x 128).
 template <int R, bool FULL>
-void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
-          int32_t (*acc_out)[NR]) {
+void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel, int64_t /*pstride*/,
+          int32_t (*acc_out)[TP * NR]) {
   int32x4_t acc[R][4];
   for (int r = 0; r < R; ++r)
     for (int q = 0; q < 4; ++q) acc[r][q] = vdupq_n_s32(0);
@@ -195,8 +194,8 @@ void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
 #else  // portable: the same sums in plain integer arithmetic
 
 template <int R, bool FULL>
-void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel,
-          int32_t (*acc_out)[NR]) {
+void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel, int64_t /*pstride*/,
+          int32_t (*acc_out)[TP * NR]) {
   int32_t acc[R][NR] = {};
   const int64_t groups = k_groups(K), full = K / KG;
   for (int64_t g = 0; g < groups; ++g) {
@@ -232,7 +231,7 @@ void requantize(const float* v, int64_t n, float inv, int32_t zero, uint8_t* q) 
   }
 }
 
-// Output row i, columns [j, j + cols) (cols <= NR) from its panel's sums.
+// Output row i, columns [j, j + cols) (cols <= TP * NR) from its panels' sums.
 void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int32_t* csum,
                const Int8Output& o) {
   const int32_t z = o.a_zero ? o.a_zero[i] : 0;
@@ -241,7 +240,7 @@ void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int
     for (int64_t t = 0; t < cols; ++t) c[t] = acc[t] - z * csum[t];
     return;
   }
-  float c[NR];  // (computed here, then stored or requantized: no aliasing to fear)
+  float c[TP * NR];  // (computed here, then stored or requantized: no aliasing to fear)
   const float sa = o.a_scale[i];
   const float* sb = o.b_scale + j;
   const float* bias = o.ep.bias ? o.ep.bias + j : nullptr;
@@ -264,7 +263,8 @@ void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int
   else std::memcpy(o.c + i * o.ldc + j, c, static_cast<size_t>(cols) * sizeof(float));
 }
 
-using TileFn = void (*)(const uint8_t*, int64_t, int64_t, const uint8_t*, int32_t (*)[NR]);
+using TileFn = void (*)(const uint8_t*, int64_t, int64_t, const uint8_t*, int64_t,
+                        int32_t (*)[TP * NR]);
 
 template <bool FULL, int... Rm1>
 TileFn tile_of(int rows, std::integer_sequence<int, Rm1...>) {
@@ -278,17 +278,20 @@ TileFn tile_for(int rows) {
   return tile_of<FULL>(rows, std::make_integer_sequence<int, MR>{});
 }
 
-// Rows [i0, i1) times panel p.
-void rows_times_panel(int64_t i0, int64_t i1, int64_t p, int64_t N, int64_t K,
-                      const uint8_t* A, int64_t lda, const uint8_t* Bp, const int32_t* csum,
-                      const Int8Output& o) {
+// Rows [i0, i1) times panels [p, min(p + TP, p_end)) (a lone last panel of a pair is
+// multiplied twice, the copy dropped).
+void rows_times_panels(int64_t i0, int64_t i1, int64_t p, int64_t p_end, int64_t N,
+                       int64_t K, const uint8_t* A, int64_t lda, const uint8_t* Bp,
+                       const int32_t* csum, const Int8Output& o) {
   const uint8_t* panel = Bp + p * panel_bytes(K);
-  const int64_t j = p * NR, cols = std::min(NR, N - j);
-  int32_t acc[MR][NR];
+  const int64_t here = std::min<int64_t>(TP, p_end - p);
+  const int64_t pstride = here > 1 ? panel_bytes(K) : 0;
+  const int64_t j = p * NR, cols = std::min(here * NR, N - j);
+  int32_t acc[MR][TP * NR];
   for (int64_t i = i0; i < i1; i += MR) {
     const int rows = static_cast<int>(std::min<int64_t>(MR, i1 - i));
     const TileFn fn = o.a_full_range ? tile_for<true>(rows) : tile_for<false>(rows);
-    fn(A + i * lda, lda, K, panel, acc);
+    fn(A + i * lda, lda, K, panel, pstride, acc);
     for (int r = 0; r < rows; ++r) store_row(acc[r], i + r, j, cols, csum + j, o);
   }
 }
@@ -360,8 +363,8 @@ void amx_gemm(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda,
     const int64_t q1 = std::min(p1, p0 + 2 * (pairs * (ch + 1) / chunks));
     const int64_t i0 = b * AMX_ROWS, rows = std::min(AMX_ROWS, M - i0);
     if (!a) {  // no memory for the copy: the same sums from the VNNI tiles
-      for (int64_t p = q0; p < q1; ++p)
-        rows_times_panel(i0, i0 + rows, p, N, K, A, lda, Bp, csum, o);
+      for (int64_t p = q0; p < q1; p += TP)
+        rows_times_panels(i0, i0 + rows, p, q1, N, K, A, lda, Bp, csum, o);
       return;
     }
     amx_configure(rows);
@@ -416,10 +419,13 @@ void gemm_u8s8(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda, c
     return;
   }
 #endif
-  // Row-block-major units: a thread's consecutive panels reuse its A block from L2.
-  parallel_for(blocks * np, nth, [&](int64_t u) {
-    const int64_t b = u / np, p = p0 + u % np;
-    rows_times_panel(b * MC, std::min(M, (b + 1) * MC), p, N, K, A, lda, bp, csum, *out);
+  // Row-block-major units of TP panels: a thread's consecutive panels reuse its A block
+  // from L2.
+  const int64_t ng = (np + TP - 1) / TP;
+  parallel_for(blocks * ng, nth, [&](int64_t u) {
+    const int64_t b = u / ng, p = p0 + (u % ng) * TP;
+    rows_times_panels(b * MC, std::min(M, (b + 1) * MC), p, p0 + np, N, K, A, lda, bp, csum,
+                      *out);
   });
 }
 
