@@ -189,3 +189,20 @@ def test_whole_gradient_optimizers_and_penalties(rng, opt):
         assert h[-1] < 0.6 * h[0]
         losses[policy] = h[-1]
     assert abs(losses["mixed_bfloat16"] - losses["float32"]) < 0.05 + 0.2 * losses["float32"]
+
+
+def test_weight_pack_reuse_is_exact(isa, rng):
+    """The bf16 pack of the weights that each update leaves for the next forward: training
+    straight through equals training step by step with the weights set again between
+    steps (which makes every forward pack afresh), bit for bit."""
+    x = rng.standard_normal((96, 70)).astype(np.float32)
+    y = rng.integers(0, 5, 96)
+    a, b = model(hidden=64), model(hidden=64)
+    for m in (a, b):
+        m.compile(fm.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    a.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    for i in range(0, 96, 32):
+        b.train_on_batch(x[i:i + 32], y[i:i + 32])
+        b.set_weights(b.get_weights())
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)

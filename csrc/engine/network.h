@@ -325,7 +325,11 @@ class Network {
   int top_index(bool fused) const;
   // Layer l as a pass runs it (fused: the top Dense's linear twin in its place).
   const Layer& layer_at(int l, bool fused) const;
-  PassContext pass_context(const KernelTable& k) const { return {k, params_}; }
+  PassContext pass_context(const KernelTable& k) const {
+    PassContext c{k, params_};
+    c.weights_version = weights_version();
+    return c;
+  }
   // The optimizer settings of the update step_ counts (its rate from the schedule).
   OptimizerConfig step_config() const;
 

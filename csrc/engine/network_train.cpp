@@ -129,6 +129,7 @@ double Network::backward(Workspace& ws, const float* in, int64_t rows, float* dy
   StepContext c{kernels(), params_, opt, fused_max_rows, dW_.data(), db_.data(), grads};
   c.updates_state = whole;
   c.step = step;
+  c.weights_version = weights_version();
   float* cur = dy;
   float* other = (dy == ws.g0.data()) ? ws.g1.data() : ws.g0.data();
   for (int l = top; l >= 0; --l) {

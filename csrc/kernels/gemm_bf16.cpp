@@ -276,35 +276,48 @@ void multiply(bool trans_a, int64_t M, int64_t N, int64_t K, int64_t kp, const f
   });
 }
 
+// Groups [g0, g1) of B's plain (not transposed) pack: rows k and k + 1, 16 columns at a
+// time, make one 64-byte group of a panel (words 2c, 2c + 1); pairs outermost, so B is
+// read in order. Groups past K are zeros.
+void pack_groups(int64_t K, int64_t N, const float* B, int64_t ldb, int64_t g0, int64_t g1,
+                 uint16_t* dst) {
+  const int64_t kp = padded_k(K), np = n_panels(N);
+  alignas(64) static constexpr uint16_t kInterleave[32] = {
+      0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+      8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i order = _mm512_load_si512(kInterleave);
+  for (int64_t g = g0; g < g1; ++g) {
+    const int64_t k = g * KG;
+    const float* r0 = k < K ? B + k * ldb : nullptr;
+    const float* r1 = k + 1 < K ? B + (k + 1) * ldb : nullptr;
+    for (int64_t p = 0; p < np; ++p) {
+      const int64_t j0 = p * NR, n = std::min(NR, N - j0);
+      const __mmask16 m = n == 16 ? static_cast<__mmask16>(0xffff)
+                                  : static_cast<__mmask16>((1u << n) - 1);
+      const __m512 lo = r0 ? _mm512_maskz_loadu_ps(m, r0 + j0) : _mm512_setzero_ps();
+      const __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1 + j0) : _mm512_setzero_ps();
+      const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
+      _mm512_storeu_si512(dst + p * kp * NR + g * KG * NR,
+                          _mm512_permutexvar_epi16(order, reinterpret_cast<const __m512i&>(v)));
+    }
+  }
+}
+
 }  // namespace
 
 int64_t packed_bf16_size(int64_t K, int64_t N) { return n_panels(N) * panel_bytes(K); }
+
+void pack_bf16_rows(int64_t K, int64_t N, const float* B, int64_t ldb, int64_t k0, int64_t k1,
+                    void* Bp) {
+  const int64_t g1 = k1 >= K ? padded_k(K) / KG : k1 / KG;
+  pack_groups(K, N, B, ldb, k0 / KG, g1, static_cast<uint16_t*>(Bp));
+}
 
 void pack_bf16(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp) {
   auto* dst = static_cast<uint16_t*>(Bp);
   const int64_t kp = padded_k(K), groups = kp / KG, np = n_panels(N);
   if (!trans_b) {
-    // Rows k and k + 1, 16 columns at a time -> one 64-byte group of a panel (words 2c,
-    // 2c + 1). Pairs outermost, so B is read in order.
-    alignas(64) static constexpr uint16_t kInterleave[32] = {
-        0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    const __m512i order = _mm512_load_si512(kInterleave);
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t k = g * KG;
-      const float* r0 = k < K ? B + k * ldb : nullptr;
-      const float* r1 = k + 1 < K ? B + (k + 1) * ldb : nullptr;
-      for (int64_t p = 0; p < np; ++p) {
-        const int64_t j0 = p * NR, n = std::min(NR, N - j0);
-        const __mmask16 m = n == 16 ? static_cast<__mmask16>(0xffff)
-                                    : static_cast<__mmask16>((1u << n) - 1);
-        const __m512 lo = r0 ? _mm512_maskz_loadu_ps(m, r0 + j0) : _mm512_setzero_ps();
-        const __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1 + j0) : _mm512_setzero_ps();
-        const __m512bh v = _mm512_cvtne2ps_pbh(hi, lo);
-        _mm512_storeu_si512(dst + p * kp * NR + g * KG * NR,
-                            _mm512_permutexvar_epi16(order, reinterpret_cast<const __m512i&>(v)));
-      }
-    }
+    pack_groups(K, N, B, ldb, 0, groups, dst);
     return;
   }
   // transposed: (k, j) is B[j * ldb + k]

@@ -300,6 +300,11 @@ struct KernelTable {
   int64_t (*packed_bf16_size)(int64_t K, int64_t N);
   void (*pack_bf16)(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb,
                     void* Bp);
+  // Rows [k0, k1) of B (not transposed; k0 even, k1 even or K) written into Bp as
+  // pack_bf16(false, K, N, B, ...) writes them (k1 == K: with the padding past K), so a
+  // pack can be refreshed slice by slice (dense_bf16, right after each slice's update).
+  void (*pack_bf16_rows)(int64_t K, int64_t N, const float* B, int64_t ldb, int64_t k0,
+                         int64_t k1, void* Bp);
   // Output columns [j0, min(j1, N)) of C = ep(bf16(op(A)) @ B): op(A)[M, K] float32, A
   // stored M x K (or, with trans_a, K x M) with row stride lda, rounded to bf16 like B, the products summed in float32 (each bf16 product is
   // exact in float32; the sums round, in an order of the tier's choosing), then ep's

@@ -38,8 +38,10 @@ const KernelTable& kernel_table() {
 #if defined(__AVX512BF16__)
       packed_bf16_size,
       pack_bf16,
+      pack_bf16_rows,
       gemm_bf16,
 #else
+      nullptr,
       nullptr,
       nullptr,
       nullptr,

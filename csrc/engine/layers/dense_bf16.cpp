@@ -75,8 +75,7 @@ class DenseBf16 final : public Layer {
     const Epilogue ep = epilogue(c.params);
     const float* W = weights(c.params);
     if (k.gemm_bf16) {
-      void* pw = pack_scratch(k.packed_bf16_size(in(), out()));
-      k.pack_bf16(false, in(), out(), W, out(), pw);
+      const void* pw = training_pack(k, c.weights_version, W);
       k.gemm_bf16(false, rows, out(), in(), x, in(), pw, y, out(), &ep, 0, out());
     } else {
       k.gemm(false, false, rows, out(), in(), 1.f, rounded(0, x, rows * in()), in(),
@@ -148,12 +147,47 @@ class DenseBf16 final : public Layer {
     }
     if (gb) k.colsum(dy, out(), gb, rows, out());  // (the bias adds in float32)
     if (c.grads) return;
-    apply_update(c, pw, gW);
     if (gb) apply_update(c, c.params[bi], gb);
+    if (!k.gemm_bf16 || c.weights_version == 0) {
+      apply_update(c, pw, gW);
+      return;
+    }
+    // The update slice by slice, each slice packed for the next step's forward while it
+    // is still in cache (the next forward finds the pack at this step's weights version).
+    uint64_t* pack = grown(wpack_, (k.packed_bf16_size(in(), out()) + 7) / 8);
+    for (int64_t r0 = 0; r0 < in(); r0 += kUpdateRows) {
+      const int64_t r1 = std::min(in(), r0 + kUpdateRows);
+      apply_update_range(c, pw, gW, r0 * out(), (r1 - r0) * out());
+      k.pack_bf16_rows(in(), out(), W, out(), r0, r1, pack);
+    }
+    wpack_version_ = c.weights_version;
+    wpack_table_ = &k;
   }
 
  private:
   const float* weights(const std::vector<Param>& p) const { return p[first_param_].buf->data(); }
+
+  // Rows of W per slice of the sliced update (even: whole pairs of k; 32 rows of a
+  // 256-wide layer are 32 KiB, in L1 when packed right after their update).
+  static constexpr int64_t kUpdateRows = 32;
+
+  // W packed for a training forward: the pack the last update left, if it holds these
+  // weights (same version, same table), else a fresh one.
+  const void* training_pack(const KernelTable& k, uint64_t version, const float* W) const {
+    if (version != 0 && version == wpack_version_ && &k == wpack_table_) return wpack_.data();
+    uint64_t* pack = grown(wpack_, (k.packed_bf16_size(in(), out()) + 7) / 8);
+    k.pack_bf16(false, in(), out(), W, out(), pack);
+    wpack_version_ = version;
+    wpack_table_ = version != 0 ? &k : nullptr;
+    return pack;
+  }
+
+  // The bf16 pack of W for training forwards, and the weights it was made from
+  // (Network::weights_version(); 0: none). Training runs one step at a time under the
+  // network's exclusive lock, so these need no lock of their own.
+  mutable std::vector<uint64_t> wpack_;
+  mutable uint64_t wpack_version_ = 0;
+  mutable const KernelTable* wpack_table_ = nullptr;
   Epilogue epilogue(const std::vector<Param>& p) const {
     Epilogue ep;
     ep.bias = spec_.use_bias ? p[first_param_ + 1].buf->data() : nullptr;

@@ -13,14 +13,18 @@ void Layer::infer(const PassContext& c, const float* /*packed*/, const float* x,
 }
 
 void apply_update(const StepContext& c, Param& p, const float* g) {
+  apply_update_range(c, p, g, 0, p.buf->size());
+}
+
+void apply_update_range(const StepContext& c, Param& p, const float* g, int64_t off,
+                        int64_t n) {
   const OptimizerConfig& o = c.opt;
-  const int64_t n = p.buf->size();
   if (o.kind == 0)
-    c.k.sgd_update(p.buf->data(), g, p.s0 ? p.s0->data() : nullptr, n, o.lr, o.momentum,
-                   o.nesterov, o.weight_decay);
+    c.k.sgd_update(p.buf->data() + off, g + off, p.s0 ? p.s0->data() + off : nullptr, n,
+                   o.lr, o.momentum, o.nesterov, o.weight_decay);
   else
-    c.k.adam_update(p.buf->data(), g, p.s0->data(), p.s1->data(), n, o.lr, o.beta1,
-                    o.beta2, o.eps, o.weight_decay, o.decoupled, o.step);
+    c.k.adam_update(p.buf->data() + off, g + off, p.s0->data() + off, p.s1->data() + off, n,
+                    o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.decoupled, o.step);
 }
 
 int Layer::split_workers(const KernelTable& /*k*/, int64_t rows, int nth) const {

@@ -57,6 +57,9 @@ struct PassContext {
   // Training forward: the 1-based count of the update this batch makes (random layers
   // draw from it: the same batch, step and seed give the same mask on any thread count).
   int64_t step = 0;
+  // Network::weights_version() now (0: unknown): equal values mean unchanged weights,
+  // so a layer may keep data made from its weights (dense_bf16's bf16 pack).
+  uint64_t weights_version = 0;
 };
 
 // One training step (or compute_gradients) as the layers' backward sees it.
@@ -73,6 +76,9 @@ struct StepContext {
   const std::vector<float*>* grads = nullptr;
   bool updates_state = false;
   int64_t step = 0;  // PassContext::step of the forward pass being differentiated
+  // Network::weights_version() during this step (bumped before its updates): what a
+  // layer records for data it makes from its updated weights (PassContext).
+  uint64_t weights_version = 0;
   // The batch-1 chain (layer 0, when chains_batch1()): the next example's input, and
   // where this layer's output for it goes, computed with the updated weights.
   const float* x_next = nullptr;
@@ -151,6 +157,10 @@ class Layer {
 // need every gradient first (param_update.h: needs_whole_gradients) run backward with
 // StepContext::grads instead, so this never sees the other optimizers.
 void apply_update(const StepContext& c, Param& p, const float* g);
+// The same step for elements [off, off + n) of p (g holds the whole gradient): updates are
+// elementwise, so steps over slices give the bits of one step over the whole.
+void apply_update_range(const StepContext& c, Param& p, const float* g, int64_t off,
+                        int64_t n);
 
 // A batch_norm layer's inference map, y = x * scale[j] + shift[j] for its out() columns,
 // in double (batch_norm.cpp; the network folds it into the Dense before it).
