@@ -83,7 +83,8 @@ def test_training_thread_invariant(isa, rng, restore_threads):
     weights = []
     for nt in (1, 2):
         fm.set_num_threads(nt)
-        m = model(hidden=200)
+        # (70 x 1000 weights: past the size at which the sliced update splits over threads)
+        m = model(hidden=1000)
         m.compile(fm.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
         m.fit(x, y, batch_size=32, epochs=2, verbose=0, seed=1)
         weights.append(m.get_weights())
