@@ -13,6 +13,10 @@ targets: fastmlp int8 >= 1.3x both; at batch 1 on I1 >= 2x) and to fastmlp fp32,
 each model's argmax agreement with fp32 on the inputs.
 
     python -m bench.int8_predict [--rounds 7] [--clock cpu] [--models I1,I2]
+                                 [--tiers avx2,avx_vnni]
+
+--tiers adds fastmlp fp32 and int8 forced to each named tier (FASTMLP_ISA's names), in the
+same interleaved rounds: whether a tier's int8 kernel pays against the tier below it.
 """
 from __future__ import annotations
 
@@ -54,6 +58,18 @@ def fastmlp_models(sizes, weights, x_cal):
         out[name] = m
     assert all(isinstance(m, fm.Sequential) for m in out.values())
     return {k: m.predict for k, m in out.items()}, out["fastmlp fp32"]
+
+
+def tier_models(fns, tiers):
+    """fastmlp fp32 and int8 predict forced to each of ``tiers`` while they run."""
+    out = {}
+    for tier in tiers:
+        for k in ("fastmlp fp32", "fastmlp int8"):
+            def f(x, f=fns[k], tier=tier):
+                with C.fastmlp_isa(tier):
+                    return f(x)
+            out[f"{k[8:]} @{tier}"] = f
+    return out
 
 
 def ort_models(fp32_model, x_cal, threads):
@@ -113,7 +129,12 @@ def main(argv=None):
     p.add_argument("--clock", choices=("wall", "cpu"), default="cpu")
     p.add_argument("--models", default="I1,I2")
     p.add_argument("--batches", default=",".join(map(str, BATCHES)))
+    p.add_argument("--tiers", default="", help="comma-separated tiers to force (see above)")
     a = p.parse_args(argv)
+    tiers = [t for t in a.tiers.split(",") if t]
+    missing = sorted(set(tiers) - set(C.fastmlp_tiers()))
+    if missing:
+        p.error(f"--tiers: {missing} not supported here; expected some of {C.fastmlp_tiers()}")
     import fastmlp as fm
     x_test, x_cal, source = inputs()
     info = fm.cpu_info()
@@ -124,6 +145,7 @@ def main(argv=None):
         weights = C.mlp_weights(sizes, seed=0)
         with C.pinned_threads(1):
             fns, fp32 = fastmlp_models(sizes, weights, x_cal)
+            fns.update(tier_models(fns, tiers))
             fns.update(ort_models(fp32, x_cal, 1))
             fns.update(torch_models(fp32))
             ref = fns["fastmlp fp32"](x_test).argmax(1)

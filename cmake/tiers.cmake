@@ -24,6 +24,16 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   # __AMX_INT8__ and __AMX_BF16__.
   set(FASTMLP_DEFS_avx512_vnni FASTMLP_TIER_AVX512=1)
   set(FASTMLP_DEFS_amx FASTMLP_TIER_AVX512=1)
+  # avx_vnni: AVX2 with the VEX-encoded vpdpbusd (Alder Lake and later client cores,
+  # Sapphire Rapids; not Zen 4): the avx2 tier's fp32 code (FASTMLP_TIER_AVX2), the int8
+  # GEMM on __AVXVNNI__. Before avx512 in preference: a CPU with AVX-512 takes that.
+  set(FASTMLP_FLAGS_avx_vnni ${FASTMLP_FLAGS_avx2} -mavxvnni)
+  set(FASTMLP_DEFS_avx_vnni FASTMLP_TIER_AVX2=1)
+  check_cxx_compiler_flag("-mavxvnni" FASTMLP_CXX_HAS_AVX_VNNI)
+  if(FASTMLP_CXX_HAS_AVX_VNNI)
+    list(APPEND FASTMLP_TIERS avx_vnni)
+    list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AVX_VNNI=1)
+  endif()
   check_cxx_compiler_flag("-mavx512vnni -mavx512bf16" FASTMLP_CXX_HAS_VNNI)
   check_cxx_compiler_flag("-mamx-tile -mamx-int8 -mamx-bf16" FASTMLP_CXX_HAS_AMX)
   if(FASTMLP_CXX_HAS_VNNI)

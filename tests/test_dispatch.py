@@ -74,13 +74,14 @@ def test_features_consistent_with_supported_tiers():
     assert ("amx" in supported) == ("avx512_vnni" in supported and feats["os_amx"])
     if feats["os_amx"]:
         assert feats["amx_tile"] and feats["amx_int8"] and feats["amx_bf16"]
+    assert ("avx_vnni" in supported) == ("avx2" in supported and feats["avx_vnni"])
     assert ("neon_dotprod" in supported) == ("neon" in supported and feats["asimd_dotprod"])
 
 
 def test_tier_list_is_the_one_the_library_exports():
     assert ALL_TIERS[0] == "generic"
-    assert set(ALL_TIERS) == {"generic", "neon", "neon_dotprod", "avx2", "avx512",
-                              "avx512_vnni", "amx"}
+    assert set(ALL_TIERS) == {"generic", "neon", "neon_dotprod", "avx2", "avx_vnni",
+                              "avx512", "avx512_vnni", "amx"}
     assert set(_core.compiled_isas()) <= set(ALL_TIERS)
     # supported tiers come lowest first, in the order of preference
     supported = _core.supported_isas()

@@ -179,7 +179,7 @@ def test_build_objects_baseline_has_no_avx():
         _skip_or_fail("no CMake build tree found (set FASTMLP_BUILD_DIR to check its objects)")
     build = dirs[0]
     objects = sorted((build / "CMakeFiles").glob("*.dir/**/*.o"))
-    tier_objs = [o for o in objects if re.search(r"fastmlp_tier_(avx2|avx512\w*|amx)\.dir", str(o))]
+    tier_objs = [o for o in objects if re.search(r"fastmlp_tier_(avx\w*|amx)\.dir", str(o))]
     base_objs = [o for o in objects if not re.search(r"fastmlp_tier_\w+\.dir", str(o))]
     if not tier_objs or not base_objs:
         _skip_or_fail(f"no x86 tier / baseline objects under {build}")
@@ -208,3 +208,58 @@ def test_build_objects_baseline_has_no_avx():
     assert not leaks, ("tier objects export symbols outside their namespace (the linker may "
                        "merge them into baseline code):\n" + _report(leaks))
     assert saw_avx512, "no zmm instruction in the avx512 tier objects: wrong build tree?"
+
+
+# Prefixes that may precede an EVEX instruction (segment overrides, address size); its
+# first byte proper is then 0x62 (BOUND, invalid in 64-bit mode, so nothing else).
+_EVEX_PREFIXES = {"26", "2e", "36", "3e", "64", "65", "67"}
+_RAW_INSN = re.compile(r"^\s*[0-9a-f]+:\t((?:[0-9a-f]{2} )+)\s*\t?(.*)$")
+
+
+def _evex_instructions(objdump: str, path: Path) -> tuple[list[str], list[str]]:
+    """(EVEX-encoded instructions, all instructions) of an object, as objdump prints them."""
+    out = subprocess.run([objdump, "-d", "-w", str(path)], check=True, capture_output=True,
+                         text=True).stdout
+    evex, insns = [], []
+    for line in out.splitlines():
+        m = _RAW_INSN.match(line)
+        if not m:
+            continue
+        raw = m.group(1).split()
+        insns.append(m.group(2))
+        while raw and raw[0] in _EVEX_PREFIXES:
+            raw = raw[1:]
+        if raw and raw[0] == "62":
+            evex.append(m.group(2))
+    return evex, insns
+
+
+def test_avx2_class_tiers_have_no_avx512():
+    """The avx2 and avx_vnni tiers serve CPUs without AVX-512 (Zen 3, Alder Lake): no
+    EVEX encoding (zmm, opmasks, AVX-512VL forms of ymm instructions) anywhere in their
+    objects; and avx_vnni's int8 GEMM multiplies with the VEX (AVX-VNNI) vpdpbusd."""
+    objdump = _objdump()
+    if objdump is None:
+        pytest.skip("objdump not installed")
+    dirs = _candidate_build_dirs()
+    if not dirs:
+        _skip_or_fail("no CMake build tree found (set FASTMLP_BUILD_DIR to check its objects)")
+    compiled = set(_core.compiled_isas())
+    checked = []
+    for tier in ("avx2", "avx_vnni"):
+        if tier not in compiled:
+            continue
+        objects = sorted((dirs[0] / "CMakeFiles" / f"fastmlp_tier_{tier}.dir").glob("**/*.o"))
+        if not objects:
+            _skip_or_fail(f"no objects of tier {tier} under {dirs[0]}")
+        read = 0
+        for obj in objects:
+            evex, insns = _evex_instructions(objdump, obj)
+            read += len(insns)
+            assert not evex, f"EVEX (AVX-512) instructions in {tier}'s {obj.name}: {evex[:5]}"
+            if tier == "avx_vnni" and obj.name.startswith("gemm_u8s8"):
+                assert any(i.startswith("{vex} vpdpbusd") for i in insns), \
+                    f"no VEX vpdpbusd in {obj}"
+        assert read > 1000, f"read only {read} instructions from tier {tier}'s objects"
+        checked.append(tier)
+    assert "avx2" in checked, "the avx2 tier is not compiled into this x86-64 build"

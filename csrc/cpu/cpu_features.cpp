@@ -16,8 +16,8 @@ namespace fastmlp {
 
 const std::vector<Tier>& all_tiers() {
   static const std::vector<Tier> tiers{Tier::generic,     Tier::neon,   Tier::neon_dotprod,
-                                       Tier::avx2,        Tier::avx512, Tier::avx512_vnni,
-                                       Tier::amx};
+                                       Tier::avx2,        Tier::avx_vnni, Tier::avx512,
+                                       Tier::avx512_vnni, Tier::amx};
   return tiers;
 }
 
@@ -25,6 +25,7 @@ const char* tier_name(Tier t) {
   switch (t) {
     case Tier::generic: return "generic";
     case Tier::avx2: return "avx2";
+    case Tier::avx_vnni: return "avx_vnni";
     case Tier::avx512: return "avx512";
     case Tier::neon: return "neon";
     case Tier::avx512_vnni: return "avx512_vnni";
@@ -128,6 +129,7 @@ std::vector<Tier> supported_tiers() {
 #ifdef FASTMLP_X86
   if (f.os_avx && f.avx2 && f.fma && f.f16c) {
     out.push_back(Tier::avx2);
+    if (f.avx_vnni) out.push_back(Tier::avx_vnni);
     if (f.os_avx512 && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl) {
       out.push_back(Tier::avx512);
       if (f.avx512_vnni && f.avx512_bf16) {

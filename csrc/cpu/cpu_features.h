@@ -7,12 +7,14 @@
 namespace fastmlp {
 
 // The ISA tiers, the one list of them (all_tiers() returns it, cpu_info() and the tests
-// read it from there). x86-64: generic (SSE2), avx2 (+FMA, F16C), avx512 (F/BW/DQ/VL),
+// read it from there). x86-64: generic (SSE2), avx2 (+FMA, F16C), avx_vnni (avx2 +
+// AVX-VNNI's ymm vpdpbusd: AVX2-only CPUs such as Alder Lake), avx512 (F/BW/DQ/VL),
 // avx512_vnni (+VNNI and BF16: vpdpbusd, vdpbf16ps), amx (+AMX-TILE/INT8/BF16, with the
 // OS's permission to use the tile state); arm64: generic, neon, neon_dotprod (+armv8.2
-// dotprod: sdot).
+// dotprod: sdot). (The enum's values are stable; the order of preference is all_tiers'.)
 enum class Tier : int {
-  generic = 0, avx2 = 1, avx512 = 2, neon = 3, avx512_vnni = 4, amx = 5, neon_dotprod = 6
+  generic = 0, avx2 = 1, avx512 = 2, neon = 3, avx512_vnni = 4, amx = 5, neon_dotprod = 6,
+  avx_vnni = 7
 };
 
 // X(tier) for every tier compiled into this build (CMake's FASTMLP_HAVE_TIER_*), in
@@ -33,6 +35,11 @@ enum class Tier : int {
 #else
 #define FASTMLP_X_AVX2(X)
 #endif
+#ifdef FASTMLP_HAVE_TIER_AVX_VNNI
+#define FASTMLP_X_AVX_VNNI(X) X(avx_vnni)
+#else
+#define FASTMLP_X_AVX_VNNI(X)
+#endif
 #ifdef FASTMLP_HAVE_TIER_AVX512
 #define FASTMLP_X_AVX512(X) X(avx512)
 #else
@@ -49,8 +56,8 @@ enum class Tier : int {
 #define FASTMLP_X_AMX(X)
 #endif
 #define FASTMLP_FOR_EACH_COMPILED_TIER(X) \
-  X(generic) FASTMLP_X_NEON(X) FASTMLP_X_NEON_DOTPROD(X) FASTMLP_X_AVX2(X) FASTMLP_X_AVX512(X) \
-  FASTMLP_X_AVX512_VNNI(X) FASTMLP_X_AMX(X)
+  X(generic) FASTMLP_X_NEON(X) FASTMLP_X_NEON_DOTPROD(X) FASTMLP_X_AVX2(X) \
+  FASTMLP_X_AVX_VNNI(X) FASTMLP_X_AVX512(X) FASTMLP_X_AVX512_VNNI(X) FASTMLP_X_AMX(X)
 
 // Every tier this library knows, in increasing preference (where both can run, the later
 // one is chosen).
@@ -65,8 +72,8 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
   bool avx512_bf16 = false, avx512_vnni = false;
-  // AMX tiles with int8 / bf16, arm64's sdot/udot (asimd_dotprod); avx_vnni (AVX2
-  // machines) is reported by cpu_info() but has no kernel.
+  // AVX-VNNI (vpdpbusd on ymm), AMX tiles with int8 / bf16, arm64's sdot/udot
+  // (asimd_dotprod).
   bool avx_vnni = false, amx_tile = false, amx_int8 = false, amx_bf16 = false;
   bool asimd_dotprod = false;
   bool os_avx = false, os_avx512 = false;  // XGETBV: OS saves ymm / zmm+opmask state

@@ -56,6 +56,8 @@ constexpr int SMALL_M = 4;       // M <= SMALL_M streams B once, without packing
 // of MC rows (MC * K bytes stay in L2 while every B panel passes over them).
 //   AVX2 / AVX-512: 4 x 16 int32 accumulators (8 ymm, leaving room for the panel, the
 //     broadcast and the products; MR = 3 measured slower on Zen 3).
+//   AVX-VNNI: 4 x 16 as AVX2 (about 1.5 vpdpbusd per cycle on Sapphire Rapids); fewer
+//     rows than MIN_CHAINS split K over independent sums, as VNNI's.
 //   VNNI: 8 x 32 (TILE_PANELS = 2 panels: one zmm per row and panel, each broadcast of A
 //     used twice; vpdpbusd's 5-cycle latency wants several chains, so tiles of fewer
 //     than MIN_CHAINS rows split K over independent sums).
@@ -67,6 +69,10 @@ namespace int8_cfg {
 constexpr int MR = 8;
 constexpr int MIN_CHAINS = 4;
 constexpr int TILE_PANELS = 2;  // each broadcast of A feeds two panels' vpdpbusd
+#elif defined(__AVXVNNI__)
+constexpr int MR = 4;  // (5 and 6 rows: no faster on Sapphire Rapids, GCC spills sums)
+constexpr int MIN_CHAINS = 4;
+constexpr int TILE_PANELS = 1;
 #else
 constexpr int MR = 4;
 constexpr int MIN_CHAINS = 1;

@@ -13,6 +13,7 @@
 //   avx2, avx512: vpmaddubsw + vpmaddwd (256-bit), exact because each pair of products
 //     fits int16 (A <= 127 by the caller's promise, or split into its low 7 bits and its
 //     top bit; see Int8Output);
+//   avx_vnni: the same tiles with AVX-VNNI's ymm vpdpbusd (one instruction, any byte);
 //   avx512_vnni: vpdpbusd, one zmm of 16 int32 sums per row;
 //   amx: from int8_cfg::AMX_MIN_ROWS rows on, tdpbusd on 16 x 64-byte tiles, A copied
 //     block by block with its rows zero padded to whole K tiles (B is packed tile-ready);
@@ -118,7 +119,8 @@ inline __m256i bcast_group(const uint8_t* a, int64_t g, int64_t K, bool tail) {
   return _mm256_set1_epi32(static_cast<int32_t>(v));
 }
 
-// 8 int32 sums of 4 products each, u8 a (bytes <= 127, or FULL) times s8 b.
+// 8 int32 sums of 4 products each, u8 a (bytes <= 127, or FULL) times s8 b (vpmaddubsw's
+// pairs of products fit int16 only for 7-bit a).
 template <bool FULL>
 inline __m256i dot4(__m256i a, __m256i b) {
   const __m256i ones = _mm256_set1_epi16(1);
@@ -130,27 +132,56 @@ inline __m256i dot4(__m256i a, __m256i b) {
   return _mm256_add_epi32(lo, _mm256_slli_epi32(hi, 7));
 }
 
+// acc + 8 int32 sums of 4 products each, u8 a (bytes <= 127, or FULL) times s8 b.
+template <bool FULL>
+inline __m256i dot4_add(__m256i acc, __m256i a, __m256i b) {
+#if defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(acc, a, b);  // (exact for any u8 byte: no split)
+#else
+  return _mm256_add_epi32(acc, dot4<FULL>(a, b));
+#endif
+}
+
+// R rows x 16 columns, two ymm of sums per row. Below int8_cfg::MIN_CHAINS rows (AVX-VNNI:
+// a vpdpbusd waits on the previous one's result) the groups alternate between CH sets
+// of sums, added at the end.
 template <int R, bool FULL>
 void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel, int64_t /*pstride*/,
           int32_t (*acc_out)[TP * NR]) {
-  __m256i acc[R][2];
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  constexpr int CH = R >= int8_cfg::MIN_CHAINS ? 1 : (int8_cfg::MIN_CHAINS + R - 1) / R;
+  __m256i acc[CH][R][2];
+  for (int c = 0; c < CH; ++c)
+    for (int r = 0; r < R; ++r) acc[c][r][0] = acc[c][r][1] = _mm256_setzero_si256();
   const int64_t groups = k_groups(K), full = K / KG;
-  for (int64_t g = 0; g < groups; ++g) {
-    const bool tail = g >= full;
-    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + g * 64));
-    const __m256i b1 =
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + g * 64 + 32));
-    for (int r = 0; r < R; ++r) {
-      const __m256i a = bcast_group(A + r * lda, g, K, tail);
-      acc[r][0] = _mm256_add_epi32(acc[r][0], dot4<FULL>(a, b0));
-      acc[r][1] = _mm256_add_epi32(acc[r][1], dot4<FULL>(a, b1));
+  // (plain loops, no lambda over acc: GCC then keeps all 2 R CH sums in registers)
+  int64_t g = 0;
+  for (; g + CH <= full; g += CH) {
+    for (int c = 0; c < CH; ++c) {
+      const uint8_t* pg = panel + (g + c) * 64;
+      const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pg));
+      const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pg + 32));
+      for (int r = 0; r < R; ++r) {
+        const __m256i a = bcast_group(A + r * lda, g + c, K, false);
+        acc[c][r][0] = dot4_add<FULL>(acc[c][r][0], a, b0);
+        acc[c][r][1] = dot4_add<FULL>(acc[c][r][1], a, b1);
+      }
     }
   }
-  for (int r = 0; r < R; ++r) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc_out[r]), acc[r][0]);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc_out[r] + 8), acc[r][1]);
+  for (; g < groups; ++g) {
+    const uint8_t* pg = panel + g * 64;
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pg));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pg + 32));
+    for (int r = 0; r < R; ++r) {
+      const __m256i a = bcast_group(A + r * lda, g, K, g >= full);
+      acc[0][r][0] = dot4_add<FULL>(acc[0][r][0], a, b0);
+      acc[0][r][1] = dot4_add<FULL>(acc[0][r][1], a, b1);
+    }
   }
+  for (int r = 0; r < R; ++r)
+    for (int h = 0; h < 2; ++h) {
+      for (int c = 1; c < CH; ++c) acc[0][r][h] = _mm256_add_epi32(acc[0][r][h], acc[c][r][h]);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc_out[r] + 8 * h), acc[0][r][h]);
+    }
 }
 
 #elif defined(__ARM_FEATURE_DOTPROD)

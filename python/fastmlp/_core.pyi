@@ -17,8 +17,8 @@ arrays are int32. Integer codes:
   binary cross-entropy, is fused into the loss in training)
 * optimizer ``kind`` (``Network.set_optimizer``): 0 SGD, 1 Adam, 2 RMSprop, 3 Nadam
 
-ISA tiers are named as ``all_isas()`` lists them: ``"generic"``, ``"avx2"``, ``"avx512"``,
-``"avx512_vnni"``, ``"amx"`` (x86-64) and ``"neon"`` (arm64). Every compute function releases the GIL while it runs.
+ISA tiers are named as ``all_isas()`` lists them: ``"generic"``, ``"avx2"``, ``"avx_vnni"``,
+``"avx512"``, ``"avx512_vnni"``, ``"amx"`` (x86-64), ``"neon"`` and ``"neon_dotprod"`` (arm64). Every compute function releases the GIL while it runs.
 """
 from __future__ import annotations
 

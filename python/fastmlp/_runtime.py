@@ -39,6 +39,7 @@ _INT8_PATHS = {"generic": "portable integer loops",
                "neon": "portable integer loops",
                "neon_dotprod": "NEON sdot (armv8.2 dotprod)",
                "avx2": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
+               "avx_vnni": "AVX-VNNI vpdpbusd (256-bit)",
                "avx512": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
                "avx512_vnni": "AVX-512 VNNI vpdpbusd",
                "amx": "AMX tdpbusd tiles from 16 rows on, AVX-512 VNNI below"}
