@@ -15,14 +15,16 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   # is one consistent table), plus VNNI's vpdpbusd and AMX's tile instructions in the int8
   # GEMM. Skipped, not failed, by a compiler too old for the flags (GCC < 11).
   include(CheckCXXCompilerFlag)
-  # avx512_vnni: VNNI and BF16 (Cooper Lake, Sapphire Rapids, Zen 4; Ice Lake's VNNI
-  # without BF16 runs avx512); amx: AMX-TILE, INT8 and BF16 on top (Sapphire Rapids).
-  set(FASTMLP_FLAGS_avx512_vnni ${FASTMLP_FLAGS_avx512} -mavx512vnni -mavx512bf16)
-  set(FASTMLP_FLAGS_amx ${FASTMLP_FLAGS_avx512_vnni} -mamx-tile -mamx-int8 -mamx-bf16)
-  # Both are AVX-512 tiers: their fp32 code is the avx512 tier's (FASTMLP_TIER_AVX512), the
-  # low-precision GEMMs look at the compiler's __AVX512VNNI__, __AVX512BF16__,
+  # avx512_vnni: VNNI (Cascade Lake, Ice Lake); avx512_bf16: VNNI and BF16 (Cooper Lake,
+  # Sapphire Rapids, Zen 4); amx: AMX-TILE, INT8 and BF16 on top (Sapphire Rapids).
+  set(FASTMLP_FLAGS_avx512_vnni ${FASTMLP_FLAGS_avx512} -mavx512vnni)
+  set(FASTMLP_FLAGS_avx512_bf16 ${FASTMLP_FLAGS_avx512_vnni} -mavx512bf16)
+  set(FASTMLP_FLAGS_amx ${FASTMLP_FLAGS_avx512_bf16} -mamx-tile -mamx-int8 -mamx-bf16)
+  # All three are AVX-512 tiers: their fp32 code is the avx512 tier's (FASTMLP_TIER_AVX512),
+  # the low-precision GEMMs look at the compiler's __AVX512VNNI__, __AVX512BF16__,
   # __AMX_INT8__ and __AMX_BF16__.
   set(FASTMLP_DEFS_avx512_vnni FASTMLP_TIER_AVX512=1)
+  set(FASTMLP_DEFS_avx512_bf16 FASTMLP_TIER_AVX512=1)
   set(FASTMLP_DEFS_amx FASTMLP_TIER_AVX512=1)
   # avx_vnni: AVX2 with the VEX-encoded vpdpbusd (Alder Lake and later client cores,
   # Sapphire Rapids; not Zen 4): the avx2 tier's fp32 code (FASTMLP_TIER_AVX2), the int8
@@ -37,8 +39,8 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   check_cxx_compiler_flag("-mavx512vnni -mavx512bf16" FASTMLP_CXX_HAS_VNNI)
   check_cxx_compiler_flag("-mamx-tile -mamx-int8 -mamx-bf16" FASTMLP_CXX_HAS_AMX)
   if(FASTMLP_CXX_HAS_VNNI)
-    list(APPEND FASTMLP_TIERS avx512_vnni)
-    list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AVX512_VNNI=1)
+    list(APPEND FASTMLP_TIERS avx512_vnni avx512_bf16)
+    list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AVX512_VNNI=1 FASTMLP_HAVE_TIER_AVX512_BF16=1)
     if(FASTMLP_CXX_HAS_AMX)
       list(APPEND FASTMLP_TIERS amx)
       list(APPEND FASTMLP_TIER_DEFS FASTMLP_HAVE_TIER_AMX=1)

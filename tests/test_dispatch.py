@@ -67,11 +67,12 @@ def test_features_consistent_with_supported_tiers():
     if feats.get("avx512f") and feats.get("avx512bw") and feats.get("avx512dq") and \
             feats.get("avx512vl") and feats.get("os_avx512"):
         assert "avx512" in supported
-    # the low-precision tiers: VNNI on top of avx512, AMX on top of that (with the OS's
-    # tile state and Linux's permission, os_amx)
-    assert ("avx512_vnni" in supported) == ("avx512" in supported and feats["avx512_vnni"]
+    # the low-precision tiers: VNNI on top of avx512, BF16 on top of that, AMX on top of
+    # that (with the OS's tile state and Linux's permission, os_amx)
+    assert ("avx512_vnni" in supported) == ("avx512" in supported and feats["avx512_vnni"])
+    assert ("avx512_bf16" in supported) == ("avx512_vnni" in supported
                                             and feats["avx512_bf16"])
-    assert ("amx" in supported) == ("avx512_vnni" in supported and feats["os_amx"])
+    assert ("amx" in supported) == ("avx512_bf16" in supported and feats["os_amx"])
     if feats["os_amx"]:
         assert feats["amx_tile"] and feats["amx_int8"] and feats["amx_bf16"]
     assert ("avx_vnni" in supported) == ("avx2" in supported and feats["avx_vnni"])
@@ -81,7 +82,7 @@ def test_features_consistent_with_supported_tiers():
 def test_tier_list_is_the_one_the_library_exports():
     assert ALL_TIERS[0] == "generic"
     assert set(ALL_TIERS) == {"generic", "neon", "neon_dotprod", "avx2", "avx_vnni",
-                              "avx512", "avx512_vnni", "amx"}
+                              "avx512", "avx512_vnni", "avx512_bf16", "amx"}
     assert set(_core.compiled_isas()) <= set(ALL_TIERS)
     # supported tiers come lowest first, in the order of preference
     supported = _core.supported_isas()

@@ -293,12 +293,13 @@ def test_k_limit():
 
 
 def test_bf16_kernel_where_the_tier_has_one(isa):
-    """The avx512_vnni and amx tiers multiply in bf16 (and cpu_info says how); the
-    others round and multiply in float32. Their int8 is VNNI's or AMX's, as avx_vnni's."""
+    """The avx512_bf16 and amx tiers multiply in bf16 (and cpu_info says how); the
+    others round and multiply in float32. Their int8 is VNNI's or AMX's, as avx_vnni's
+    and avx512_vnni's."""
     has = _core.has_bf16_gemm()
-    assert has == (isa in ("avx512_vnni", "amx"))
+    assert has == (isa in ("avx512_bf16", "amx"))
     lp = fm.cpu_info()["low_precision"]
     assert lp["bf16"].startswith(f"tier {isa}: ")
     assert ("dpbf16ps" in lp["bf16"]) == has
     assert ("vpdpbusd" in lp["int8"] or "tdpbusd" in lp["int8"]) == \
-        (isa in ("avx_vnni", "avx512_vnni", "amx"))
+        (isa in ("avx_vnni", "avx512_vnni", "avx512_bf16", "amx"))

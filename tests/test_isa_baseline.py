@@ -234,10 +234,31 @@ def _evex_instructions(objdump: str, path: Path) -> tuple[list[str], list[str]]:
     return evex, insns
 
 
-def test_avx2_class_tiers_have_no_avx512():
-    """The avx2 and avx_vnni tiers serve CPUs without AVX-512 (Zen 3, Alder Lake): no
-    EVEX encoding (zmm, opmasks, AVX-512VL forms of ymm instructions) anywhere in their
-    objects; and avx_vnni's int8 GEMM multiplies with the VEX (AVX-VNNI) vpdpbusd."""
+# What each x86 tier may not contain, for the CPUs below it in its line: avx2 / avx_vnni
+# run on CPUs without AVX-512 (Zen 3, Alder Lake); avx512 on Skylake-SP (no VNNI);
+# avx512_vnni on Cascade Lake and Ice Lake (no BF16); avx512_bf16 on Zen 4 (no AMX).
+_AMX = re.compile(r"^(tile|tdp|ldtilecfg|sttilecfg)")
+_BF16 = re.compile(r"^(vdpbf16ps|vcvtne2ps2bf16|vcvtneps2bf16)")
+_VNNI = re.compile(r"^(\{vex\} )?vpdpbus|^vpdpws")
+_FORBIDDEN = {
+    "avx2": ("evex", _VNNI, _BF16, _AMX),
+    "avx_vnni": ("evex", _BF16, _AMX),
+    "avx512": (_VNNI, _BF16, _AMX),
+    "avx512_vnni": (_BF16, _AMX),
+    "avx512_bf16": (_AMX,),
+}
+# ... and what its int8 / bf16 GEMM must show for the tier to be worth its place.
+_REQUIRED = {
+    "avx_vnni": ("gemm_u8s8", re.compile(r"^\{vex\} vpdpbusd")),
+    "avx512_vnni": ("gemm_u8s8", re.compile(r"^vpdpbusd .*%zmm")),
+    "avx512_bf16": ("gemm_bf16", re.compile(r"^vdpbf16ps .*%zmm")),
+    "amx": ("gemm_u8s8", re.compile(r"^tdpbusd")),
+}
+
+
+def test_tier_objects_hold_only_their_instructions():
+    """Each x86 tier's objects hold no instruction of a feature its CPUs may lack (EVEX for
+    the AVX2 tiers, VNNI, BF16, AMX), and the low-precision tiers' GEMMs do use theirs."""
     objdump = _objdump()
     if objdump is None:
         pytest.skip("objdump not installed")
@@ -246,20 +267,24 @@ def test_avx2_class_tiers_have_no_avx512():
         _skip_or_fail("no CMake build tree found (set FASTMLP_BUILD_DIR to check its objects)")
     compiled = set(_core.compiled_isas())
     checked = []
-    for tier in ("avx2", "avx_vnni"):
+    for tier in ("avx2", "avx_vnni", "avx512", "avx512_vnni", "avx512_bf16", "amx"):
         if tier not in compiled:
             continue
         objects = sorted((dirs[0] / "CMakeFiles" / f"fastmlp_tier_{tier}.dir").glob("**/*.o"))
         if not objects:
             _skip_or_fail(f"no objects of tier {tier} under {dirs[0]}")
-        read = 0
+        read, found = 0, False
         for obj in objects:
             evex, insns = _evex_instructions(objdump, obj)
             read += len(insns)
-            assert not evex, f"EVEX (AVX-512) instructions in {tier}'s {obj.name}: {evex[:5]}"
-            if tier == "avx_vnni" and obj.name.startswith("gemm_u8s8"):
-                assert any(i.startswith("{vex} vpdpbusd") for i in insns), \
-                    f"no VEX vpdpbusd in {obj}"
+            for rule in _FORBIDDEN.get(tier, ()):
+                bad = evex if rule == "evex" else [i for i in insns if rule.match(i)]
+                assert not bad, f"{tier}'s {obj.name} holds {bad[:3]} (rule {rule})"
+            if tier in _REQUIRED and obj.name.startswith(_REQUIRED[tier][0]):
+                found = found or any(_REQUIRED[tier][1].match(i) for i in insns)
         assert read > 1000, f"read only {read} instructions from tier {tier}'s objects"
+        assert tier not in _REQUIRED or found, \
+            f"no {_REQUIRED[tier][1].pattern} in tier {tier}'s {_REQUIRED[tier][0]}"
         checked.append(tier)
-    assert "avx2" in checked, "the avx2 tier is not compiled into this x86-64 build"
+    assert "avx2" in checked and "avx512" in checked, \
+        f"the avx2 / avx512 tiers are not compiled into this x86-64 build: {sorted(compiled)}"

@@ -17,7 +17,7 @@ namespace fastmlp {
 const std::vector<Tier>& all_tiers() {
   static const std::vector<Tier> tiers{Tier::generic,     Tier::neon,   Tier::neon_dotprod,
                                        Tier::avx2,        Tier::avx_vnni, Tier::avx512,
-                                       Tier::avx512_vnni, Tier::amx};
+                                       Tier::avx512_vnni, Tier::avx512_bf16, Tier::amx};
   return tiers;
 }
 
@@ -29,6 +29,7 @@ const char* tier_name(Tier t) {
     case Tier::avx512: return "avx512";
     case Tier::neon: return "neon";
     case Tier::avx512_vnni: return "avx512_vnni";
+    case Tier::avx512_bf16: return "avx512_bf16";
     case Tier::amx: return "amx";
     case Tier::neon_dotprod: return "neon_dotprod";
   }
@@ -132,9 +133,12 @@ std::vector<Tier> supported_tiers() {
     if (f.avx_vnni) out.push_back(Tier::avx_vnni);
     if (f.os_avx512 && f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl) {
       out.push_back(Tier::avx512);
-      if (f.avx512_vnni && f.avx512_bf16) {
+      if (f.avx512_vnni) {
         out.push_back(Tier::avx512_vnni);
-        if (f.os_amx) out.push_back(Tier::amx);
+        if (f.avx512_bf16) {
+          out.push_back(Tier::avx512_bf16);
+          if (f.os_amx) out.push_back(Tier::amx);
+        }
       }
     }
   }

@@ -9,12 +9,12 @@ namespace fastmlp {
 // The ISA tiers, the one list of them (all_tiers() returns it, cpu_info() and the tests
 // read it from there). x86-64: generic (SSE2), avx2 (+FMA, F16C), avx_vnni (avx2 +
 // AVX-VNNI's ymm vpdpbusd: AVX2-only CPUs such as Alder Lake), avx512 (F/BW/DQ/VL),
-// avx512_vnni (+VNNI and BF16: vpdpbusd, vdpbf16ps), amx (+AMX-TILE/INT8/BF16, with the
-// OS's permission to use the tile state); arm64: generic, neon, neon_dotprod (+armv8.2
-// dotprod: sdot). (The enum's values are stable; the order of preference is all_tiers'.)
+// avx512_vnni (+VNNI: vpdpbusd), avx512_bf16 (+BF16 too: vdpbf16ps), amx
+// (+AMX-TILE/INT8/BF16, with the OS's permission to use the tile state); arm64: generic,
+// neon, neon_dotprod (+armv8.2 dotprod: sdot). (The enum's values are stable; the order of preference is all_tiers'.)
 enum class Tier : int {
   generic = 0, avx2 = 1, avx512 = 2, neon = 3, avx512_vnni = 4, amx = 5, neon_dotprod = 6,
-  avx_vnni = 7
+  avx_vnni = 7, avx512_bf16 = 8
 };
 
 // X(tier) for every tier compiled into this build (CMake's FASTMLP_HAVE_TIER_*), in
@@ -50,6 +50,11 @@ enum class Tier : int {
 #else
 #define FASTMLP_X_AVX512_VNNI(X)
 #endif
+#ifdef FASTMLP_HAVE_TIER_AVX512_BF16
+#define FASTMLP_X_AVX512_BF16(X) X(avx512_bf16)
+#else
+#define FASTMLP_X_AVX512_BF16(X)
+#endif
 #ifdef FASTMLP_HAVE_TIER_AMX
 #define FASTMLP_X_AMX(X) X(amx)
 #else
@@ -57,7 +62,8 @@ enum class Tier : int {
 #endif
 #define FASTMLP_FOR_EACH_COMPILED_TIER(X) \
   X(generic) FASTMLP_X_NEON(X) FASTMLP_X_NEON_DOTPROD(X) FASTMLP_X_AVX2(X) \
-  FASTMLP_X_AVX_VNNI(X) FASTMLP_X_AVX512(X) FASTMLP_X_AVX512_VNNI(X) FASTMLP_X_AMX(X)
+  FASTMLP_X_AVX_VNNI(X) FASTMLP_X_AVX512(X) FASTMLP_X_AVX512_VNNI(X) FASTMLP_X_AVX512_BF16(X) \
+  FASTMLP_X_AMX(X)
 
 // Every tier this library knows, in increasing preference (where both can run, the later
 // one is chosen).

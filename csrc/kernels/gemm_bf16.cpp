@@ -4,7 +4,7 @@
 //   A is rounded to bf16 block by block, by the unit that multiplies the block, into a
 //   per-thread copy whose rows are padded with zeros to whole K tiles: it stays in
 //   cache, and NaN / inf rows are flagged on the way (Epilogue::nonfinite)
-//   avx512_vnni: per two panels of 16 columns, tiles of bf16_cfg::MR rows; per pair of k
+//   avx512_bf16: per two panels of 16 columns, tiles of bf16_cfg::MR rows; per pair of k
 //     one broadcast and two vdpbf16ps per row, the pairs dealt round-robin to
 //     bf16_cfg::CHAINS sums that are added at the end (the same order for any tile height)
 //   amx: tdpbf16ps on 16 x 32-element tiles, 2 x 2 C tiles per pass over K, for every M

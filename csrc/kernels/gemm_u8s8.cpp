@@ -14,7 +14,7 @@
 //     fits int16 (A <= 127 by the caller's promise, or split into its low 7 bits and its
 //     top bit; see Int8Output);
 //   avx_vnni: the same tiles with AVX-VNNI's ymm vpdpbusd (one instruction, any byte);
-//   avx512_vnni: vpdpbusd, one zmm of 16 int32 sums per row;
+//   avx512_vnni, avx512_bf16: vpdpbusd, one zmm of 16 int32 sums per row;
 //   amx: from int8_cfg::AMX_MIN_ROWS rows on, tdpbusd on 16 x 64-byte tiles, A copied
 //     block by block with its rows zero padded to whole K tiles (B is packed tile-ready);
 //     fewer rows take the VNNI tiles;

@@ -18,7 +18,7 @@ arrays are int32. Integer codes:
 * optimizer ``kind`` (``Network.set_optimizer``): 0 SGD, 1 Adam, 2 RMSprop, 3 Nadam
 
 ISA tiers are named as ``all_isas()`` lists them: ``"generic"``, ``"avx2"``, ``"avx_vnni"``,
-``"avx512"``, ``"avx512_vnni"``, ``"amx"`` (x86-64), ``"neon"`` and ``"neon_dotprod"`` (arm64). Every compute function releases the GIL while it runs.
+``"avx512"``, ``"avx512_vnni"``, ``"avx512_bf16"``, ``"amx"`` (x86-64), ``"neon"`` and ``"neon_dotprod"`` (arm64). Every compute function releases the GIL while it runs.
 """
 from __future__ import annotations
 

@@ -42,9 +42,10 @@ _INT8_PATHS = {"generic": "portable integer loops",
                "avx_vnni": "AVX-VNNI vpdpbusd (256-bit)",
                "avx512": "AVX2 vpmaddubsw + vpmaddwd (exact: 7-bit activations)",
                "avx512_vnni": "AVX-512 VNNI vpdpbusd",
+               "avx512_bf16": "AVX-512 VNNI vpdpbusd",
                "amx": "AMX tdpbusd tiles from 16 rows on, AVX-512 VNNI below"}
 _BF16_FLOAT = "inputs rounded to bf16, float32 multiply-adds (the same numerics)"
-_BF16_PATHS = {"avx512_vnni": "AVX512-BF16 vdpbf16ps", "amx": "AMX tdpbf16ps tiles"}
+_BF16_PATHS = {"avx512_bf16": "AVX512-BF16 vdpbf16ps", "amx": "AMX tdpbf16ps tiles"}
 _LOW_PRECISION_FLAGS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
                         "amx_bf16", "asimd_dotprod")
 

@@ -5,7 +5,7 @@ the optimizer state and the loss in float32.
 ``set_global_policy(name)`` sets the policy that Dense layers created afterwards take
 (``Dense(dtype_policy=...)`` and ``Sequential(..., dtype_policy=...)`` set it per layer
 or per model); ``global_policy()`` returns its name. On CPUs with bf16 instructions
-(AVX512-BF16, AMX: the ``avx512_vnni`` and ``amx`` tiers) the products run in bf16; on
+(AVX512-BF16, AMX: the ``avx512_bf16`` and ``amx`` tiers) the products run in bf16; on
 others the operands are rounded to bf16 and multiplied in float32 (the same numerics,
 slower than float32).
 """

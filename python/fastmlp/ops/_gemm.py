@@ -35,7 +35,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
     precision : {"float32", "bf16"}
         ``"bf16"`` rounds ``a`` and ``b`` to bfloat16 (nearest, ties to even) and
         accumulates in float32, as bf16 hardware does; ``out`` (C) stays float32. The
-        ``avx512_vnni`` and ``amx`` tiers multiply with bf16 instructions (vdpbf16ps,
+        ``avx512_bf16`` and ``amx`` tiers multiply with bf16 instructions (vdpbf16ps,
         AMX tiles; denormals count as zero there, as in the hardware) when
         ``alpha=1, beta=0``; other tiers and settings run at the float32 rate (the
         same numerics up to the order of the float32 sums).
