@@ -68,7 +68,7 @@ def tier_models(fns, tiers):
             def f(x, f=fns[k], tier=tier):
                 with C.fastmlp_isa(tier):
                     return f(x)
-            out[f"{k[8:]} @{tier}"] = f
+            out[f"{k.removeprefix('fastmlp ')} @{tier}"] = f
     return out
 
 

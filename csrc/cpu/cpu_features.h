@@ -11,7 +11,8 @@ namespace fastmlp {
 // AVX-VNNI's ymm vpdpbusd: AVX2-only CPUs such as Alder Lake), avx512 (F/BW/DQ/VL),
 // avx512_vnni (+VNNI: vpdpbusd), avx512_bf16 (+BF16 too: vdpbf16ps), amx
 // (+AMX-TILE/INT8/BF16, with the OS's permission to use the tile state); arm64: generic,
-// neon, neon_dotprod (+armv8.2 dotprod: sdot). (The enum's values are stable; the order of preference is all_tiers'.)
+// neon, neon_dotprod (+armv8.2 dotprod: sdot). The enum's values are stable; the order of
+// preference is all_tiers'.
 enum class Tier : int {
   generic = 0, avx2 = 1, avx512 = 2, neon = 3, avx512_vnni = 4, amx = 5, neon_dotprod = 6,
   avx_vnni = 7, avx512_bf16 = 8

@@ -69,13 +69,13 @@ namespace int8_cfg {
 constexpr int MR = 8;
 constexpr int MIN_CHAINS = 4;
 constexpr int TILE_PANELS = 2;  // each broadcast of A feeds two panels' vpdpbusd
-#elif defined(__AVXVNNI__)
-constexpr int MR = 4;  // (5 and 6 rows: no faster on Sapphire Rapids, GCC spills sums)
-constexpr int MIN_CHAINS = 4;
-constexpr int TILE_PANELS = 1;
 #else
-constexpr int MR = 4;
+constexpr int MR = 4;  // (AVX-VNNI: 5 and 6 rows no faster on Sapphire Rapids, GCC spills)
+#if defined(__AVXVNNI__)
+constexpr int MIN_CHAINS = 4;  // (a ymm vpdpbusd waits on the previous one's sums)
+#else
 constexpr int MIN_CHAINS = 1;
+#endif
 constexpr int TILE_PANELS = 1;
 #endif
 constexpr int64_t MC = 64;
