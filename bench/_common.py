@@ -131,24 +131,23 @@ def pinned_threads(n: int, affinity: bool = True):
 
 @contextlib.contextmanager
 def fastmlp_isa(tier: str):
-    """Switch fastmlp's kernel tier for the block (``_core.set_isa``), restoring it after."""
-    from fastmlp import _core
+    """Switch fastmlp's kernel tier for the block (``fastmlp.set_isa``), restoring it after."""
+    import fastmlp
 
-    old = _core.get_isa()
-    _core.set_isa(tier)
+    old = fastmlp.get_isa()
+    fastmlp.set_isa(tier)
     try:
         yield
     finally:
-        _core.set_isa(old)
+        fastmlp.set_isa(old)
 
 
 def fastmlp_tiers(include_generic: bool = True) -> list[str]:
     fm = fastmlp_module()
     if fm is None:
         return []
-    tiers = list(fm._core.supported_isas())
-    compiled = set(fm._core.compiled_isas())
-    tiers = [t for t in tiers if t in compiled]
+    info = fm.cpu_info()
+    tiers = [t for t in info["supported"] if t in info["compiled"]]
     if not include_generic:
         tiers = [t for t in tiers if t != "generic"]
     return tiers
@@ -214,18 +213,10 @@ def gemm_tolerance(k: int) -> float:
 
 
 def fastmlp_gemm_fn(a, b, ta, tb, out):
-    """A zero-argument callable computing out = op(a) @ op(b) with fastmlp.
+    """A zero-argument callable computing out = op(a) @ op(b) with ``fastmlp.ops.gemm``."""
+    from fastmlp.ops import gemm
 
-    Uses the public ``fastmlp.ops.gemm`` when it exists, else the raw ``_core.gemm``.
-    """
-    import fastmlp
-
-    ops = optional("fastmlp.ops")
-    if ops is not None and hasattr(ops, "gemm"):
-        g = ops.gemm
-        return lambda: g(a, b, trans_a=ta, trans_b=tb, out=out)
-    raw = fastmlp._core.gemm
-    return lambda: raw(a, b, out, ta, tb, 1.0, 0.0, None, 0, 0.0)
+    return lambda: gemm(a, b, trans_a=ta, trans_b=tb, out=out)
 
 
 def numpy_gemm_fn(a, b, ta, tb, out):

@@ -2,7 +2,7 @@
 
     python -m bench.bench_elementwise [--threads 1 2] [--repeats 7] [--tiers avx512 avx2]
 
-Each case runs NumPy's idiomatic expression and fastmlp's raw ``_core`` kernel on every
+Each case runs NumPy's idiomatic expression and the public ``fastmlp.ops`` call on every
 requested ISA tier, interleaved round by round (bench/_timing.py), and prints the median
 time per call and the median paired speedup over NumPy (> 1: fastmlp faster). Results are
 checked against NumPy before timing. Not collected by pytest (no ``test_`` prefix).
@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 
 import fastmlp
-from fastmlp import _core
+from fastmlp import ops
 
 from ._common import pinned_threads
 from ._timing import interleaved, median, paired_speedup
@@ -29,8 +29,7 @@ def _cases(rng):
     o10 = np.empty_like(s10)
     l64 = (rng.standard_normal((64, 10)) * 3).astype(np.float32)
     lab = rng.integers(0, 10, 64).astype(np.int32)
-    d64 = np.empty_like(l64)
-    cs = np.empty(128, np.float32)
+    sce_out = {}
     n = 100_000
     g = rng.standard_normal(n).astype(np.float32)
     p0 = rng.standard_normal(n).astype(np.float32)
@@ -74,29 +73,31 @@ def _cases(rng):
         v += (1 - b2) * g * g
         p -= (lr / (1 - b1)) * m / (np.sqrt(v / (1 - b2)) + eps)
 
+    def fm_sce():
+        sce_out["d"] = ops.softmax_cross_entropy(l64, lab)[1]
+
     return [
-        ("relu 1024x128", lambda: np.maximum(x, 0, out=y), lambda: _core.act_forward(x, y, 1, 0.0),
+        ("relu 1024x128", lambda: np.maximum(x, 0, out=y), lambda: ops.relu(x, out=y),
          lambda: np.maximum(x, 0), lambda: y),
-        ("sigmoid 1024x128", np_sigmoid, lambda: _core.act_forward(x, y, 3, 0.0),
+        ("sigmoid 1024x128", np_sigmoid, lambda: ops.sigmoid(x, out=y),
          lambda: 1 / (1 + np.exp(-x)), lambda: y),
-        ("tanh 1024x128", lambda: np.tanh(x, out=y), lambda: _core.act_forward(x, y, 4, 0.0),
+        ("tanh 1024x128", lambda: np.tanh(x, out=y), lambda: ops.tanh(x, out=y),
          lambda: np.tanh(x), lambda: y),
         ("tanh' 1024x128", lambda: np.multiply(dy, 1 - th * th, out=y),
-         lambda: _core.act_backward(th, dy, y, 4, 0.0), lambda: dy * (1 - th * th), lambda: y),
-        ("softmax 1024x10", np_softmax, lambda: _core.softmax(s10, o10, False),
+         lambda: ops.activation_backward("tanh", th, dy, out=y), lambda: dy * (1 - th * th),
+         lambda: y),
+        ("softmax 1024x10", np_softmax, lambda: ops.softmax(s10, out=o10),
          np_softmax, lambda: o10),
         ("log_softmax 1024x10",
          lambda: s10 - s10.max(1, keepdims=True) - np.log(np.exp(s10 - s10.max(1, keepdims=True)).sum(1, keepdims=True)),
-         lambda: _core.softmax(s10, o10, True),
+         lambda: ops.log_softmax(s10, out=o10),
          lambda: np.log(np_softmax()), lambda: o10),
-        ("sce 64x10", np_sce, lambda: _core.softmax_xent(l64, lab, d64, None, 1 / 64),
-         lambda: np_sce()[1], lambda: d64),
-        ("colsum 1024x128", lambda: x.sum(0), lambda: _core.colsum(x, cs),
-         lambda: x.sum(0), lambda: cs),
-        ("sgd+mom 100k", np_sgd, lambda: _core.sgd_update(st["p"], g, st["v"], 0.01, 0.9, False, 0.0),
+        ("sce 64x10", np_sce, fm_sce, lambda: np_sce()[1], lambda: sce_out["d"]),
+        ("sgd+mom 100k", np_sgd,
+         lambda: ops.sgd_update(st["p"], g, st["v"], lr=0.01, momentum=0.9),
          None, None),
         ("adam 100k", np_adam,
-         lambda: _core.adam_update(st["p"], g, st["m"], st["av"], 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, True),
+         lambda: ops.adam_update(st["p"], g, st["m"], st["av"], step=1, lr=1e-3),
          None, None),
     ]
 
@@ -108,15 +109,16 @@ def main(argv=None):
     ap.add_argument("--block", type=float, default=0.03, help="seconds per timed block")
     ap.add_argument("--tiers", nargs="+", default=None)
     args = ap.parse_args(argv)
-    tiers = args.tiers or [t for t in _core.supported_isas() if t in _core.compiled_isas()]
-    start_isa = _core.get_isa()
+    info = fastmlp.cpu_info()
+    tiers = args.tiers or [t for t in info["supported"] if t in info["compiled"]]
+    start_isa = fastmlp.get_isa()
     cases = _cases(np.random.default_rng(0))
     # Correctness first (active tier of each backend).
     for name, _np, fm, ref, got in cases:
         if ref is None:
             continue
         for t in tiers:
-            _core.set_isa(t)
+            fastmlp.set_isa(t)
             fm()
             np.testing.assert_allclose(got(), ref(), rtol=2e-5, atol=2e-6, err_msg=f"{name} [{t}]")
     print(f"fastmlp {fastmlp.__version__}  tiers {tiers}  (median us/call; xN = NumPy time / fastmlp time)")
@@ -127,7 +129,7 @@ def main(argv=None):
                 before = {}
                 for t in tiers:
                     backends[t] = fm_fn
-                    before[t] = (lambda t=t: _core.set_isa(t))
+                    before[t] = (lambda t=t: fastmlp.set_isa(t))
                 times = interleaved(backends, repeats=args.repeats, block_s=args.block,
                                     before=before)
                 row = f"{name:20s} thr={nt}  numpy {median(times['numpy']) * 1e6:8.1f}"
@@ -135,7 +137,7 @@ def main(argv=None):
                     row += (f"  {t} {median(times[t]) * 1e6:7.1f}"
                             f" x{paired_speedup(times[t], times['numpy']):5.2f}")
                 print(row, flush=True)
-    _core.set_isa(start_isa)
+    fastmlp.set_isa(start_isa)
 
 
 if __name__ == "__main__":

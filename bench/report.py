@@ -76,14 +76,14 @@ def run_gemm(args, threads, out):
             key = f"fastmlp-{t}"
             outs[key] = np.full((m, n), np.nan, np.float32)
             fns[key] = C.fastmlp_gemm_fn(a, b, ta, tb, outs[key])
-            before[key] = (lambda t=t: fm._core.set_isa(t))
-        old_isa = fm._core.get_isa() if fm is not None else None
+            before[key] = (lambda t=t: fm.set_isa(t))
+        old_isa = fm.get_isa() if fm is not None else None
         try:
             times = _measure(args, threads, fns, repeats=args.repeats, block_s=args.block,
                              before=before)
         finally:
             if old_isa is not None:
-                fm._core.set_isa(old_isa)
+                fm.set_isa(old_isa)
         tol = C.gemm_tolerance(k)
         errs = {be: float(np.nanmax(np.abs(o.astype(np.float64) - ref))) if np.isfinite(o).all()
                 else float("inf") for be, o in outs.items()}

@@ -130,25 +130,59 @@ def test_unsupported_tier_rejected(tier):
 
 
 def test_set_isa_at_runtime():
-    before = _core.get_isa()
+    before = fastmlp.get_isa()
+    assert before == _core.get_isa()
     try:
         for tier in USABLE:
-            _core.set_isa(tier)
-            assert _core.get_isa() == tier
+            fastmlp.set_isa(tier)
+            assert fastmlp.get_isa() == tier == _core.get_isa()
             assert fastmlp.cpu_info()["isa"] == tier
-        with pytest.raises(ValueError, match="generic"):
-            _core.set_isa("bogus")
+        with pytest.raises(ValueError, match=r"isa: expected one of generic.*got 'bogus'"):
+            fastmlp.set_isa("bogus")
     finally:
-        _core.set_isa(before)
-    assert _core.get_isa() == before
+        fastmlp.set_isa(before)
+    assert fastmlp.get_isa() == before
+
+
+@pytest.mark.parametrize("bad", [3, None, b"avx2", ["avx2"]])
+def test_set_isa_wrong_type_names_argument(bad):
+    before = fastmlp.get_isa()
+    with pytest.raises(TypeError, match=r"isa: expected a tier name \(str\).*got "
+                                        + type(bad).__name__):
+        fastmlp.set_isa(bad)
+    assert fastmlp.get_isa() == before
 
 
 @pytest.mark.parametrize("tier", [t for t in ALL_TIERS if t not in USABLE])
 def test_set_isa_unsupported_keeps_active(tier):
-    before = _core.get_isa()
-    with pytest.raises(ValueError, match=tier):
-        _core.set_isa(tier)
-    assert _core.get_isa() == before
+    before = fastmlp.get_isa()
+    with pytest.raises(ValueError, match=f"isa: ISA tier '{tier}'"):
+        fastmlp.set_isa(tier)
+    assert fastmlp.get_isa() == before
+
+
+@pytest.mark.parametrize("mode", ["int8", "bf16"])
+def test_quantized_model_gives_its_tier_result_after_a_switch(mode, rng):
+    """Weights packed at quantize time on one tier run on every other: switching tiers
+    after quantize gives that tier's result for a model quantized on it."""
+    x = rng.standard_normal((40, 23)).astype(np.float32)
+
+    def quantized():
+        m = fastmlp.Sequential([fastmlp.Dense(37, activation="relu"), fastmlp.Dense(5)],
+                               input_shape=(23,), seed=3)
+        m.quantize(mode)
+        return m
+
+    before = fastmlp.get_isa()
+    try:
+        fastmlp.set_isa(USABLE[-1])
+        packed_on_top = quantized()
+        for tier in USABLE:
+            fastmlp.set_isa(tier)
+            np.testing.assert_array_equal(packed_on_top.predict(x, verbose=0),
+                                          quantized().predict(x, verbose=0), err_msg=tier)
+    finally:
+        fastmlp.set_isa(before)
 
 
 def test_tiers_agree_numerically(rng):

@@ -15,7 +15,7 @@ if "OMP_WAIT_POLICY" not in _os.environ:
     _os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
 from . import _core
-from ._runtime import cpu_info, get_num_threads, set_num_threads
+from ._runtime import cpu_info, get_isa, get_num_threads, set_isa, set_num_threads
 
 # Models (issue 3): Keras-like Sequential API over the C++ network engine.
 from . import (callbacks, constraints, initializers, layers, losses, metrics,
@@ -50,7 +50,7 @@ def __getattr__(name):
 def __dir__():
     return sorted(set(globals()) | set(_LAZY_SUBMODULES))
 
-__all__ = ["cpu_info", "get_num_threads", "set_num_threads", "__version__",
+__all__ = ["cpu_info", "get_isa", "get_num_threads", "set_isa", "set_num_threads", "__version__",
            "Sequential", "Dense", "Flatten", "Rescaling", "ReLU", "LeakyReLU", "Sigmoid",
            "Tanh", "Softmax", "Activation", "Dropout", "GaussianNoise", "BatchNormalization",
            "LayerNormalization", "callbacks", "constraints", "initializers", "layers", "losses",

@@ -57,6 +57,30 @@ def _low_precision(isa, features):
             "cpu_has": [f for f in _LOW_PRECISION_FLAGS if features.get(f)]}
 
 
+def get_isa() -> str:
+    """The kernel tier in use now, e.g. ``"avx512_bf16"`` (``cpu_info()["supported"]``
+    lists the tiers this CPU runs)."""
+    return str(_core.get_isa())
+
+
+def set_isa(isa: str) -> None:
+    """Run the kernels of tier ``isa`` from now on, for every model and op.
+
+    Meant for benchmarks and for checking a result on a lower tier: the import already picks
+    the fastest tier (or ``FASTMLP_ISA``). Quantized and packed weights stay valid; each tier
+    reads them. A tier this CPU or build lacks raises ``ValueError`` and leaves the active
+    tier as it was.
+    """
+    if not isinstance(isa, str):
+        raise TypeError(f"isa: expected a tier name (str), one of "
+                        f"{list(_core.supported_isas())}, got {type(isa).__name__} {isa!r}")
+    try:
+        _core.set_isa(isa)
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith("isa:") else f"isa: {msg}") from None
+
+
 def get_num_threads() -> int:
     """Number of threads the kernels may use (OpenMP's max threads)."""
     return int(_core.get_num_threads())
