@@ -72,8 +72,8 @@ FASTMLP_TIER_END
 FASTMLP_TIER_BEGIN
 int64_t packed_bf16_size(int64_t K, int64_t N);
 void pack_bf16(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp);
-void pack_bf16_rows(int64_t K, int64_t N, const float* B, int64_t ldb, int64_t k0, int64_t k1,
-                    void* Bp);
+void pack_bf16_sliced(int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp,
+                      Bf16SliceFn before, void* ctx);
 void gemm_bf16(bool trans_a, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const void* Bp,
                float* C, int64_t ldc, const Epilogue* ep, int64_t j0, int64_t j1);
 FASTMLP_TIER_END

@@ -307,10 +307,19 @@ void pack_groups(int64_t K, int64_t N, const float* B, int64_t ldb, int64_t g0, 
 
 int64_t packed_bf16_size(int64_t K, int64_t N) { return n_panels(N) * panel_bytes(K); }
 
-void pack_bf16_rows(int64_t K, int64_t N, const float* B, int64_t ldb, int64_t k0, int64_t k1,
-                    void* Bp) {
-  const int64_t g1 = k1 >= K ? padded_k(K) / KG : k1 / KG;
-  pack_groups(K, N, B, ldb, k0 / KG, g1, static_cast<uint16_t*>(Bp));
+void pack_bf16_sliced(int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp,
+                      Bf16SliceFn before, void* ctx) {
+  using bf16_cfg::SLICE_ROWS;
+  static_assert(SLICE_ROWS % KG == 0, "slices start on whole pairs of k");
+  const int64_t slices = (K + SLICE_ROWS - 1) / SLICE_ROWS, groups = padded_k(K) / KG;
+  // Whole slices per thread: each slice's bits are the same whoever packs it.
+  const int nth = threads_for(static_cast<double>(K) * N, bf16_cfg::SLICE_MIN_PER_THREAD);
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+  for (int64_t s = 0; s < slices; ++s) {
+    const int64_t k0 = s * SLICE_ROWS, k1 = std::min(K, k0 + SLICE_ROWS);
+    before(ctx, k0, k1);
+    pack_groups(K, N, B, ldb, k0 / KG, k1 >= K ? groups : k1 / KG, static_cast<uint16_t*>(Bp));
+  }
 }
 
 void pack_bf16(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp) {

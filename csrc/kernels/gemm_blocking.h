@@ -89,6 +89,9 @@ constexpr int64_t AMX_ROWS = 32, AMX_COLS = 32;
 //   height, so rows never change each other's bits; vdpbf16ps's latency wants several
 //   chains even at one row): 6 x 2 x 2 zmm.
 //   MC: rows of bf16 A per block (MC * K * 2 bytes stay in L2).
+//   SLICE_ROWS: rows of B per slice of pack_bf16_sliced (whole pairs of k; 32 rows of a
+//   256-wide layer are 32 KiB, in L1 when packed right after their update).
+//   SLICE_MIN_PER_THREAD: elements of B per thread worth splitting pack_bf16_sliced.
 //   The amx tier multiplies every M in 2 x 2 AMX tiles (AMX_ROWS x AMX_COLS, as int8's):
 //   a row's bits must not depend on the batch, so there is no small-M switch.
 namespace bf16_cfg {
@@ -96,5 +99,7 @@ constexpr int MR = 6;
 constexpr int CHAINS = 2;
 constexpr int64_t MC = 96;
 constexpr int64_t AMX_ROWS = 32, AMX_COLS = 32;
+constexpr int64_t SLICE_ROWS = 32;
+constexpr double SLICE_MIN_PER_THREAD = 32768;
 }  // namespace bf16_cfg
 FASTMLP_TIER_END

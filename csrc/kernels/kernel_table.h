@@ -136,6 +136,9 @@ constexpr int64_t kBf16NR = 16;
 constexpr int64_t kBf16KGroup = 2;
 constexpr int64_t kBf16KTile = 16;
 
+// Called by pack_bf16_sliced on rows [k0, k1) of B just before they are packed.
+using Bf16SliceFn = void (*)(void* ctx, int64_t k0, int64_t k1);
+
 struct Int8Output {
   int32_t* c32 = nullptr;
   float* c = nullptr;
@@ -300,11 +303,13 @@ struct KernelTable {
   int64_t (*packed_bf16_size)(int64_t K, int64_t N);
   void (*pack_bf16)(bool trans_b, int64_t K, int64_t N, const float* B, int64_t ldb,
                     void* Bp);
-  // Rows [k0, k1) of B (not transposed; k0 even, k1 even or K) written into Bp as
-  // pack_bf16(false, K, N, B, ...) writes them (k1 == K: with the padding past K), so a
-  // pack can be refreshed slice by slice (dense_bf16, right after each slice's update).
-  void (*pack_bf16_rows)(int64_t K, int64_t N, const float* B, int64_t ldb, int64_t k0,
-                         int64_t k1, void* Bp);
+  // pack_bf16(false, K, N, B, ldb, Bp), slice by slice of rows [k0, k1) (the tier's
+  // bf16_cfg::SLICE_ROWS), calling before(ctx, k0, k1) on each slice just before packing
+  // it, so what before writes into those rows of B (an optimizer step) is packed while it
+  // is still in cache. Slices may run on threads, whole slices each (before must be safe
+  // on disjoint row ranges at once); the pack is the same whatever their number.
+  void (*pack_bf16_sliced)(int64_t K, int64_t N, const float* B, int64_t ldb, void* Bp,
+                           Bf16SliceFn before, void* ctx);
   // Output columns [j0, min(j1, N)) of C = ep(bf16(op(A)) @ B): op(A)[M, K] float32, A
   // stored M x K (or, with trans_a, K x M) with row stride lda, rounded to bf16 like B, the products summed in float32 (each bf16 product is
   // exact in float32; the sums round, in an order of the tier's choosing), then ep's

@@ -38,7 +38,7 @@ const KernelTable& kernel_table() {
 #if defined(__AVX512BF16__)
       packed_bf16_size,
       pack_bf16,
-      pack_bf16_rows,
+      pack_bf16_sliced,
       gemm_bf16,
 #else
       nullptr,

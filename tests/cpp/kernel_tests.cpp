@@ -541,6 +541,42 @@ void test_int8(const KernelTable& k, const char* tier) {
   }
 }
 
+// pack_bf16_sliced: the same bytes as pack_bf16 of B after every slice's `before`, each
+// row handed to `before` exactly once, in slices of whole pairs of k.
+struct SliceProbe {
+  float* B;
+  int64_t N, K;
+  std::vector<int> seen;  // per row; slices are disjoint, so threads never share an entry
+  bool pairs_ok = true;
+};
+
+void test_bf16_pack_sliced(const KernelTable& k, const char* tier) {
+  if (!k.pack_bf16_sliced) return;
+  for (int64_t K : {1, 2, 3, 31, 32, 33, 65, 300})
+    for (int64_t N : {1, 16, 17, 257}) {
+      Buf B = random_buf(K * N);
+      SliceProbe probe{B.data(), N, K, std::vector<int>(K, 0)};
+      const size_t bytes = k.packed_bf16_size(K, N);
+      std::unique_ptr<uint8_t[]> got(new uint8_t[bytes]), want(new uint8_t[bytes]);
+      std::memset(got.get(), 0xA5, bytes);
+      k.pack_bf16_sliced(K, N, B.data(), N, got.get(), [](void* ctx, int64_t k0, int64_t k1) {
+        auto* p = static_cast<SliceProbe*>(ctx);
+        p->pairs_ok = p->pairs_ok && k0 % 2 == 0 && (k1 % 2 == 0 || k1 == p->K) && k0 < k1;
+        for (int64_t r = k0; r < k1; ++r) {
+          ++p->seen[r];
+          for (int64_t j = 0; j < p->N; ++j) p->B[r * p->N + j] = 0.5f * p->B[r * p->N + j] + r;
+        }
+      }, &probe);
+      k.pack_bf16(false, K, N, B.data(), N, want.get());
+      bool ok = probe.pairs_ok && std::memcmp(got.get(), want.get(), bytes) == 0;
+      for (int v : probe.seen) ok = ok && v == 1;
+      ++g_checks;
+      if (!ok)
+        fail(std::string(tier) + " pack_bf16_sliced K=" + std::to_string(K) + " N=" +
+             std::to_string(N));
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -558,6 +594,7 @@ int main() {
       test_elementwise(k, k.name);
       test_optimizers(k, k.name);
       test_int8(k, k.name);
+      test_bf16_pack_sliced(k, k.name);
     }
   }
   std::fprintf(stderr, "kernel_tests: %d checks, %d failures\n", g_checks, g_failures);

@@ -13,7 +13,6 @@
 #include <stdexcept>
 #include <vector>
 
-#include "cpu/threads.h"
 #include "engine/layers/layer.h"
 
 namespace fastmlp {
@@ -155,29 +154,24 @@ class DenseBf16 final : public Layer {
     }
     // The update slice by slice, each slice packed for the next step's forward while it
     // is still in cache (the next forward finds the pack at this step's weights version).
+    // The update is elementwise, so slices on different threads never meet.
     uint64_t* pack = grown(wpack_, (k.packed_bf16_size(in(), out()) + 7) / 8);
-    const int64_t slices = (in() + kUpdateRows - 1) / kUpdateRows;
-    // Slices are independent (elementwise update, disjoint rows of the pack): threads
-    // take whole slices, so the bits do not depend on their number.
-    const int nth = in() * out() >= kUpdateMinPerThread * 2 ? get_num_threads() : 1;
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
-    for (int64_t s = 0; s < slices; ++s) {
-      const int64_t r0 = s * kUpdateRows, r1 = std::min(in(), r0 + kUpdateRows);
-      apply_update_range(c, pw, gW, r0 * out(), (r1 - r0) * out());
-      k.pack_bf16_rows(in(), out(), W, out(), r0, r1, pack);
-    }
+    struct SliceUpdate {
+      const StepContext& c;
+      Param& p;
+      const float* g;
+      int64_t cols;
+    } update{c, pw, gW, out()};
+    k.pack_bf16_sliced(in(), out(), W, out(), pack, [](void* ctx, int64_t k0, int64_t k1) {
+      auto* u = static_cast<SliceUpdate*>(ctx);
+      apply_update_range(u->c, u->p, u->g, k0 * u->cols, (k1 - k0) * u->cols);
+    }, &update);
     wpack_version_ = c.weights_version;
     wpack_table_ = &k;
   }
 
  private:
   const float* weights(const std::vector<Param>& p) const { return p[first_param_].buf->data(); }
-
-  // Rows of W per slice of the sliced update (even: whole pairs of k; 32 rows of a
-  // 256-wide layer are 32 KiB, in L1 when packed right after their update).
-  static constexpr int64_t kUpdateRows = 32;
-  // Weights per thread worth splitting the sliced update over threads.
-  static constexpr int64_t kUpdateMinPerThread = 32768;
 
   // W packed for a training forward: the pack the last update left, if it holds these
   // weights (same version, same table), else a fresh one.
