@@ -149,12 +149,23 @@ def test_gemm_int8_thread_invariant(isa, rng, restore_threads, m):
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
-def ref_quantize_rows(x, qmax):
+def ref_quantize_rows(x, qmax, static=None):
+    """The kernel contract in NumPy; static: (scale, zero_point) for every row."""
     lo = np.minimum(0, x.min(1)).astype(np.float32)
     hi = np.maximum(0, x.max(1)).astype(np.float32)
-    scale = np.where(hi > lo, (hi - lo) / np.float32(qmax), np.float32(1)).astype(np.float32)
-    inv = (np.float32(1) / scale).astype(np.float32)
-    zero = np.clip(np.rint(-lo * inv), 0, qmax).astype(np.int32)
+    if static is None:
+        fq = np.float32(qmax)
+        with np.errstate(over="ignore"):
+            rng = hi - lo
+        split = (hi / fq - lo / fq).astype(np.float32)  # (where hi - lo overflows)
+        scale = np.where(hi > lo, np.where(np.isinf(rng), split, rng / fq), np.float32(1))
+        scale = np.maximum(scale, np.finfo(np.float32).tiny).astype(np.float32)
+        inv = (np.float32(1) / scale).astype(np.float32)
+        zero = np.clip(np.rint(-lo * inv), 0, qmax).astype(np.int32)
+    else:
+        scale = np.full(len(x), static[0], np.float32)
+        inv = (np.float32(1) / scale).astype(np.float32)
+        zero = np.full(len(x), static[1], np.int32)
     t = np.clip(x * inv[:, None], -512, 512)
     q = np.clip(np.rint(t).astype(np.int32) + zero[:, None], 0, qmax).astype(np.uint8)
     return q, scale, zero
@@ -173,6 +184,55 @@ def test_quantize_per_row_matches_reference(isa, rng, cols, bits):
     np.testing.assert_array_equal(q, rq)
     back = (q.astype(np.float32) - z[:, None]) * s[:, None]
     assert np.all(np.abs(back - x) <= s[:, None] * 0.5 * (1 + 1e-5))
+
+
+@pytest.mark.parametrize("cols", [33, 64, 100, 784])
+@pytest.mark.parametrize("static", [(0.02, 0), (0.02, 131), (0.001, 17)])
+def test_quantize_per_row_static_matches_reference(isa, rng, cols, static):
+    """Static scales with rows inside the code range (no clamp needed) and rows far past
+    it (saturating) agree bit for bit with the contract."""
+    x = (rng.standard_normal((6, cols)) * 0.5).astype(np.float32)
+    x[2] *= 100.0  # far past +-512 codes: saturates
+    x[3, ::3] = 1e30
+    q, s, z = ops.quantize_per_row(x, scale=static[0], zero_point=static[1])
+    rq, rs, rz = ref_quantize_rows(x, 255, static)
+    np.testing.assert_array_equal(s, rs)
+    np.testing.assert_array_equal(z, rz)
+    np.testing.assert_array_equal(q, rq)
+
+
+@pytest.mark.parametrize("row", [
+    [1e-45, 0.0], [-1e-45, 2e-45], [-3e-39, 1e-39], [1e-38, -1e-38], [3e-36, 0.0],
+    [3.4e38, -3.4e38], [1.0, 1e-30]], ids=str)
+@pytest.mark.parametrize("cols", [2, 100])
+def test_quantize_per_row_extreme_ranges(isa, row, cols):
+    """Subnormal ranges get the smallest normal scale (no infinite inverse, codes next to
+    the zero point); huge ones stay finite."""
+    x = np.zeros((2, cols), np.float32)
+    x[0, :2] = row
+    x[1, -2:] = row
+    q, s, z = ops.quantize_per_row(x)
+    rq, rs, rz = ref_quantize_rows(x, 255)
+    assert np.all(np.isfinite(s)) and np.all(s >= np.finfo(np.float32).tiny)
+    np.testing.assert_array_equal(s, rs)
+    np.testing.assert_array_equal(z, rz)
+    np.testing.assert_array_equal(q, rq)
+
+
+@pytest.mark.parametrize("cols", [40, 64, 100, 784])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_quantize_per_row_nonfinite_anywhere(isa, rng, cols, bad):
+    """A NaN or inf in any position (the 64-wide body, the 8-wide part, the scalar tail)
+    marks its row, and only its row."""
+    positions = sorted({0, 15, 16, 63, cols // 2, cols - 9, cols - 1} & set(range(cols)))
+    x = rng.standard_normal((len(positions) + 1, cols)).astype(np.float32)
+    for r, p in enumerate(positions):
+        x[r, p] = bad
+    q, s, z = ops.quantize_per_row(x)
+    assert np.all(np.isnan(s[:-1])) and not q[:-1].any(), positions
+    rq, rs, rz = ref_quantize_rows(x[-1:], 255)
+    np.testing.assert_array_equal(q[-1:], rq)
+    np.testing.assert_array_equal(s[-1:], rs)
 
 
 def test_quantize_per_row_ties_to_even_and_static(isa):

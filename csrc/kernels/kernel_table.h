@@ -284,7 +284,8 @@ struct KernelTable {
   // Per-row asymmetric quantization of x[rows, cols] (row stride ldx) to q[rows, cols]
   // (row stride ldq) in [0, qmax], qmax in [1, 255]. Dynamic (static_scale == 0): with
   // lo = min(0, min of the row), hi = max(0, max of the row), scale[r] = (hi - lo) /
-  // qmax (1 when hi == lo), inv = 1 / scale[r], zero[r] = clamp(rint(-lo * inv), 0,
+  // qmax (1 when hi == lo; hi / qmax - lo / qmax when hi - lo overflows; at least
+  // FLT_MIN, so inv stays finite), inv = 1 / scale[r], zero[r] = clamp(rint(-lo * inv), 0,
   // qmax); static (static_scale > 0): scale[r] = static_scale, zero[r] = static_zero.
   // Then q = clamp(rint(x * inv) + zero[r], 0, qmax), rint rounding half to even, so
   // x ~ (q - zero) * scale. A row holding NaN or inf gets q = 0, scale NaN (its outputs

@@ -2,6 +2,7 @@
 // quantize_rows). The row's range is a min/max (exact in any order), the codes one
 // multiply and one round-half-to-even each, so every tier gives the same bits.
 #include <cmath>
+#include <limits>
 
 #include "kernels/entry_points.h"
 
@@ -24,22 +25,23 @@ bool row_range(const float* x, int64_t n, float* lo, float* hi) {
   bool finite = true;
 #if defined(__AVX512F__)
   // Four independent min / max chains (a single one waits on vmaxps's latency; min and
-  // max are exact, so any order gives the same range).
+  // max are exact, so any order gives the same range). NaN and inf show as a NaN in
+  // sum(v * 0), one multiply-add per vector (the exponent test took three instructions).
   {
-    __m512 vl[4], vh[4];
-    for (int u = 0; u < 4; ++u) vl[u] = vh[u] = _mm512_setzero_ps();
-    const __m512i exp_mask = _mm512_set1_epi32(0x7f800000);
-    __mmask16 bad = 0;
+    __m512 vl[4], vh[4], nan_probe[4];
+    const __m512 zero = _mm512_setzero_ps();
+    for (int u = 0; u < 4; ++u) vl[u] = vh[u] = nan_probe[u] = zero;
     for (; k + 64 <= n; k += 64) {
       for (int u = 0; u < 4; ++u) {
         const __m512 v = _mm512_loadu_ps(x + k + 16 * u);
-        bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_castps_si512(v), exp_mask),
-                                       exp_mask);
+        nan_probe[u] = _mm512_fmadd_ps(v, zero, nan_probe[u]);
         vl[u] = _mm512_min_ps(vl[u], v);
         vh[u] = _mm512_max_ps(vh[u], v);
       }
     }
-    finite = bad == 0;
+    const __m512 probe = _mm512_add_ps(_mm512_add_ps(nan_probe[0], nan_probe[1]),
+                                       _mm512_add_ps(nan_probe[2], nan_probe[3]));
+    finite = _mm512_cmp_ps_mask(probe, probe, _CMP_UNORD_Q) == 0;
     l = _mm512_reduce_min_ps(
         _mm512_min_ps(_mm512_min_ps(vl[0], vl[1]), _mm512_min_ps(vl[2], vl[3])));
     h = _mm512_reduce_max_ps(
@@ -90,18 +92,54 @@ inline uint8_t code_of(float x, float inv, int32_t zero, int32_t qmax) {
 }
 
 #if defined(__AVX2__)
-// 8 codes as int32 (before the clamp to [0, 255], which the packs below saturate to).
+// 8 codes as int32 (before the clamp to [0, 255], which the packs below saturate to);
+// kClamp false: the caller knows |x * inv| <= kCodeLimit.
+template <bool kClamp>
 inline __m256i codes8(const float* x, __m256 inv, __m256i zero) {
   __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x), inv);
-  t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-kCodeLimit)), _mm256_set1_ps(kCodeLimit));
+  if (kClamp)
+    t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-kCodeLimit)),
+                      _mm256_set1_ps(kCodeLimit));
   return _mm256_add_epi32(_mm256_cvtps_epi32(t), zero);  // (round half to even)
+}
+
+// Codes of x[0, 32) into q, in order, clamped to [0, qmax] (vmax: qmax in every byte).
+template <bool kClamp>
+inline void codes32(const float* x, __m256 inv, __m256i zero, __m256i vmax, uint8_t* q) {
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i p01 = _mm256_packs_epi32(codes8<kClamp>(x, inv, zero),
+                                         codes8<kClamp>(x + 8, inv, zero));
+  const __m256i p23 = _mm256_packs_epi32(codes8<kClamp>(x + 16, inv, zero),
+                                         codes8<kClamp>(x + 24, inv, zero));
+  // packus interleaves the 128-bit lanes: 4-byte groups back in order.
+  const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23), order);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_min_epu8(b, vmax));
 }
 #endif
 
+// in_range: |x * inv| <= kCodeLimit for every x of the row, so the float clamp can go.
 void quantize_row(const float* x, int64_t n, float inv, int32_t zero, int32_t qmax,
-                  uint8_t* q) {
+                  bool in_range, uint8_t* q) {
   int64_t k = 0;
 #if defined(__AVX512F__)
+  if (in_range) {  // 64 codes per step: convert (half to even), pack to int16 (exact:
+                   // |code| <= 512), add the zero point, pack to bytes with saturation
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i vz = _mm512_set1_epi16(static_cast<int16_t>(zero));
+    const __m512i vmax = _mm512_set1_epi8(static_cast<char>(qmax));
+    // The packs interleave the four 128-bit lanes: 4-byte groups back in order.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7,
+                                            11, 15);
+    for (; k + 64 <= n; k += 64) {
+      __m512i c[4];
+      for (int u = 0; u < 4; ++u)
+        c[u] = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + k + 16 * u), vinv));
+      const __m512i w01 = _mm512_add_epi16(_mm512_packs_epi32(c[0], c[1]), vz);
+      const __m512i w23 = _mm512_add_epi16(_mm512_packs_epi32(c[2], c[3]), vz);
+      const __m512i b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(w01, w23));
+      _mm512_storeu_si512(q + k, _mm512_min_epu8(b, vmax));
+    }
+  }
   {  // 16 codes per vector: clamp in float, convert (half to even), saturate to bytes
     const __m512 vinv = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-kCodeLimit),
                  hi = _mm512_set1_ps(kCodeLimit);
@@ -120,15 +158,9 @@ void quantize_row(const float* x, int64_t n, float inv, int32_t zero, int32_t qm
   const __m256 vinv = _mm256_set1_ps(inv);
   const __m256i vz = _mm256_set1_epi32(zero);
   const __m256i vmax = _mm256_set1_epi8(static_cast<char>(qmax));
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  for (; k + 32 <= n; k += 32) {
-    const __m256i p01 = _mm256_packs_epi32(codes8(x + k, vinv, vz), codes8(x + k + 8, vinv, vz));
-    const __m256i p23 =
-        _mm256_packs_epi32(codes8(x + k + 16, vinv, vz), codes8(x + k + 24, vinv, vz));
-    // packus interleaves the 128-bit lanes: 4-byte groups back in order.
-    const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23), order);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + k), _mm256_min_epu8(b, vmax));
-  }
+  if (in_range)
+    for (; k + 32 <= n; k += 32) codes32<false>(x + k, vinv, vz, vmax, q + k);
+  for (; k + 32 <= n; k += 32) codes32<true>(x + k, vinv, vz, vmax, q + k);
 #endif
   for (; k < n; ++k) q[k] = code_of(x[k], inv, zero, qmax);
 }
@@ -155,13 +187,23 @@ void quantize_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, int3
       s = static_scale;
       z = static_zero;
     } else {
-      s = hi > lo ? (hi - lo) / static_cast<float>(qmax) : 1.f;
+      const float range = hi - lo, fq = static_cast<float>(qmax);
+      s = hi > lo ? range / fq : 1.f;
+      // A range past FLT_MAX (hi - lo overflowed) is split: each half fits.
+      if (range > std::numeric_limits<float>::max()) s = hi / fq - lo / fq;
+      // A range below 255 normal floats' worth would give a subnormal or zero scale,
+      // whose inverse overflows: the smallest normal scale maps such rows to codes
+      // within 1 of the zero point instead.
+      s = s < std::numeric_limits<float>::min() ? std::numeric_limits<float>::min() : s;
       const float zf = std::nearbyint(-lo * (1.f / s));
       z = static_cast<int32_t>(zf < 0.f ? 0.f : (zf > qmax ? static_cast<float>(qmax) : zf));
     }
     scale[r] = s;
     zero[r] = z;
-    quantize_row(xr, cols, 1.f / s, z, qmax, qr);
+    const float inv = 1.f / s;
+    // (x * inv rounds monotonically, so the row's largest |x| bounds every |x * inv|)
+    const float reach = (hi > -lo ? hi : -lo) * inv;
+    quantize_row(xr, cols, inv, z, qmax, reach <= kCodeLimit, qr);
   }
 }
 

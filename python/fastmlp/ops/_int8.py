@@ -70,7 +70,9 @@ def quantize_per_row(x, *, bits=8, scale=None, zero_point=None):
     """Asymmetric uint8 quantization of each row of ``x`` (the activations' scheme).
 
     Dynamic (``scale=None``): per row, with ``lo = min(0, min x)``, ``hi = max(0, max
-    x)`` and ``qmax = 2**bits - 1``: ``scale = (hi - lo) / qmax`` (1 for an all-zero row),
+    x)`` and ``qmax = 2**bits - 1``: ``scale = (hi - lo) / qmax`` (1 for an all-zero row;
+    ``hi / qmax - lo / qmax`` where ``hi - lo`` overflows float32; never below the smallest
+    normal float32, so ``1 / scale`` stays finite for subnormal ranges),
     ``zero_point = rint(-lo / scale)``. Static: the given ``scale`` (> 0) and
     ``zero_point`` (in [0, qmax]) for every row. Then ``q = clip(rint(x / scale) +
     zero_point, 0, qmax)`` (``x / scale`` computed as ``x * (1 / scale)``), so ``x ~ (q -
