@@ -263,9 +263,59 @@ void requantize(const float* v, int64_t n, float inv, int32_t zero, uint8_t* q) 
   }
 }
 
+#if defined(__AVX512F__)
+// store_row for at most one vector of columns (cols <= 16), lane for lane the scalar
+// loop's arithmetic (no contraction: -ffp-contract=off), so the bits are the same. acc
+// and csum hold 16 values (panels are whole); b_scale and bias only `cols`.
+inline void store_row16(const int32_t* acc, int64_t i, int64_t j, int64_t cols,
+                        const int32_t* csum, const Int8Output& o) {
+  const __mmask16 m = cols >= 16 ? static_cast<__mmask16>(0xffff)
+                                 : static_cast<__mmask16>((1u << cols) - 1);
+  const __m512i z = _mm512_set1_epi32(o.a_zero ? o.a_zero[i] : 0);
+  const __m512i d = _mm512_sub_epi32(_mm512_loadu_si512(acc),
+                                     _mm512_mullo_epi32(z, _mm512_loadu_si512(csum)));
+  if (o.c32) {
+    _mm512_mask_storeu_epi32(o.c32 + i * o.ldc + j, m, d);
+    return;
+  }
+  const __m512 s = _mm512_mul_ps(_mm512_set1_ps(o.a_scale[i]),
+                                 _mm512_maskz_loadu_ps(m, o.b_scale + j));
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(d), s);
+  if (o.ep.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, o.ep.bias + j));
+  const Act act = o.ep.act;
+  if (act == Act::relu) {
+    v = _mm512_max_ps(v, _mm512_setzero_ps());  // (NaN and -0 give +0, as c > 0 ? c : 0)
+  } else if (act == Act::leaky_relu) {
+    const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+    v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, _mm512_set1_ps(o.ep.alpha)), v);
+  } else if (act != Act::linear) {
+    alignas(64) float c[16];
+    _mm512_store_ps(c, v);
+    act_forward(act, o.ep.alpha, c, c, cols);
+    v = _mm512_load_ps(c);
+  }
+  if (!o.q) {
+    _mm512_mask_storeu_ps(o.c + i * o.ldc + j, m, v);
+    return;
+  }
+  // requantize's steps: clamp in float (vmaxps gives its second operand for NaN: -512),
+  // round half to even, add the zero point, saturate to [0, 255]
+  __m512 x = _mm512_mul_ps(v, _mm512_set1_ps(o.out_inv_scale));
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-512.f)), _mm512_set1_ps(512.f));
+  const __m512i c = _mm512_max_epi32(
+      _mm512_add_epi32(_mm512_cvtps_epi32(x), _mm512_set1_epi32(o.out_zero)),
+      _mm512_setzero_si512());
+  _mm512_mask_cvtusepi32_storeu_epi8(o.q + i * o.ldc + j, m, c);
+}
+#endif
+
 // Output row i, columns [j, j + cols) (cols <= TP * NR) from its panels' sums.
 void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int32_t* csum,
                const Int8Output& o) {
+#if defined(__AVX512F__)
+  for (int64_t t = 0; t < cols; t += 16)
+    store_row16(acc + t, i, j + t, std::min<int64_t>(16, cols - t), csum + t, o);
+#else
   const int32_t z = o.a_zero ? o.a_zero[i] : 0;
   if (o.c32) {
     int32_t* c = o.c32 + i * o.ldc + j;
@@ -293,6 +343,7 @@ void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int
   }
   if (o.q) requantize(c, cols, o.out_inv_scale, o.out_zero, o.q + i * o.ldc + j);
   else std::memcpy(o.c + i * o.ldc + j, c, static_cast<size_t>(cols) * sizeof(float));
+#endif
 }
 
 using TileFn = void (*)(const uint8_t*, int64_t, int64_t, const uint8_t*, int64_t,
