@@ -91,6 +91,28 @@ def test_gemm_int8_requantized_output_bits(isa, rng, shape, act):
     assert len(np.unique(ref)) > 20
 
 
+@pytest.mark.parametrize("act", ["linear", "relu", "leaky_relu"])
+def test_gemm_int8_epilogue_nonfinite_bias(isa, rng, act):
+    """NaN and inf in the bias go through the vector epilogue as through the scalar one:
+    relu maps NaN to 0, the others keep it; requantized NaN is code 0, +-inf saturate."""
+    m, k, n = 20, 70, 37
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    b = rng.integers(-127, 128, (k, n), dtype=np.int8)
+    sa = rng.random(m).astype(np.float32) * 0.1
+    sb = rng.random(n).astype(np.float32) * 0.01
+    bias = rng.standard_normal(n).astype(np.float32)
+    bias[[0, 15, 16, 36]] = [np.nan, np.inf, -np.inf, np.nan]
+    v = ref_float(ref_int(a, b, np.zeros(m, np.int32)), sa, sb, bias, act)
+    got = ops.gemm_int8(a, b, a_scale=sa, b_scale=sb, bias=bias, activation=act)
+    np.testing.assert_array_equal(got, v)
+    q = ops.gemm_int8(a, b, a_scale=sa, b_scale=sb, bias=bias, activation=act,
+                      out_scale=0.01, out_zero_point=100)
+    with np.errstate(invalid="ignore"):
+        t = np.clip(np.nan_to_num(v * np.float32(100), nan=-512.0), -512, 512)
+    np.testing.assert_array_equal(q, np.clip(np.rint(t) + 100, 0, 255).astype(np.uint8))
+    assert (q[:, 0] == (100 if act == "relu" else 0)).all() and (q[:, 15] == 255).all()
+
+
 @pytest.mark.parametrize("kw,match", [
     (dict(out_scale=0.0), "out_scale.*> 0"), (dict(out_scale=np.inf), "out_scale"),
     (dict(out_scale=0.1, out_zero_point=256), r"out_zero_point.*\[0, 255\]"),

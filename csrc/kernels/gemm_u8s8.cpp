@@ -307,6 +307,52 @@ inline void store_row16(const int32_t* acc, int64_t i, int64_t j, int64_t cols,
       _mm512_setzero_si512());
   _mm512_mask_cvtusepi32_storeu_epi8(o.q + i * o.ldc + j, m, c);
 }
+#elif defined(__AVX2__)
+// store_row for at most 8 columns, as store_row16 with ymm (tails through masked moves;
+// AVX2 has no byte-narrowing store, so codes are packed and the row's bytes copied).
+inline void store_row8(const int32_t* acc, int64_t i, int64_t j, int64_t cols,
+                       const int32_t* csum, const Int8Output& o) {
+  const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)),
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i z = _mm256_set1_epi32(o.a_zero ? o.a_zero[i] : 0);
+  const __m256i d = _mm256_sub_epi32(
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc)),
+      _mm256_mullo_epi32(z, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(csum))));
+  if (o.c32) {
+    _mm256_maskstore_epi32(o.c32 + i * o.ldc + j, m, d);
+    return;
+  }
+  const __m256 s = _mm256_mul_ps(_mm256_set1_ps(o.a_scale[i]),
+                                 _mm256_maskload_ps(o.b_scale + j, m));
+  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), s);
+  if (o.ep.bias) v = _mm256_add_ps(v, _mm256_maskload_ps(o.ep.bias + j, m));
+  const Act act = o.ep.act;
+  if (act == Act::relu) {
+    v = _mm256_max_ps(v, _mm256_setzero_ps());  // (NaN and -0 give +0, as c > 0 ? c : 0)
+  } else if (act == Act::leaky_relu) {
+    const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
+    v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(o.ep.alpha)), v, pos);
+  } else if (act != Act::linear) {
+    alignas(32) float c[8];
+    _mm256_store_ps(c, v);
+    act_forward(act, o.ep.alpha, c, c, cols);
+    v = _mm256_load_ps(c);
+  }
+  if (!o.q) {
+    _mm256_maskstore_ps(o.c + i * o.ldc + j, m, v);
+    return;
+  }
+  __m256 x = _mm256_mul_ps(v, _mm256_set1_ps(o.out_inv_scale));
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-512.f)), _mm256_set1_ps(512.f));
+  const __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(x), _mm256_set1_epi32(o.out_zero));
+  // int32 -> int16 -> uint8 with saturation ([0, 255], as the clamp); one 128-bit lane
+  // of each pack holds the 8 codes in order
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+  const __m128i b = _mm_packus_epi16(w, w);
+  alignas(16) uint8_t bytes[16];
+  _mm_store_si128(reinterpret_cast<__m128i*>(bytes), b);
+  std::memcpy(o.q + i * o.ldc + j, bytes, static_cast<size_t>(cols));
+}
 #endif
 
 // Output row i, columns [j, j + cols) (cols <= TP * NR) from its panels' sums.
@@ -315,6 +361,9 @@ void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int
 #if defined(__AVX512F__)
   for (int64_t t = 0; t < cols; t += 16)
     store_row16(acc + t, i, j + t, std::min<int64_t>(16, cols - t), csum + t, o);
+#elif defined(__AVX2__)
+  for (int64_t t = 0; t < cols; t += 8)
+    store_row8(acc + t, i, j + t, std::min<int64_t>(8, cols - t), csum + t, o);
 #else
   const int32_t z = o.a_zero ? o.a_zero[i] : 0;
   if (o.c32) {
