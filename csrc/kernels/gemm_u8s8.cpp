@@ -263,107 +263,86 @@ void requantize(const float* v, int64_t n, float inv, int32_t zero, uint8_t* q) 
   }
 }
 
-#if defined(__AVX512F__)
-// store_row for at most one vector of columns (cols <= 16), lane for lane the scalar
-// loop's arithmetic (no contraction: -ffp-contract=off), so the bits are the same. acc
-// and csum hold 16 values (panels are whole); b_scale and bias only `cols`.
-inline void store_row16(const int32_t* acc, int64_t i, int64_t j, int64_t cols,
-                        const int32_t* csum, const Int8Output& o) {
-  const __mmask16 m = cols >= 16 ? static_cast<__mmask16>(0xffff)
-                                 : static_cast<__mmask16>((1u << cols) - 1);
-  const __m512i z = _mm512_set1_epi32(o.a_zero ? o.a_zero[i] : 0);
-  const __m512i d = _mm512_sub_epi32(_mm512_loadu_si512(acc),
-                                     _mm512_mullo_epi32(z, _mm512_loadu_si512(csum)));
-  if (o.c32) {
-    _mm512_mask_storeu_epi32(o.c32 + i * o.ldc + j, m, d);
-    return;
-  }
-  const __m512 s = _mm512_mul_ps(_mm512_set1_ps(o.a_scale[i]),
-                                 _mm512_maskz_loadu_ps(m, o.b_scale + j));
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(d), s);
-  if (o.ep.bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, o.ep.bias + j));
-  const Act act = o.ep.act;
-  if (act == Act::relu) {
-    v = _mm512_max_ps(v, _mm512_setzero_ps());  // (NaN and -0 give +0, as c > 0 ? c : 0)
-  } else if (act == Act::leaky_relu) {
-    const __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-    v = _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, _mm512_set1_ps(o.ep.alpha)), v);
-  } else if (act != Act::linear) {
-    alignas(64) float c[16];
-    _mm512_store_ps(c, v);
-    act_forward(act, o.ep.alpha, c, c, cols);
-    v = _mm512_load_ps(c);
-  }
-  if (!o.q) {
-    _mm512_mask_storeu_ps(o.c + i * o.ldc + j, m, v);
-    return;
-  }
-  // requantize's steps: clamp in float (vmaxps gives its second operand for NaN: -512),
-  // round half to even, add the zero point, saturate to [0, 255]
-  __m512 x = _mm512_mul_ps(v, _mm512_set1_ps(o.out_inv_scale));
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-512.f)), _mm512_set1_ps(512.f));
-  const __m512i c = _mm512_max_epi32(
-      _mm512_add_epi32(_mm512_cvtps_epi32(x), _mm512_set1_epi32(o.out_zero)),
-      _mm512_setzero_si512());
-  _mm512_mask_cvtusepi32_storeu_epi8(o.q + i * o.ldc + j, m, c);
+#if defined(FASTMLP_TIER_AVX512) || defined(FASTMLP_TIER_AVX2)
+// The integer ends of the vector epilogue, per register width (the float middle is
+// written once, on simd::).
+#if defined(FASTMLP_TIER_AVX512)
+using IVec = __m512i;
+inline IVec load_i32(const int32_t* p) { return _mm512_loadu_si512(p); }
+inline IVec sub_mul_i32(IVec acc, int32_t z, IVec csum) {
+  return _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(z), csum));
 }
-#elif defined(__AVX2__)
-// store_row for at most 8 columns, as store_row16 with ymm (tails through masked moves;
-// AVX2 has no byte-narrowing store, so codes are packed and the row's bytes copied).
-inline void store_row8(const int32_t* acc, int64_t i, int64_t j, int64_t cols,
-                       const int32_t* csum, const Int8Output& o) {
-  const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)),
-                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  const __m256i z = _mm256_set1_epi32(o.a_zero ? o.a_zero[i] : 0);
-  const __m256i d = _mm256_sub_epi32(
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc)),
-      _mm256_mullo_epi32(z, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(csum))));
+inline void store_i32(int32_t* p, IVec v, simd::Mask m) { _mm512_mask_storeu_epi32(p, m, v); }
+inline simd::Vec to_float(IVec v) { return _mm512_cvtepi32_ps(v); }
+// clamp(rint(x) + zero, 0, 255) of x (already clamped to +-512) into q[0, cols)
+inline void store_codes(uint8_t* q, simd::Vec x, int32_t zero, int64_t cols) {
+  const IVec c = _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(x), _mm512_set1_epi32(zero)),
+                                  _mm512_setzero_si512());
+  _mm512_mask_cvtusepi32_storeu_epi8(q, simd::mask_first(static_cast<int>(cols)), c);
+}
+#else
+using IVec = __m256i;
+inline IVec load_i32(const int32_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+inline IVec sub_mul_i32(IVec acc, int32_t z, IVec csum) {
+  return _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(z), csum));
+}
+inline void store_i32(int32_t* p, IVec v, simd::Mask m) { _mm256_maskstore_epi32(p, m, v); }
+inline simd::Vec to_float(IVec v) { return _mm256_cvtepi32_ps(v); }
+inline void store_codes(uint8_t* q, simd::Vec x, int32_t zero, int64_t cols) {
+  const IVec c = _mm256_add_epi32(_mm256_cvtps_epi32(x), _mm256_set1_epi32(zero));
+  // int32 -> int16 -> uint8, saturating (the clamp to [0, 255]); codes in order
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+  alignas(16) uint8_t bytes[16];
+  _mm_store_si128(reinterpret_cast<__m128i*>(bytes), _mm_packus_epi16(w, w));
+  std::memcpy(q, bytes, static_cast<size_t>(cols));
+}
+#endif
+
+// store_row for at most one vector of columns (cols <= simd::VL), lane for lane the
+// scalar loop's arithmetic (no contraction: -ffp-contract=off), so the bits are the
+// same. acc and csum hold whole vectors (panels are whole); b_scale and bias only cols.
+inline void store_row_vec(const int32_t* acc, int64_t i, int64_t j, int64_t cols,
+                          const int32_t* csum, const Int8Output& o) {
+  const simd::Mask m = simd::mask_first(static_cast<int>(cols));
+  const IVec d = sub_mul_i32(load_i32(acc), o.a_zero ? o.a_zero[i] : 0, load_i32(csum));
   if (o.c32) {
-    _mm256_maskstore_epi32(o.c32 + i * o.ldc + j, m, d);
+    store_i32(o.c32 + i * o.ldc + j, d, m);
     return;
   }
-  const __m256 s = _mm256_mul_ps(_mm256_set1_ps(o.a_scale[i]),
-                                 _mm256_maskload_ps(o.b_scale + j, m));
-  __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), s);
-  if (o.ep.bias) v = _mm256_add_ps(v, _mm256_maskload_ps(o.ep.bias + j, m));
+  const simd::Vec s = simd::mul(simd::set1(o.a_scale[i]), simd::load_mask(o.b_scale + j, m));
+  simd::Vec v = simd::mul(to_float(d), s);
+  if (o.ep.bias) v = simd::add(v, simd::load_mask(o.ep.bias + j, m));
   const Act act = o.ep.act;
   if (act == Act::relu) {
-    v = _mm256_max_ps(v, _mm256_setzero_ps());  // (NaN and -0 give +0, as c > 0 ? c : 0)
+    v = simd::max(v, simd::zero());  // (vmaxps gives its second operand for NaN: +0)
   } else if (act == Act::leaky_relu) {
-    const __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ);
-    v = _mm256_blendv_ps(_mm256_mul_ps(v, _mm256_set1_ps(o.ep.alpha)), v, pos);
+    v = simd::leaky(v, simd::set1(o.ep.alpha));
   } else if (act != Act::linear) {
-    alignas(32) float c[8];
-    _mm256_store_ps(c, v);
+    alignas(64) float c[simd::VL];
+    simd::store(c, v);
     act_forward(act, o.ep.alpha, c, c, cols);
-    v = _mm256_load_ps(c);
+    v = simd::load(c);
   }
   if (!o.q) {
-    _mm256_maskstore_ps(o.c + i * o.ldc + j, m, v);
+    simd::store_mask(o.c + i * o.ldc + j, v, m);
     return;
   }
-  __m256 x = _mm256_mul_ps(v, _mm256_set1_ps(o.out_inv_scale));
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-512.f)), _mm256_set1_ps(512.f));
-  const __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(x), _mm256_set1_epi32(o.out_zero));
-  // int32 -> int16 -> uint8 with saturation ([0, 255], as the clamp); one 128-bit lane
-  // of each pack holds the 8 codes in order
-  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
-  const __m128i b = _mm_packus_epi16(w, w);
-  alignas(16) uint8_t bytes[16];
-  _mm_store_si128(reinterpret_cast<__m128i*>(bytes), b);
-  std::memcpy(o.q + i * o.ldc + j, bytes, static_cast<size_t>(cols));
+  // requantize's clamp in float (NaN becomes -512, as there)
+  const simd::Vec x = simd::mul(v, simd::set1(o.out_inv_scale));
+  store_codes(o.q + i * o.ldc + j,
+              simd::min(simd::max(x, simd::set1(-512.f)), simd::set1(512.f)), o.out_zero,
+              cols);
 }
 #endif
 
 // Output row i, columns [j, j + cols) (cols <= TP * NR) from its panels' sums.
 void store_row(const int32_t* acc, int64_t i, int64_t j, int64_t cols, const int32_t* csum,
                const Int8Output& o) {
-#if defined(__AVX512F__)
-  for (int64_t t = 0; t < cols; t += 16)
-    store_row16(acc + t, i, j + t, std::min<int64_t>(16, cols - t), csum + t, o);
-#elif defined(__AVX2__)
-  for (int64_t t = 0; t < cols; t += 8)
-    store_row8(acc + t, i, j + t, std::min<int64_t>(8, cols - t), csum + t, o);
+#if defined(FASTMLP_TIER_AVX512) || defined(FASTMLP_TIER_AVX2)
+  for (int64_t t = 0; t < cols; t += simd::VL)
+    store_row_vec(acc + t, i, j + t, std::min<int64_t>(simd::VL, cols - t), csum + t, o);
 #else
   const int32_t z = o.a_zero ? o.a_zero[i] : 0;
   if (o.c32) {

@@ -35,6 +35,7 @@ inline Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
 inline Vec div(Vec a, Vec b) { return _mm512_div_ps(a, b); }
 inline Vec sqrt(Vec a) { return _mm512_sqrt_ps(a); }
 inline Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
+inline Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
 // x > 0 ? x : a * x
 inline Vec leaky(Vec x, Vec a) {
   const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LE_OQ);
@@ -68,6 +69,7 @@ inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
 inline Vec div(Vec a, Vec b) { return _mm256_div_ps(a, b); }
 inline Vec sqrt(Vec a) { return _mm256_sqrt_ps(a); }
 inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
+inline Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
 inline Vec leaky(Vec x, Vec a) {
   const __m256 pos = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
   return _mm256_blendv_ps(_mm256_mul_ps(x, a), x, pos);
@@ -116,6 +118,7 @@ inline Vec flush_tiny(Vec x, Vec tiny) {  // NaN compares false: kept
 inline Vec sqrt(Vec a) { return vsqrtq_f32(a); }
 // b when either is NaN, like maxps (vmaxq_f32 would return NaN)
 inline Vec max(Vec a, Vec b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
+inline Vec min(Vec a, Vec b) { return vbslq_f32(vcltq_f32(a, b), a, b); }  // (as minps)
 // x > 0 ? x : a * x
 inline Vec leaky(Vec x, Vec a) { return vbslq_f32(vcgtq_f32(x, vdupq_n_f32(0.f)), x, vmulq_f32(x, a)); }
 // (v0 + v1) + (v2 + v3), the order of the generic tier
@@ -159,6 +162,11 @@ inline Vec sqrt(Vec a) { Vec r; for (int i = 0; i < 4; ++i) r.v[i] = __builtin_s
 inline Vec max(Vec a, Vec b) {
   Vec r;
   for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];  // b if NaN, like maxps
+  return r;
+}
+inline Vec min(Vec a, Vec b) {
+  Vec r;
+  for (int i = 0; i < 4; ++i) r.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i];  // b if NaN, like minps
   return r;
 }
 inline Vec leaky(Vec x, Vec a) {
