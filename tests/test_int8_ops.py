@@ -9,6 +9,7 @@ import pytest
 import fastmlp as fm
 import fastmlp.ops as ops
 from fastmlp import _core
+from conftest import TIERS
 
 SHAPES = [(1, 1, 1), (1, 784, 128), (2, 3, 17), (3, 5, 16), (4, 4, 15), (5, 33, 33),
           (7, 31, 130), (13, 64, 1), (64, 100, 48), (65, 9, 40), (130, 257, 20),
@@ -302,7 +303,10 @@ def test_round_bfloat16():
 
 @pytest.mark.parametrize("trans", [False, True])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (5, 33, 17), (64, 300, 70), (17, 65, 33),
-                                   (33, 64, 32), (7, 31, 16), (2, 1000, 5)])
+                                   (33, 64, 32), (7, 31, 16), (2, 1000, 5),
+                                   # amx: several runs of K tiles and groups of panel pairs,
+                                   # an odd last panel, partial row blocks
+                                   (45, 530, 300), (20, 257, 161)])
 def test_gemm_bf16_against_float64(isa, rng, shape, trans):
     m, k, n = shape
     a = rng.standard_normal((m, k)).astype(np.float32)
@@ -333,6 +337,20 @@ def test_gemm_bf16_nonfinite_and_rows_independent(isa, rng):
     assert np.isfinite(np.delete(got, [3, 5], axis=0)).all()
     for i in (0, 17, 39):  # the same bits for a row alone
         np.testing.assert_array_equal(ops.gemm(a[i:i + 1], b, precision="bf16"), got[i:i + 1])
+
+
+@pytest.mark.parametrize("isa", [t for t in TIERS if t in ("avx512_bf16", "amx")] or [
+    pytest.param(None, marks=pytest.mark.skip(reason="no bf16-kernel tier on this CPU"))],
+    indirect=True)
+def test_gemm_bf16_rows_independent_over_k_runs(isa, rng):
+    """Past one run of K tiles and one group of panel pairs (the amx blocking), a row's
+    bits still depend on that row alone, whatever the batch: the bf16 kernels' promise
+    (the other tiers' rows follow their float32 GEMM's blocking, as float32 does)."""
+    a = rng.standard_normal((70, 600)).astype(np.float32)
+    b = rng.standard_normal((600, 300)).astype(np.float32)
+    got = ops.gemm(a, b, precision="bf16")
+    for lo, hi in ((0, 1), (5, 21), (33, 70)):
+        np.testing.assert_array_equal(ops.gemm(a[lo:hi], b, precision="bf16"), got[lo:hi])
 
 
 @pytest.mark.parametrize("call,exc,match", [

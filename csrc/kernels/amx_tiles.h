@@ -45,19 +45,30 @@ inline void amx_configure(int64_t rows) {
     static void c3() { dot(3, 5, 7); }           \
   }
 
-// One pass over K of the 2 x 2 C tiles: C = A[32 rows] @ B[2 panels], A with row stride
-// lda bytes and 64 bytes per K tile, each panel 1 KiB per K tile (16 rows of 64 bytes);
-// then C stored to c (32 x 32 values of 4 bytes; rows past the block unwritten). Dot (FASTMLP_AMX_DOT) is the tile
-// multiply-add (tdpbusd, tdpbf16ps). rows16: a block of <= 16 rows (tmm2/3 are left
-// zero). Tiles as amx_configure(rows) set them.
+// One pass over K tiles [t0, t1) of the 2 x 2 C tiles: C (+)= A[32 rows] @ B[2 panels], A
+// with row stride lda bytes and 64 bytes per K tile, each panel 1 KiB per K tile (16 rows
+// of 64 bytes); C starts at zero, or with accumulate at what c holds (a previous pass
+// over earlier K tiles: float32 and int32 sums reload exactly), and ends stored to c
+// (32 x 32 values of 4 bytes; rows past the block unwritten). Dot (FASTMLP_AMX_DOT) is
+// the tile multiply-add (tdpbusd, tdpbf16ps). rows16: a block of <= 16 rows (tmm2/3 are
+// left as they start, unused). Tiles as amx_configure(rows) set them.
 template <class Dot>
 inline void amx_pass_2x2(const uint8_t* a, int64_t lda, const uint8_t* b0, const uint8_t* b1,
-                         int64_t ktiles, bool rows16, void* c) {
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
-  for (int64_t t = 0; t < ktiles; ++t) {
+                         int64_t t0, int64_t t1, bool rows16, bool accumulate, void* c) {
+  auto* out = static_cast<uint8_t*>(c);
+  constexpr int64_t ldc = 32 * 4;
+  if (accumulate) {
+    _tile_loadd(0, out, ldc);
+    _tile_loadd(1, out + 64, ldc);
+    _tile_loadd(2, out + 16 * ldc, ldc);
+    _tile_loadd(3, out + 16 * ldc + 64, ldc);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  for (int64_t t = t0; t < t1; ++t) {
     _tile_loadd(4, a + t * 64, lda);
     _tile_loadd(6, b0 + t * 1024, 64);
     _tile_loadd(7, b1 + t * 1024, 64);
@@ -68,12 +79,17 @@ inline void amx_pass_2x2(const uint8_t* a, int64_t lda, const uint8_t* b0, const
     Dot::c2();
     Dot::c3();
   }
-  auto* out = static_cast<uint8_t*>(c);
-  constexpr int64_t ldc = 32 * 4;
   _tile_stored(0, out, ldc);
   _tile_stored(1, out + 64, ldc);
   _tile_stored(2, out + 16 * ldc, ldc);
   _tile_stored(3, out + 16 * ldc + 64, ldc);
+}
+
+// The whole of K in one pass.
+template <class Dot>
+inline void amx_pass_2x2(const uint8_t* a, int64_t lda, const uint8_t* b0, const uint8_t* b1,
+                         int64_t ktiles, bool rows16, void* c) {
+  amx_pass_2x2<Dot>(a, lda, b0, b1, 0, ktiles, rows16, false, c);
 }
 
 FASTMLP_TIER_END

@@ -7,8 +7,9 @@
 //   avx512_bf16: per two panels of 16 columns, tiles of bf16_cfg::MR rows; per pair of k
 //     one broadcast and two vdpbf16ps per row, the pairs dealt round-robin to
 //     bf16_cfg::CHAINS sums that are added at the end (the same order for any tile height)
-//   amx: tdpbf16ps on 16 x 32-element tiles, 2 x 2 C tiles per pass over K, for every M
-//     (a row's bits may not depend on how many rows come with it)
+//   amx: tdpbf16ps on 16 x 32-element tiles, 2 x 2 C tiles per pass over a run of K
+//     tiles (bf16_cfg::AMX_K_TILES), for every M (a row's bits may not depend on how many
+//     rows come with it)
 //   epilogue per row: + bias, then the tier's act_forward
 #include <algorithm>
 #include <cstring>
@@ -225,18 +226,30 @@ constexpr bool kWholeBlocks = false;      // (tiles are configured to the block'
 void block_times_panels(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N,
                         int64_t K, int64_t kp, const uint16_t* a, const uint8_t* Bp, float* C,
                         int64_t ldc, const Epilogue* ep) {
+  using bf16_cfg::AMX_K_TILES;
+  using bf16_cfg::AMX_PAIRS;
   const int64_t ktiles = kp / kTileK, pb = panel_bytes(K), lda = kp * 2;
+  const auto* a8 = reinterpret_cast<const uint8_t*>(a);
   amx_configure(rows);
-  alignas(64) float c[AMX_ROWS][AMX_COLS];
+  alignas(64) float c[AMX_PAIRS][AMX_ROWS][AMX_COLS];
   const bool low_only = rows <= 16;
-  for (int64_t p = p0; p < p1; p += 2) {
-    const int64_t panels = std::min<int64_t>(2, p1 - p);
-    const uint8_t* b0 = Bp + p * pb;
-    const uint8_t* b1 = panels == 2 ? b0 + pb : b0;  // one panel: tmm1/3 repeat it, unused
-    amx_pass_2x2<DotBf16>(reinterpret_cast<const uint8_t*>(a), lda, b0, b1, ktiles, low_only,
-                          c);
-    const int64_t j = p * NR, cols = std::min(panels * NR, N - j);
-    for (int64_t r = 0; r < rows; ++r) store_row(c[r], C + (i0 + r) * ldc + j, cols, ep, j);
+  // Up to AMX_PAIRS panel pairs at a time, K in runs of AMX_K_TILES tiles: each run of
+  // the block's A stays in L1 for all the pairs, their sums in c between runs.
+  for (int64_t pg = p0; pg < p1; pg += 2 * AMX_PAIRS) {
+    const int64_t pg1 = std::min(p1, pg + 2 * AMX_PAIRS);
+    for (int64_t t0 = 0; t0 < ktiles; t0 += AMX_K_TILES) {
+      const int64_t t1 = std::min(ktiles, t0 + AMX_K_TILES);
+      for (int64_t p = pg; p < pg1; p += 2) {
+        const uint8_t* b0 = Bp + p * pb;
+        const uint8_t* b1 = p + 1 < p1 ? b0 + pb : b0;  // one panel: tmm1/3 repeat it, unused
+        amx_pass_2x2<DotBf16>(a8, lda, b0, b1, t0, t1, low_only, t0 > 0, c[(p - pg) / 2]);
+      }
+    }
+    for (int64_t p = pg; p < pg1; p += 2) {
+      const int64_t j = p * NR, cols = std::min((p + 1 < p1 ? 2 : 1) * NR, N - j);
+      for (int64_t r = 0; r < rows; ++r)
+        store_row(c[(p - pg) / 2][r], C + (i0 + r) * ldc + j, cols, ep, j);
+    }
   }
   _tile_release();
 }
