@@ -4,6 +4,9 @@
 // (panels 0/1). Tile state is per thread: configure before the first tile instruction of
 // a unit of work, release after its last.
 #pragma once
+#include <algorithm>
+#include <cstdint>
+
 #include "kernels/tier.h"
 
 #if defined(__AMX_TILE__)
@@ -85,11 +88,34 @@ inline void amx_pass_2x2(const uint8_t* a, int64_t lda, const uint8_t* b0, const
   _tile_stored(3, out + 16 * ldc + 64, ldc);
 }
 
-// The whole of K in one pass.
-template <class Dot>
-inline void amx_pass_2x2(const uint8_t* a, int64_t lda, const uint8_t* b0, const uint8_t* b1,
-                         int64_t ktiles, bool rows16, void* c) {
-  amx_pass_2x2<Dot>(a, lda, b0, b1, 0, ktiles, rows16, false, c);
+// A block of A (rows 1..32, zero padded to ktiles K tiles, row stride lda bytes) times
+// panels [p0, p1) of B (pb bytes per panel): up to kPairs panel pairs at a time, K in runs
+// of kRunTiles tiles, so a run of A stays in L1 for all the pairs (their sums wait in
+// memory between runs, reloaded exactly). Then store(p, c) for each pair's first panel p
+// with its 32 x 32 sums c (rows past the block unset; a lone last panel: columns 16-31
+// unused). Configures the tiles for the block and releases them after, here in the
+// function that runs the tile instructions: configured by the caller, the first of them
+// faulted as unconfigured (SIGILL) once GCC kept this function out of line.
+template <class Dot, int64_t kRunTiles, int64_t kPairs, class Acc, class Store>
+inline void amx_block_runs(const uint8_t* a, int64_t lda, int64_t rows, int64_t ktiles,
+                           const uint8_t* Bp, int64_t pb, int64_t p0, int64_t p1,
+                           Store&& store) {
+  alignas(64) Acc c[kPairs][32][32];
+  const bool rows16 = rows <= 16;
+  amx_configure(rows);
+  for (int64_t pg = p0; pg < p1; pg += 2 * kPairs) {
+    const int64_t pg1 = std::min(p1, pg + 2 * kPairs);
+    for (int64_t t0 = 0; t0 < ktiles; t0 += kRunTiles) {
+      const int64_t t1 = std::min(ktiles, t0 + kRunTiles);
+      for (int64_t p = pg; p < pg1; p += 2) {
+        const uint8_t* b0 = Bp + p * pb;
+        const uint8_t* b1 = p + 1 < p1 ? b0 + pb : b0;  // one panel: tmm1/3 repeat it
+        amx_pass_2x2<Dot>(a, lda, b0, b1, t0, t1, rows16, t0 > 0, c[(p - pg) / 2]);
+      }
+    }
+    for (int64_t p = pg; p < pg1; p += 2) store(p, c[(p - pg) / 2]);
+  }
+  _tile_release();
 }
 
 FASTMLP_TIER_END

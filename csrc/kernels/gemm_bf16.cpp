@@ -226,32 +226,13 @@ constexpr bool kWholeBlocks = false;      // (tiles are configured to the block'
 void block_times_panels(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N,
                         int64_t K, int64_t kp, const uint16_t* a, const uint8_t* Bp, float* C,
                         int64_t ldc, const Epilogue* ep) {
-  using bf16_cfg::AMX_K_TILES;
-  using bf16_cfg::AMX_PAIRS;
-  const int64_t ktiles = kp / kTileK, pb = panel_bytes(K), lda = kp * 2;
-  const auto* a8 = reinterpret_cast<const uint8_t*>(a);
-  amx_configure(rows);
-  alignas(64) float c[AMX_PAIRS][AMX_ROWS][AMX_COLS];
-  const bool low_only = rows <= 16;
-  // Up to AMX_PAIRS panel pairs at a time, K in runs of AMX_K_TILES tiles: each run of
-  // the block's A stays in L1 for all the pairs, their sums in c between runs.
-  for (int64_t pg = p0; pg < p1; pg += 2 * AMX_PAIRS) {
-    const int64_t pg1 = std::min(p1, pg + 2 * AMX_PAIRS);
-    for (int64_t t0 = 0; t0 < ktiles; t0 += AMX_K_TILES) {
-      const int64_t t1 = std::min(ktiles, t0 + AMX_K_TILES);
-      for (int64_t p = pg; p < pg1; p += 2) {
-        const uint8_t* b0 = Bp + p * pb;
-        const uint8_t* b1 = p + 1 < p1 ? b0 + pb : b0;  // one panel: tmm1/3 repeat it, unused
-        amx_pass_2x2<DotBf16>(a8, lda, b0, b1, t0, t1, low_only, t0 > 0, c[(p - pg) / 2]);
-      }
-    }
-    for (int64_t p = pg; p < pg1; p += 2) {
-      const int64_t j = p * NR, cols = std::min((p + 1 < p1 ? 2 : 1) * NR, N - j);
-      for (int64_t r = 0; r < rows; ++r)
-        store_row(c[(p - pg) / 2][r], C + (i0 + r) * ldc + j, cols, ep, j);
-    }
-  }
-  _tile_release();
+  const int64_t ktiles = kp / kTileK, lda = kp * 2;
+  amx_block_runs<DotBf16, bf16_cfg::AMX_K_TILES, bf16_cfg::AMX_PAIRS, float>(
+      reinterpret_cast<const uint8_t*>(a), lda, rows, ktiles, Bp, panel_bytes(K), p0,
+      p1, [&](int64_t p, const float (*c)[AMX_COLS]) {
+        const int64_t j = p * NR, cols = std::min((p + 1 < p1 ? 2 : 1) * NR, N - j);
+        for (int64_t r = 0; r < rows; ++r) store_row(c[r], C + (i0 + r) * ldc + j, cols, ep, j);
+      });
 }
 
 #endif  // __AMX_BF16__

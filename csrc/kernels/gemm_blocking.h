@@ -81,6 +81,7 @@ constexpr int TILE_PANELS = 1;
 constexpr int64_t MC = 64;
 constexpr int64_t AMX_MIN_ROWS = 16;
 constexpr int64_t AMX_ROWS = 32, AMX_COLS = 32;
+constexpr int64_t AMX_K_TILES = 8, AMX_PAIRS = 4;  // as bf16_cfg's
 }  // namespace int8_cfg
 
 // bf16 GEMM (gemm_bf16.cpp), on tiers with vdpbf16ps:

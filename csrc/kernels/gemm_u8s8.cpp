@@ -427,19 +427,15 @@ void amx_block(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N, int6
     std::memcpy(dst, A + (i0 + r) * lda, K);
     std::memset(dst + K, 0, kpad - K);
   }
-  alignas(64) int32_t c[AMX_ROWS][AMX_COLS];
-  const int64_t pb = panel_bytes(K);
-  const bool low_only = rows <= 16;
-  for (int64_t p = p0; p < p1; p += 2) {
-    const int64_t panels = std::min<int64_t>(2, p1 - p);
-    const uint8_t* b0 = Bp + p * pb;
-    const uint8_t* b1 = panels == 2 ? b0 + pb : b0;  // one panel: tmm1/3 repeat it, unused
-    amx_pass_2x2<DotU8S8>(a, kpad, b0, b1, ktiles, low_only, c);
-    for (int64_t q = 0; q < panels; ++q) {
-      const int64_t j = (p + q) * NR, cols = std::min(NR, N - j);
-      for (int64_t r = 0; r < rows; ++r) store_row(&c[r][q * NR], i0 + r, j, cols, csum + j, o);
-    }
-  }
+  amx_block_runs<DotU8S8, int8_cfg::AMX_K_TILES, int8_cfg::AMX_PAIRS, int32_t>(
+      a, kpad, rows, ktiles, Bp, panel_bytes(K), p0, p1,
+      [&](int64_t p, const int32_t (*c)[AMX_COLS]) {
+        for (int64_t q = 0; q < std::min<int64_t>(2, p1 - p); ++q) {
+          const int64_t j = (p + q) * NR, cols = std::min(NR, N - j);
+          for (int64_t r = 0; r < rows; ++r)
+            store_row(&c[r][q * NR], i0 + r, j, cols, csum + j, o);
+        }
+      });
 }
 
 // A thread's zero-padded copy of A's rows (plain malloc: a std::vector instantiation
@@ -478,9 +474,7 @@ void amx_gemm(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda,
         rows_times_panels(i0, i0 + rows, p, q1, N, K, A, lda, Bp, csum, o);
       return;
     }
-    amx_configure(rows);
     amx_block(i0, rows, q0, q1, N, K, A, lda, Bp, csum, o, a);
-    _tile_release();
   });
 }
 
