@@ -16,7 +16,9 @@ SHAPES = [(1, 1, 1), (1, 784, 128), (2, 3, 17), (3, 5, 16), (4, 4, 15), (5, 33, 
           # around the amx tier's tiles (16 rows x 64 bytes, from 16 rows on) and the
           # VNNI kernel's 8-row tiles
           (15, 63, 16), (16, 64, 16), (17, 65, 33), (32, 700, 50), (33, 1, 100),
-          (9, 129, 31)]
+          (9, 129, 31),
+          # the amx blocking: several runs of K tiles, groups of panel pairs, an odd panel
+          (40, 600, 290)]
 
 
 def ref_int(a, b, zero):
