@@ -7,9 +7,8 @@
 //   avx512_bf16: per two panels of 16 columns, tiles of bf16_cfg::MR rows; per pair of k
 //     one broadcast and two vdpbf16ps per row, the pairs dealt round-robin to
 //     bf16_cfg::CHAINS sums that are added at the end (the same order for any tile height)
-//   amx: tdpbf16ps on 16 x 32-element tiles, 2 x 2 C tiles per pass over a run of K
-//     tiles (bf16_cfg::AMX_K_TILES), for every M (a row's bits may not depend on how many
-//     rows come with it)
+//   amx: tdpbf16ps on 16 x 32-element tiles, 2 x 2 C tiles per pass over K, for every M
+//     (a row's bits may not depend on how many rows come with it)
 //   epilogue per row: + bias, then the tier's act_forward
 #include <algorithm>
 #include <cstring>
@@ -226,13 +225,23 @@ constexpr bool kWholeBlocks = false;      // (tiles are configured to the block'
 void block_times_panels(int64_t i0, int64_t rows, int64_t p0, int64_t p1, int64_t N,
                         int64_t K, int64_t kp, const uint16_t* a, const uint8_t* Bp, float* C,
                         int64_t ldc, const Epilogue* ep) {
-  const int64_t ktiles = kp / kTileK, lda = kp * 2;
-  amx_block_runs<DotBf16, bf16_cfg::AMX_K_TILES, bf16_cfg::AMX_PAIRS, float>(
-      reinterpret_cast<const uint8_t*>(a), lda, rows, ktiles, Bp, panel_bytes(K), p0,
-      p1, [&](int64_t p, const float (*c)[AMX_COLS]) {
-        const int64_t j = p * NR, cols = std::min((p + 1 < p1 ? 2 : 1) * NR, N - j);
-        for (int64_t r = 0; r < rows; ++r) store_row(c[r], C + (i0 + r) * ldc + j, cols, ep, j);
-      });
+  // (One pass over all of K per panel pair, as amx_block_runs with no runs: the K runs
+  // that paid for int8 inference cost the mixed_bfloat16 E1 epoch 4-8%, 1.03-1.12x
+  // bf16 predict at batch 1024 not being worth that.)
+  const int64_t ktiles = kp / kTileK, pb = panel_bytes(K), lda = kp * 2;
+  amx_configure(rows);
+  alignas(64) float c[AMX_ROWS][AMX_COLS];
+  const bool low_only = rows <= 16;
+  for (int64_t p = p0; p < p1; p += 2) {
+    const int64_t panels = std::min<int64_t>(2, p1 - p);
+    const uint8_t* b0 = Bp + p * pb;
+    const uint8_t* b1 = panels == 2 ? b0 + pb : b0;  // one panel: tmm1/3 repeat it, unused
+    amx_pass_2x2<DotBf16>(reinterpret_cast<const uint8_t*>(a), lda, b0, b1, 0, ktiles,
+                          low_only, false, c);
+    const int64_t j = p * NR, cols = std::min(panels * NR, N - j);
+    for (int64_t r = 0; r < rows; ++r) store_row(c[r], C + (i0 + r) * ldc + j, cols, ep, j);
+  }
+  _tile_release();
 }
 
 #endif  // __AMX_BF16__

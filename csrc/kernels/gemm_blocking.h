@@ -81,7 +81,12 @@ constexpr int TILE_PANELS = 1;
 constexpr int64_t MC = 64;
 constexpr int64_t AMX_MIN_ROWS = 16;
 constexpr int64_t AMX_ROWS = 32, AMX_COLS = 32;
-constexpr int64_t AMX_K_TILES = 8, AMX_PAIRS = 4;  // as bf16_cfg's
+// AMX_K_TILES, AMX_PAIRS: the amx pass runs K AMX_K_TILES tiles at a time over AMX_PAIRS
+// panel pairs, their sums reloaded between runs (exact), so the run's A (16 KiB) stays in
+// L1 for all the pairs; one pass over all of K read the block's A from L2 for every pair
+// (Sapphire Rapids, int8 predict: 1.08-1.17x at 784-128-10 and 1.11x at 784-512-512-10,
+// batch 1024). bf16 keeps one pass: runs cost its mixed_bfloat16 epoch 4-8%.
+constexpr int64_t AMX_K_TILES = 8, AMX_PAIRS = 4;
 }  // namespace int8_cfg
 
 // bf16 GEMM (gemm_bf16.cpp), on tiers with vdpbf16ps:
@@ -95,17 +100,11 @@ constexpr int64_t AMX_K_TILES = 8, AMX_PAIRS = 4;  // as bf16_cfg's
 //   SLICE_MIN_PER_THREAD: elements of B per thread worth splitting pack_bf16_sliced.
 //   The amx tier multiplies every M in 2 x 2 AMX tiles (AMX_ROWS x AMX_COLS, as int8's):
 //   a row's bits must not depend on the batch, so there is no small-M switch.
-//   AMX_K_TILES, AMX_PAIRS: it runs K AMX_K_TILES tiles at a time over AMX_PAIRS panel
-//   pairs, their sums reloaded between runs (exact), so the run's A stays in L1; one
-//   pass over all of K per pair read the block's A from L2 for every pair (Sapphire
-//   Rapids: bf16 predict at batch 1024 1.12x on 784-256-128-10, 1.05x on 784-512-512-10).
 namespace bf16_cfg {
 constexpr int MR = 6;
 constexpr int CHAINS = 2;
 constexpr int64_t MC = 96;
 constexpr int64_t AMX_ROWS = 32, AMX_COLS = 32;
-constexpr int64_t AMX_K_TILES = 8;  // K tiles per run: 32 rows x 8 x 64 B = 16 KiB of A
-constexpr int64_t AMX_PAIRS = 4;    // panel pairs per run (their sums: 16 KiB; 8: no faster)
 constexpr int64_t SLICE_ROWS = 32;
 constexpr double SLICE_MIN_PER_THREAD = 32768;
 }  // namespace bf16_cfg
