@@ -264,6 +264,28 @@ def test_search_dirs_default_cache(monkeypatch):
                     "/usr/share/datasets/fashion-mnist"]
 
 
+def test_find_local_follows_the_lookup_order_and_never_downloads(isolated):
+    for name in fds.DATASETS:
+        assert fds.find_local(name) is None, name
+    make_mnist_dir(isolated / "system" / "fashion-mnist")
+    assert fds.find_local("fashion-mnist") == str(isolated / "system" / "fashion-mnist")
+    make_mnist_dir(isolated / "cache" / "fastmlp" / "fashion-mnist")  # the cache comes first
+    assert fds.find_local("fashion-mnist") == str(isolated / "cache" / "fastmlp" / "fashion-mnist")
+    make_mnist_dir(isolated / "mine")
+    assert fds.find_local("fashion-mnist", path=isolated / "mine") == str(isolated / "mine")
+    (isolated / "empty").mkdir()  # a path without the files: the next place on the list
+    assert fds.find_local("fashion-mnist", path=isolated / "empty") == \
+        str(isolated / "cache" / "fastmlp" / "fashion-mnist")
+    assert fds.find_local("mnist") is None and fds.find_local("cifar10") is None
+
+
+def test_find_local_rejects_unknown_names():
+    with pytest.raises(ValueError, match=r"'name' must be one of \['cifar10', "
+                                         r"'fashion-mnist', 'mnist'\]; received 'sample'"):
+        fds.find_local("sample")
+    assert set(_loaders._FINDERS) == set(fds.DATASETS)  # one entry per dataset
+
+
 def test_load_by_name_rejects_unknown():
     with pytest.raises(ValueError, match="unknown dataset 'nope'"):
         fds.load("nope")

@@ -1,6 +1,6 @@
-"""The tools (bench/, the CLI's bench command) use fastmlp's public API, never ``_core`` or
-another private name: what they time is what users call, and they keep working when the
-internals move."""
+"""The tools (bench/ and the CLI, its bench and info commands included) use fastmlp's
+public API, never ``_core`` or another private name: what they time is what users call,
+and they keep working when the internals move."""
 from __future__ import annotations
 
 import ast
@@ -9,8 +9,7 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TOOL_FILES = sorted(ROOT.glob("bench/*.py")) + [
-    ROOT / "python/fastmlp/cli/bench.py", ROOT / "python/fastmlp/cli/bench_precision.py"]
+TOOL_FILES = sorted(ROOT.glob("bench/*.py")) + sorted(ROOT.glob("python/fastmlp/cli/*.py"))
 
 
 def _private(name: str) -> bool:

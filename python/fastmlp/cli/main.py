@@ -244,7 +244,6 @@ def _openmp_runtimes():
 def cmd_info(args):
     import fastmlp as fm
     from .. import datasets as fds
-    from ..datasets import _loaders
 
     info = fm.cpu_info()
     print(f"fastmlp {fm.__version__}  (python {platform.python_version()}, numpy {np.__version__}, "
@@ -261,10 +260,9 @@ def cmd_info(args):
     if lp["cpu_has"]:
         print(f"              CPU low-precision units: {', '.join(lp['cpu_has'])}")
     print("datasets")
-    print(f"  sample          bundled ({os.path.basename(fds._sample.SAMPLE_PATH)})")
-    for name, finder in (("mnist", _loaders._find_mnist), ("fashion-mnist", _loaders._find_idx),
-                         ("cifar10", _loaders._find_cifar)):
-        where = next((d for _, d in fds.search_dirs(name) if os.path.isdir(d) and finder(d) is not None), None)
+    print(f"  sample          bundled ({os.path.basename(fds.SAMPLE_PATH)})")
+    for name in fds.DATASETS:
+        where = fds.find_local(name)
         print(f"  {name:<15} {where or 'not found locally (downloads on first use)'}")
     from importlib.metadata import PackageNotFoundError, version
     opt = []

@@ -12,12 +12,13 @@ from ._loaders import (
     DATASETS,
     DatasetNotFoundError,
     cache_dir,
+    find_local,
     load_cifar10,
     load_fashion_mnist,
     load_mnist,
     search_dirs,
 )
-from ._sample import load_sample
+from ._sample import SAMPLE_PATH, load_sample
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))
 FASHION_MNIST_CLASSES = (
@@ -67,6 +68,8 @@ __all__ = [
     "DATASETS",
     "search_dirs",
     "cache_dir",
+    "find_local",
+    "SAMPLE_PATH",
     "MNIST_CLASSES",
     "FASHION_MNIST_CLASSES",
     "CIFAR10_CLASSES",

@@ -333,9 +333,28 @@ def _read_npz(path, num_classes=10, shape=(28, 28)):
     return tuple(out)
 
 
+# How each dataset's files are recognised in one directory (the one table of them).
+_FINDERS = {"mnist": _find_mnist, "fashion-mnist": _find_idx, "cifar10": _find_cifar}
+
+
+def find_local(name: str, path=None):
+    """The directory that holds dataset ``name`` on this machine, or None.
+
+    The first of ``search_dirs(name, path)`` whose files the loader would accept (by
+    their names and layout; contents are validated when loading). Never downloads.
+    ``name`` is ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
+    """
+    if name not in _FINDERS:
+        raise ValueError(f"find_local: argument 'name' must be one of {sorted(_FINDERS)}; "
+                         f"received {name!r}.")
+    for _origin, d in search_dirs(DATASETS[name].name, path):
+        if os.path.isdir(d) and _FINDERS[name](d) is not None:
+            return d
+    return None
+
+
 def _load_idx_dataset(name, path, download, mirrors, progress):
-    finder = _find_mnist if name == "mnist" else _find_idx
-    return _locate(name, path, download, mirrors, progress, finder)()
+    return _locate(name, path, download, mirrors, progress, _FINDERS[name])()
 
 
 _DOC_COMMON = """
@@ -364,7 +383,7 @@ def load_fashion_mnist(path=None, download=True, *, mirrors=None, progress=None)
 
 
 def load_cifar10(path=None, download=True, *, mirrors=None, progress=None):
-    reader = _locate("cifar10", path, download, mirrors, progress, _find_cifar)
+    reader = _locate("cifar10", path, download, mirrors, progress, _FINDERS["cifar10"])
     return reader()
 
 
