@@ -24,7 +24,11 @@ void set_isa(const std::string& name) {
   if (!parse_tier(name, &t))
     throw py::value_error("isa: expected one of " + all_tiers_string() + ", got '" + name +
                           "' (supported here: " + supported_tiers_string() + ")");
-  set_active_tier(t);  // throws std::invalid_argument -> ValueError
+  try {
+    set_active_tier(t);
+  } catch (const std::invalid_argument& e) {  // (not compiled / not supported here)
+    throw py::value_error(std::string("isa: ") + e.what());
+  }
 }
 
 }  // namespace

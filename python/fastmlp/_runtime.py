@@ -74,11 +74,7 @@ def set_isa(isa: str) -> None:
     if not isinstance(isa, str):
         raise TypeError(f"isa: expected a tier name (str), one of "
                         f"{list(_core.supported_isas())}, got {type(isa).__name__} {isa!r}")
-    try:
-        _core.set_isa(isa)
-    except ValueError as exc:
-        msg = str(exc)
-        raise ValueError(msg if msg.startswith("isa:") else f"isa: {msg}") from None
+    _core.set_isa(isa)  # (its ValueErrors name the argument and the usable tiers)
 
 
 def get_num_threads() -> int:
