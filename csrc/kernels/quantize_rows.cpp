@@ -27,17 +27,22 @@ bool row_range(const float* x, int64_t n, float* lo, float* hi) {
   // Four independent min / max chains (a single one waits on vmaxps's latency; min and
   // max are exact, so any order gives the same range). NaN and inf show as a NaN in
   // sum(v * 0), one multiply-add per vector (the exponent test took three instructions).
+  // The last < 64 values go in masked vectors, zero filled: zeros never move min(0, ..)
+  // or max(0, ..), so the whole row is done here.
   {
     __m512 vl[4], vh[4], nan_probe[4];
     const __m512 zero = _mm512_setzero_ps();
     for (int u = 0; u < 4; ++u) vl[u] = vh[u] = nan_probe[u] = zero;
-    for (; k + 64 <= n; k += 64) {
-      for (int u = 0; u < 4; ++u) {
-        const __m512 v = _mm512_loadu_ps(x + k + 16 * u);
-        nan_probe[u] = _mm512_fmadd_ps(v, zero, nan_probe[u]);
-        vl[u] = _mm512_min_ps(vl[u], v);
-        vh[u] = _mm512_max_ps(vh[u], v);
-      }
+    auto take = [&](int u, __m512 v) {
+      nan_probe[u] = _mm512_fmadd_ps(v, zero, nan_probe[u]);
+      vl[u] = _mm512_min_ps(vl[u], v);
+      vh[u] = _mm512_max_ps(vh[u], v);
+    };
+    for (; k + 64 <= n; k += 64)
+      for (int u = 0; u < 4; ++u) take(u, _mm512_loadu_ps(x + k + 16 * u));
+    for (int u = 0; k < n; k += 16, ++u) {
+      const int left = n - k < 16 ? static_cast<int>(n - k) : 16;
+      take(u, _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << left) - 1u), x + k));
     }
     const __m512 probe = _mm512_add_ps(_mm512_add_ps(nan_probe[0], nan_probe[1]),
                                        _mm512_add_ps(nan_probe[2], nan_probe[3]));
@@ -47,8 +52,7 @@ bool row_range(const float* x, int64_t n, float* lo, float* hi) {
     h = _mm512_reduce_max_ps(
         _mm512_max_ps(_mm512_max_ps(vh[0], vh[1]), _mm512_max_ps(vh[2], vh[3])));
   }
-#endif
-#if defined(__AVX2__)
+#elif defined(__AVX2__)
   {
   __m256 vl = _mm256_set1_ps(l), vh = _mm256_set1_ps(h);
   __m256i bad = _mm256_setzero_si256();
