@@ -196,12 +196,14 @@ def ref_quantize_rows(x, qmax, static=None):
     return q, scale, zero
 
 
-@pytest.mark.parametrize("cols", [1, 7, 8, 31, 32, 33, 100, 784])
+@pytest.mark.parametrize("cols", [1, 7, 8, 31, 32, 33, 65, 100, 127, 129, 784])
 @pytest.mark.parametrize("bits", [7, 8])
 def test_quantize_per_row_matches_reference(isa, rng, cols, bits):
     x = (rng.standard_normal((9, cols)) * 3).astype(np.float32)
     x[0] = np.abs(x[0])  # a row of one sign (zero point 0)
     x[1] = 0.0           # an all-zero row (scale 1)
+    x[2, -1] = 40.0      # the row's extremes in its last value (the ranges' masked tails)
+    x[3, -1] = -40.0
     q, s, z = ops.quantize_per_row(x, bits=bits)
     rq, rs, rz = ref_quantize_rows(x, 2 ** bits - 1)
     np.testing.assert_array_equal(s, rs)
