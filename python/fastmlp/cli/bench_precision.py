@@ -8,6 +8,7 @@ same float32 model (inference only: a quantized model does not train).
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import warnings
@@ -43,6 +44,14 @@ def onnx_bytes(model_bytes, precision):
         src, dst = os.path.join(d, "fp32.onnx"), os.path.join(d, "int8.onnx")
         with open(src, "wb") as f:
             f.write(model_bytes)
-        quantize_dynamic(src, dst, per_channel=True, weight_type=QuantType.QInt8)
+        # (ONNX Runtime logs a "consider pre-processing" advice on the root logger, which
+        # would land in the middle of the table: muted for this call only)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_dynamic(src, dst, per_channel=True, weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
         with open(dst, "rb") as f:
             return f.read()
