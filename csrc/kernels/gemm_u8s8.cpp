@@ -75,10 +75,6 @@ inline uint32_t tail_group(const uint8_t* a, int64_t g, int64_t K) {
 
 #if defined(__AVX512VNNI__)
 
-// R rows x TP panels of 16 columns, one zmm of sums per row and panel (the second panel
-// pstride bytes after the first). Below int8_cfg::MIN_CHAINS rows the groups alternate
-// between CH sets of sums (added at the end), so consecutive vpdpbusd do not wait on
-// each other's results.
 // acc + the 4-byte dot products of u8 a and s8 b (vpdpbusd), in inline asm: through
 // _mm512_dpbusd_epi32 GCC 12 copied every sum of a tile to another register and back each
 // step (32 moves and 2 stores per 16 vpdpbusd).
@@ -87,6 +83,10 @@ inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
   return acc;
 }
 
+// R rows x TP panels of 16 columns, one zmm of sums per row and panel (the second panel
+// pstride bytes after the first). Below int8_cfg::MIN_CHAINS rows the groups alternate
+// between CH sets of sums (added at the end), so consecutive vpdpbusd do not wait on
+// each other's results.
 template <int R, bool FULL>
 void tile(const uint8_t* A, int64_t lda, int64_t K, const uint8_t* panel, int64_t pstride,
           int32_t (*acc_out)[TP * NR]) {

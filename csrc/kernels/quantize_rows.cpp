@@ -95,7 +95,7 @@ inline uint8_t code_of(float x, float inv, int32_t zero, int32_t qmax) {
   return static_cast<uint8_t>(v);
 }
 
-#if defined(__AVX2__)
+#if defined(__AVX2__) && !defined(__AVX512F__)  // (quantize_row's AVX2 part)
 // 8 codes as int32 (before the clamp to [0, 255], which the packs below saturate to);
 // kClamp false: the caller knows |x * inv| <= kCodeLimit.
 template <bool kClamp>
@@ -157,8 +157,7 @@ void quantize_row(const float* x, int64_t n, float inv, int32_t zero, int32_t qm
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), _mm_min_epu8(b, vmax));
     }
   }
-#endif
-#if defined(__AVX2__)
+#elif defined(__AVX2__)  // (AVX-512 leaves fewer than 16 values: the scalar tail)
   const __m256 vinv = _mm256_set1_ps(inv);
   const __m256i vz = _mm256_set1_epi32(zero);
   const __m256i vmax = _mm256_set1_epi8(static_cast<char>(qmax));
